@@ -1,0 +1,426 @@
+import { bytesCodec, type Codec, describe } from "./codec.ts";
+import { GroupCacheError } from "./errors.ts";
+import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
+import { type CacheStats, LRU } from "./lru.ts";
+import type { PeerGetResult, PeerPicker } from "./peers.ts";
+import { raceSignal } from "./signals.ts";
+import { SingleFlight } from "./singleflight.ts";
+import { utf8Length } from "./utf8.ts";
+
+/** What a getter receives besides the key. */
+export interface GetterContext {
+  /** Fires when nobody waits for this load any more, or `getterTimeoutMs` ran out. */
+  signal: AbortSignal;
+  /** The group's name. */
+  group: string;
+}
+
+/**
+ * Loads a key's value from the source of truth, on a cache miss on the
+ * key's owner. Throw {@link NotFoundError} for a key that does not exist.
+ */
+export type Getter<In> = (key: string, context: GetterContext) => In | Promise<In>;
+
+/** Options of a group. */
+export interface GroupOptions<T, In> {
+  /** Unique on its instance, and the same on every peer. Must be non-empty. */
+  name: string;
+  /** Loads a missing key. Called at most once at a time per key in this process. */
+  getter: Getter<In>;
+  /**
+   * Byte budget shared by the main and hot caches: the sum over entries of
+   * key bytes (UTF-8) plus value bytes, as Go counts it. Real memory is
+   * higher (per-entry overhead of the JavaScript heap). `0` disables caching:
+   * every get loads. Default: 64 MiB.
+   */
+  cacheBytes?: number;
+  /** Turns values into bytes and back. Default: {@link bytesCodec}. */
+  codec?: Codec<T, In>;
+  /** Which values fetched from other peers to mirror locally. Default: 1 in 10, as Go. */
+  hotPolicy?: HotPolicy;
+  /**
+   * How long a getter may run before its waiters are released with
+   * `deadline-exceeded` (its signal fires too; a value that arrives later is
+   * still cached). `0` waits forever. Default: 30 000 ms.
+   */
+  getterTimeoutMs?: number;
+  /**
+   * Largest value, in bytes, that the getter may return or a peer may send:
+   * larger ones fail with `resource-exhausted`. Default: 8 MiB.
+   */
+  maxValueBytes?: number;
+}
+
+/** Options of one `get`. */
+export interface GetOptions {
+  /** Stops this caller's wait (`canceled`/`deadline-exceeded`); the shared load goes on for others. */
+  signal?: AbortSignal;
+}
+
+/** Counters of a group, named as Go groupcache's `Stats`. */
+export interface GroupStats {
+  /** Every get, including those from peers. */
+  gets: number;
+  /** Gets answered from the main or hot cache. */
+  cacheHits: number;
+  /** Values fetched from the owning peer. */
+  peerLoads: number;
+  /** Failed peer fetches (each fell back to a local load). */
+  peerErrors: number;
+  /** Gets that missed the cache (`gets - cacheHits`). */
+  loads: number;
+  /** Loads after singleflight: distinct loads actually started. */
+  loadsDeduped: number;
+  /** Getter calls that succeeded. */
+  localLoads: number;
+  /** Getter calls that failed or timed out. */
+  localLoadErrs: number;
+  /** Gets that came from peers. */
+  serverRequests: number;
+}
+
+/** Which of a group's two caches. */
+export type CacheType = "main" | "hot";
+
+const defaultCacheBytes = 64 << 20;
+const defaultMaxValueBytes = 8 << 20;
+const defaultGetterTimeoutMs = 30_000;
+
+/** Checks that `key` can be cached and sent to a peer; throws `invalid-argument` naming it. */
+export function validateKey(key: unknown, group: string): asserts key is string {
+  if (typeof key !== "string") {
+    throw new GroupCacheError("invalid-argument", `group "${group}": key must be a string, got ${describe(key)}`);
+  }
+  if (!key.isWellFormed()) {
+    throw new GroupCacheError(
+      "invalid-argument",
+      `group "${group}": key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate) and cannot be sent as protobuf string`,
+    );
+  }
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new GroupCacheError("invalid-argument", `${name} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A named set of keys, its getter and its caches: Go groupcache's `Group`.
+ * Create one with `GroupCache.newGroup`.
+ *
+ * A `get` looks in the main cache (keys this process owns) and the hot cache
+ * (mirrors of other peers' popular keys). On a miss the key is loaded once
+ * per process (singleflight): from its owner if that is another peer,
+ * otherwise, or if the owner fails, with the getter.
+ */
+export class Group<T = Uint8Array, In = Uint8Array | string> {
+  readonly name: string;
+  readonly cacheBytes: number;
+  readonly #getter: Getter<In>;
+  readonly #codec: Codec<T, In>;
+  readonly #peers: PeerPicker;
+  readonly #hotPolicy: HotPolicy;
+  readonly #getterTimeoutMs: number;
+  readonly #maxValueBytes: number;
+  /**
+   * Keys this process is authoritative for: loaded by its own getter. Main
+   * and hot share `cacheBytes`.
+   */
+  readonly #mainCache = new LRU();
+  /**
+   * Keys other peers own, mirrored here because they are popular. Without it
+   * every process would ask the owner for a hot key, and the owner's CPU and
+   * NIC would become the cluster's bottleneck.
+   */
+  readonly #hotCache = new LRU();
+  /** Full loads: re-check, owner, fallback. */
+  readonly #loadGroup = new SingleFlight<Uint8Array>();
+  /**
+   * Getter calls. Loads for local callers and for peers join here, so an
+   * owner calls its getter once per key however the requests arrive; a
+   * peer's request never waits on a forward, so two peers that disagree on
+   * the owner cannot wait on each other.
+   */
+  readonly #localGroup = new SingleFlight<Uint8Array>();
+  readonly #stats: GroupStats = {
+    gets: 0,
+    cacheHits: 0,
+    peerLoads: 0,
+    peerErrors: 0,
+    loads: 0,
+    loadsDeduped: 0,
+    localLoads: 0,
+    localLoadErrs: 0,
+    serverRequests: 0,
+  };
+
+  /** Use `GroupCache.newGroup`: it checks the name is unique and gives the group its peers. */
+  constructor(options: GroupOptions<T, In>, peers: PeerPicker) {
+    const { name, getter } = options;
+    if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
+      throw new GroupCacheError(
+        "invalid-argument",
+        `group name must be a non-empty, well-formed string, got ${JSON.stringify(name)}`,
+      );
+    }
+    if (typeof getter !== "function") {
+      throw new GroupCacheError(
+        "invalid-argument",
+        `group "${name}": getter must be a function, got ${describe(getter)}`,
+      );
+    }
+    this.name = name;
+    this.#getter = getter;
+    this.cacheBytes = nonNegative(`group "${name}": cacheBytes`, options.cacheBytes, defaultCacheBytes);
+    this.#getterTimeoutMs = nonNegative(
+      `group "${name}": getterTimeoutMs`,
+      options.getterTimeoutMs,
+      defaultGetterTimeoutMs,
+    );
+    this.#maxValueBytes = nonNegative(`group "${name}": maxValueBytes`, options.maxValueBytes, defaultMaxValueBytes);
+    this.#codec = options.codec ?? (bytesCodec as unknown as Codec<T, In>);
+    this.#hotPolicy = options.hotPolicy ?? randomHotPolicy(10);
+    this.#peers = peers;
+  }
+
+  /**
+   * The value of `key`: from cache, from its owner, or from the getter.
+   * Rejects with a `GroupCacheError`; a getter's own error is its `cause`.
+   */
+  get(key: string, options?: GetOptions): Promise<T> {
+    const signal = options?.signal;
+    try {
+      validateKey(key, this.name);
+      if (signal?.aborted) throw GroupCacheError.from(signal.reason, "canceled", `group "${this.name}"`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#stats.gets++;
+    const hit = this.#lookupCache(key);
+    if (hit !== undefined) {
+      this.#stats.cacheHits++;
+      try {
+        return Promise.resolve(this.#codec.decode(hit));
+      } catch (error) {
+        return Promise.reject(this.#decodeError(key, error));
+      }
+    }
+    return this.#load(key, signal).then((bytes) => {
+      try {
+        return this.#codec.decode(bytes);
+      } catch (error) {
+        throw this.#decodeError(key, error);
+      }
+    });
+  }
+
+  /**
+   * Answers a get that came from a peer: from cache, else by a local load,
+   * never forwarded to another peer. Forwarding would let two peers whose
+   * member lists differ send a key back and forth forever. Returns the stored
+   * bytes themselves: the caller must not write to them.
+   *
+   * For transports; applications call {@link get}.
+   */
+  serve(key: string, options?: GetOptions): Promise<Uint8Array> {
+    const signal = options?.signal;
+    try {
+      validateKey(key, this.name);
+      if (signal?.aborted) throw GroupCacheError.from(signal.reason, "canceled", `group "${this.name}"`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#stats.serverRequests++;
+    this.#stats.gets++;
+    const hit = this.#lookupCache(key);
+    if (hit !== undefined) {
+      this.#stats.cacheHits++;
+      return Promise.resolve(hit);
+    }
+    this.#stats.loads++;
+    return this.#localGroup.do(
+      key,
+      (loadSignal) => {
+        // Same re-check as in #load: a load may have finished just before.
+        const again = this.#lookupCache(key);
+        if (again !== undefined) {
+          this.#stats.cacheHits++;
+          return again;
+        }
+        this.#stats.loadsDeduped++;
+        return this.#getLocally(key, loadSignal);
+      },
+      signal,
+    );
+  }
+
+  /** A snapshot of the group's counters. */
+  get stats(): GroupStats {
+    return { ...this.#stats };
+  }
+
+  /** A snapshot of one cache's counters. */
+  cacheStats(which: CacheType): CacheStats {
+    return which === "main" ? this.#mainCache.stats() : this.#hotCache.stats();
+  }
+
+  /**
+   * Drops `key` from this process's caches only. Other peers keep their copy
+   * (values are immutable: version keys rather than invalidating them).
+   */
+  remove(key: string): boolean {
+    const main = this.#mainCache.delete(key);
+    const hot = this.#hotCache.delete(key);
+    return main || hot;
+  }
+
+  #lookupCache(key: string): Uint8Array | undefined {
+    if (this.cacheBytes <= 0) return undefined;
+    return this.#mainCache.get(key) ?? this.#hotCache.get(key);
+  }
+
+  #load(key: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+    this.#stats.loads++;
+    return this.#loadGroup.do(
+      key,
+      async (flightSignal) => {
+        // Look again inside the flight: a load that finished between our
+        // cache miss and this point has filled the cache. Loading again
+        // would call the getter twice and count the bytes twice.
+        const hit = this.#lookupCache(key);
+        if (hit !== undefined) {
+          this.#stats.cacheHits++;
+          return hit;
+        }
+        this.#stats.loadsDeduped++;
+        const peer = this.#peers.pickPeer(key);
+        if (peer !== undefined) {
+          let result: PeerGetResult | undefined;
+          try {
+            result = await peer.get(this.name, key, { signal: flightSignal });
+          } catch (error) {
+            // Nobody is waiting any more: not the peer's fault, and no fallback.
+            if (flightSignal.aborted)
+              throw GroupCacheError.from(flightSignal.reason, "canceled", `group "${this.name}"`);
+            // The owner's getter said the key does not exist: so would ours.
+            if (error instanceof GroupCacheError && error.code === "not-found") throw error;
+            this.#stats.peerErrors++;
+          }
+          if (result !== undefined) {
+            const value = this.#checkPeerValue(result.value);
+            if (value !== undefined) {
+              this.#stats.peerLoads++;
+              if (this.#hotPolicy({ group: this.name, key, value, minuteQps: result.minuteQps })) {
+                this.#populateCache(key, value, this.#hotCache);
+              }
+              return value;
+            }
+            this.#stats.peerErrors++;
+          }
+        }
+        return this.#localGroup.do(key, (loadSignal) => this.#getLocally(key, loadSignal), flightSignal);
+      },
+      signal,
+    );
+  }
+
+  /** A peer's answer, or `undefined` if it is not a usable value (counted as a peer error). */
+  #checkPeerValue(value: unknown): Uint8Array | undefined {
+    if (!(value instanceof Uint8Array) || value.byteLength > this.#maxValueBytes) return undefined;
+    return value;
+  }
+
+  /** Calls the getter; caches and returns the encoded value. Runs inside `#localGroup`. */
+  #getLocally(key: string, signal: AbortSignal): Promise<Uint8Array> {
+    const timeoutMs = this.#getterTimeoutMs;
+    const loadSignal = timeoutMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : signal;
+    let failed = false;
+    const fail = (error: GroupCacheError): GroupCacheError => {
+      if (!failed) {
+        failed = true;
+        this.#stats.localLoadErrs++;
+      }
+      return error;
+    };
+    const stored = new Promise<In>((resolve) =>
+      resolve(this.#getter(key, { signal: loadSignal, group: this.name })),
+    ).then(
+      (value) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = this.#codec.encode(value);
+        } catch (error) {
+          throw fail(
+            GroupCacheError.from(error, "invalid-argument", `group "${this.name}": key ${JSON.stringify(key)}`),
+          );
+        }
+        if (bytes.byteLength > this.#maxValueBytes) {
+          throw fail(
+            new GroupCacheError(
+              "resource-exhausted",
+              `group "${this.name}": getter returned ${bytes.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${this.#maxValueBytes}`,
+            ),
+          );
+        }
+        this.#stats.localLoads++;
+        this.#populateCache(key, bytes, this.#mainCache);
+        return bytes;
+      },
+      (error: unknown) => {
+        throw fail(
+          error instanceof GroupCacheError
+            ? error
+            : GroupCacheError.from(
+                error,
+                "load-failed",
+                `group "${this.name}": getter failed for key ${JSON.stringify(key)}`,
+              ),
+        );
+      },
+    );
+    stored.catch(() => {}); // A late failure after the waiters left is not unhandled.
+    return raceSignal(stored, loadSignal, "").catch((error: unknown) => {
+      if (loadSignal.aborted && !signal.aborted) {
+        throw fail(
+          new GroupCacheError(
+            "deadline-exceeded",
+            `group "${this.name}": getter did not finish within getterTimeoutMs (${timeoutMs} ms) for key ${JSON.stringify(key)}`,
+            { cause: loadSignal.reason },
+          ),
+        );
+      }
+      throw error;
+    });
+  }
+
+  /**
+   * Inserts into `cache`, then evicts until main + hot fit in `cacheBytes`:
+   * from the hot cache while it holds more than 1/8 of the main cache's
+   * bytes, otherwise from the main cache (Go's rule). A value that alone
+   * exceeds the budget is not cached at all, rather than flushing every
+   * other entry and then itself.
+   */
+  #populateCache(key: string, value: Uint8Array, cache: LRU): void {
+    if (this.cacheBytes <= 0) return;
+    if (utf8Length(key) + value.byteLength > this.cacheBytes) return;
+    cache.add(key, value);
+    for (;;) {
+      const mainBytes = this.#mainCache.bytes;
+      const hotBytes = this.#hotCache.bytes;
+      if (mainBytes + hotBytes <= this.cacheBytes) return;
+      const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
+      victim.removeOldest();
+    }
+  }
+
+  #decodeError(key: string, error: unknown): GroupCacheError {
+    return GroupCacheError.from(
+      error,
+      "internal",
+      `group "${this.name}": cannot decode the value of key ${JSON.stringify(key)}`,
+    );
+  }
+}

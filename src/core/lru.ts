@@ -1,0 +1,164 @@
+import { LRUMapWithDelete } from "mnemonist";
+import { GroupCacheError } from "./errors.ts";
+import { utf8Length } from "./utf8.ts";
+
+/** Counters of one cache, named as Go groupcache's `CacheStats`. */
+export interface CacheStats {
+  /** Bytes held: the sum of key bytes (UTF-8) plus value bytes of every entry. */
+  bytes: number;
+  /** Entries held. */
+  items: number;
+  /** Lookups. */
+  gets: number;
+  /** Lookups that found the key. */
+  hits: number;
+  /** Entries removed to make room (replacements and deletes are not evictions). */
+  evictions: number;
+}
+
+/** Options of {@link LRU}. */
+export interface LRUOptions {
+  /**
+   * Entries to make room for up front. The table doubles when full, so this
+   * only saves the first few regrowths. Default: 1024.
+   */
+  initialCapacity?: number;
+}
+
+/**
+ * The parts of mnemonist's `LRUMapWithDelete` that its typings do not
+ * expose: the key of the least recently used entry sits at `K[tail]`. Its
+ * public API has no "oldest" accessor, and a byte-bounded cache must evict
+ * the oldest entry on demand rather than when a fixed count is reached.
+ */
+interface MnemonistInternals {
+  K: string[];
+  tail: number;
+}
+
+/**
+ * A least-recently-used map of string keys to byte values that counts the
+ * bytes it holds, as Go groupcache's `cache` type around `lru.Cache`. It does
+ * not bound itself: its owner decides when to `removeOldest`, because the
+ * main and hot caches share one budget.
+ *
+ * It is built on mnemonist's `LRUMapWithDelete` (typed-array linked list,
+ * no per-entry node objects). That structure has a fixed capacity, so this
+ * wrapper doubles it when it fills up while bytes are still under budget.
+ */
+export class LRU {
+  #map: LRUMapWithDelete<string, Uint8Array>;
+  #bytes = 0;
+  #gets = 0;
+  #hits = 0;
+  #evictions = 0;
+
+  constructor(options: LRUOptions = {}) {
+    const capacity = options.initialCapacity ?? 1024;
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new GroupCacheError(
+        "invalid-argument",
+        `lru initialCapacity must be a positive integer, got ${String(capacity)}`,
+      );
+    }
+    this.#map = new LRUMapWithDelete(capacity);
+  }
+
+  /** Bytes held (keys in UTF-8 plus values). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Entries held. */
+  get items(): number {
+    return this.#map.size;
+  }
+
+  /** Looks `key` up, counts the lookup, and marks the entry most recently used. */
+  get(key: string): Uint8Array | undefined {
+    this.#gets++;
+    const value = this.#map.get(key);
+    if (value !== undefined) this.#hits++;
+    return value;
+  }
+
+  /** Looks `key` up without counting it or changing its recency. */
+  peek(key: string): Uint8Array | undefined {
+    return this.#map.peek(key);
+  }
+
+  /** Whether `key` is held (not counted, recency unchanged). */
+  has(key: string): boolean {
+    return this.#map.has(key);
+  }
+
+  /**
+   * Inserts or replaces `key`, as the most recently used entry. A replaced
+   * value's bytes are subtracted first (Go groupcache forgot to: its #177).
+   */
+  add(key: string, value: Uint8Array): void {
+    const old = this.#map.peek(key);
+    if (old !== undefined) {
+      this.#bytes += value.byteLength - old.byteLength;
+      this.#map.set(key, value);
+      return;
+    }
+    if (this.#map.size === this.#map.capacity) this.#grow();
+    this.#map.set(key, value);
+    this.#bytes += utf8Length(key) + value.byteLength;
+  }
+
+  /** Removes `key`; returns whether it was held. Not counted as an eviction. */
+  delete(key: string): boolean {
+    const old = this.#map.peek(key);
+    if (old === undefined) return false;
+    this.#map.delete(key);
+    this.#bytes -= utf8Length(key) + old.byteLength;
+    return true;
+  }
+
+  /** Evicts the least recently used entry; returns whether there was one. */
+  removeOldest(): boolean {
+    if (this.#map.size === 0) return false;
+    const internals = this.#map as unknown as MnemonistInternals;
+    const key = internals.K[internals.tail] as string;
+    this.delete(key);
+    this.#evictions++;
+    return true;
+  }
+
+  /** Removes every entry (not counted as evictions). */
+  clear(): void {
+    this.#map.clear();
+    this.#bytes = 0;
+  }
+
+  /** Keys from most to least recently used. */
+  keys(): IterableIterator<string> {
+    return this.#map.keys();
+  }
+
+  /** A snapshot of the counters. */
+  stats(): CacheStats {
+    return {
+      bytes: this.#bytes,
+      items: this.#map.size,
+      gets: this.#gets,
+      hits: this.#hits,
+      evictions: this.#evictions,
+    };
+  }
+
+  /** Moves every entry into a table twice the size, keeping their order. */
+  #grow(): void {
+    const old = this.#map;
+    const next = new LRUMapWithDelete<string, Uint8Array>(old.capacity * 2);
+    const entries = [...old.entries()];
+    // entries() runs from most to least recent; insert oldest first.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, v] = entries[i] as [string, Uint8Array];
+      next.set(k, v);
+    }
+    this.#map = next;
+  }
+}

@@ -1,0 +1,44 @@
+/** What an owner answers for one key. */
+export interface PeerGetResult {
+  /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
+  value: Uint8Array;
+  /**
+   * The owner's observed request rate for the key, per minute, when the
+   * owner reports it; a hot policy may use it to decide what to mirror.
+   */
+  minuteQps?: number;
+}
+
+/**
+ * A peer that can be asked for a key of a group: the seam between the core
+ * and the network, as Go groupcache's `ProtoGetter`.
+ *
+ * Rejections must be `GroupCacheError`s: `not-found` when the owner's getter
+ * said the key does not exist (the caller returns it without loading the key
+ * itself); `canceled`/`deadline-exceeded` when `signal` fired; anything else
+ * means the peer failed, and the caller loads the key locally.
+ */
+export interface PeerGetter {
+  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult>;
+}
+
+/** A connection to one peer, created when it joins the ring and closed when it leaves. */
+export interface PeerClient extends PeerGetter {
+  /** Releases the connection. Calls in flight may fail with `unavailable`. */
+  close(): Promise<void>;
+}
+
+/** Creates the client of the peer with id `id` (for example `"10.0.0.7:8080"`). */
+export type PeerClientFactory = (id: string) => PeerClient;
+
+/**
+ * Finds the owner of a key, as Go groupcache's `PeerPicker`: the peer to ask,
+ * or `undefined` when this process owns the key (or knows no peers) and must
+ * load it itself.
+ */
+export interface PeerPicker {
+  pickPeer(key: string): PeerGetter | undefined;
+}
+
+/** A picker with no peers: every key is loaded locally. */
+export const noPeers: PeerPicker = { pickPeer: () => undefined };

@@ -1,0 +1,77 @@
+import { GroupCacheError } from "./errors.ts";
+import { raceSignal } from "./signals.ts";
+
+interface Flight<T> {
+  promise: Promise<T>;
+  controller: AbortController;
+  /** Callers that passed a signal and are still waiting. */
+  abortable: number;
+  /** Callers that passed no signal: they can never leave. */
+  steadfast: number;
+}
+
+/**
+ * Runs at most one call per key at a time; callers that ask for a key while
+ * its call is in flight wait for that call and share its result or its
+ * error, as Go groupcache's `singleflight.Group`.
+ *
+ * Unlike Go's, a caller can stop waiting: its `AbortSignal` rejects that
+ * caller alone, and the shared call goes on for the others. Only when every
+ * caller has left does the call's own signal fire, so the work can stop if
+ * nobody wants it; the key is then free for a new call at once. A call that
+ * throws, synchronously or not, releases every waiter with its error.
+ */
+export class SingleFlight<T> {
+  readonly #flights = new Map<string, Flight<T>>();
+
+  /** Keys with a call in flight. */
+  get size(): number {
+    return this.#flights.size;
+  }
+
+  /**
+   * Returns the result of `fn(signal)` for `key`, calling `fn` only if no
+   * call for `key` is in flight. `signal` releases this caller only.
+   */
+  do(key: string, fn: (signal: AbortSignal) => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+    let flight = this.#flights.get(key);
+    if (flight === undefined) {
+      if (signal?.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled"));
+      flight = this.#start(key, fn);
+    }
+    if (signal === undefined) {
+      flight.steadfast++;
+      return flight.promise;
+    }
+    flight.abortable++;
+    const f = flight;
+    return raceSignal(f.promise, signal, "").catch((error: unknown) => {
+      if (signal.aborted) this.#leave(key, f, signal.reason);
+      throw error;
+    });
+  }
+
+  #start(key: string, fn: (signal: AbortSignal) => Promise<T> | T): Flight<T> {
+    const controller = new AbortController();
+    const flight: Flight<T> = {
+      controller,
+      abortable: 0,
+      steadfast: 0,
+      promise: new Promise<T>((resolve) => resolve(fn(controller.signal))),
+    };
+    this.#flights.set(key, flight);
+    const done = () => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    };
+    // Also keeps a rejection nobody waits for any more from being unhandled.
+    flight.promise.then(done, done);
+    return flight;
+  }
+
+  #leave(key: string, flight: Flight<T>, reason: unknown): void {
+    flight.abortable--;
+    if (flight.abortable > 0 || flight.steadfast > 0) return;
+    if (this.#flights.get(key) === flight) this.#flights.delete(key);
+    flight.controller.abort(reason);
+  }
+}

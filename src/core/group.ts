@@ -353,8 +353,11 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
         try {
           bytes = this.#codec.encode(value);
         } catch (error) {
+          const context = `group "${this.name}": key ${JSON.stringify(key)}`;
           throw fail(
-            GroupCacheError.from(error, "invalid-argument", `group "${this.name}": key ${JSON.stringify(key)}`),
+            error instanceof GroupCacheError
+              ? new GroupCacheError(error.code, `${context}: ${error.message}`, { cause: error })
+              : GroupCacheError.from(error, "invalid-argument", context),
           );
         }
         if (bytes.byteLength > this.#maxValueBytes) {

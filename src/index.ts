@@ -18,6 +18,7 @@ export {
 } from "./core/group.ts";
 export { GroupCache, type GroupCacheOptions } from "./core/groupcache.ts";
 export { type HotCandidate, type HotPolicy, neverHot, qpsHotPolicy, randomHotPolicy } from "./core/hot-policy.ts";
+export { KeyRate, type KeyRateOptions } from "./core/key-rate.ts";
 export { type CacheStats, LRU, type LRUOptions } from "./core/lru.ts";
 export {
   noPeers,
@@ -26,6 +27,7 @@ export {
   type PeerGetResult,
   type PeerGetter,
   type PeerPicker,
+  type ServeResult,
 } from "./core/peers.ts";
 export { Ring, type RingHash, type RingOptions } from "./core/ring.ts";
 export { SingleFlight } from "./core/singleflight.ts";

@@ -1,8 +1,9 @@
 import { bytesCodec, type Codec, describe } from "./codec.ts";
 import { GroupCacheError } from "./errors.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
+import { KeyRate } from "./key-rate.ts";
 import { type CacheStats, LRU } from "./lru.ts";
-import type { PeerGetResult, PeerPicker } from "./peers.ts";
+import type { PeerGetResult, PeerPicker, ServeResult } from "./peers.ts";
 import { raceSignal } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
 import { utf8Length } from "./utf8.ts";
@@ -145,6 +146,11 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
    * the owner cannot wait on each other.
    */
   readonly #localGroup = new SingleFlight<Uint8Array>();
+  /**
+   * How often each key is asked for here, locally or by peers: the owner
+   * reports it as `minute_qps`, so a peer's hot policy can tell popular keys.
+   */
+  readonly #keyRate = new KeyRate();
   readonly #stats: GroupStats = {
     gets: 0,
     cacheHits: 0,
@@ -199,6 +205,7 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
       return Promise.reject(error);
     }
     this.#stats.gets++;
+    this.#keyRate.record(key);
     const hit = this.#lookupCache(key);
     if (hit !== undefined) {
       this.#stats.cacheHits++;
@@ -221,11 +228,12 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
    * Answers a get that came from a peer: from cache, else by a local load,
    * never forwarded to another peer. Forwarding would let two peers whose
    * member lists differ send a key back and forth forever. Returns the stored
-   * bytes themselves: the caller must not write to them.
+   * bytes themselves (the caller must not write to them) and the key's
+   * request rate here, per minute, for the response's `minute_qps`.
    *
    * For transports; applications call {@link get}.
    */
-  serve(key: string, options?: GetOptions): Promise<Uint8Array> {
+  serve(key: string, options?: GetOptions): Promise<ServeResult> {
     const signal = options?.signal;
     try {
       validateKey(key, this.name);
@@ -235,13 +243,14 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
     }
     this.#stats.serverRequests++;
     this.#stats.gets++;
+    const minuteQps = this.#keyRate.record(key);
     const hit = this.#lookupCache(key);
     if (hit !== undefined) {
       this.#stats.cacheHits++;
-      return Promise.resolve(hit);
+      return Promise.resolve({ value: hit, minuteQps });
     }
     this.#stats.loads++;
-    return this.#localGroup.do(
+    const value = this.#localGroup.do(
       key,
       (loadSignal) => {
         // Same re-check as in #load: a load may have finished just before.
@@ -255,6 +264,7 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
       },
       signal,
     );
+    return value.then((bytes) => ({ value: bytes, minuteQps }));
   }
 
   /** A snapshot of the group's counters. */

@@ -1,6 +1,6 @@
 import { GroupCacheError } from "./errors.ts";
 import { Group, type GroupOptions } from "./group.ts";
-import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker } from "./peers.ts";
+import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { Ring, type RingHash } from "./ring.ts";
 
 /** Options of {@link GroupCache}. */
@@ -129,10 +129,11 @@ export class GroupCache implements PeerPicker {
 
   /**
    * Answers a peer's request (for transports): the group's stored bytes,
-   * from cache or a local load, never forwarded. Rejects with
-   * `unknown-group` when no group has that name.
+   * from cache or a local load, never forwarded, and the key's request rate
+   * here (`minute_qps`). Rejects with `unknown-group` when no group has that
+   * name.
    */
-  serve(group: string, key: string, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
+  serve(group: string, key: string, options?: { signal?: AbortSignal }): Promise<ServeResult> {
     const g = this.#groups.get(group);
     if (g === undefined) {
       return Promise.reject(

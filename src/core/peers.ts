@@ -22,6 +22,16 @@ export interface PeerGetter {
   get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult>;
 }
 
+/**
+ * What an owner answers a peer's request with (`GroupCache.serve`): the
+ * stored bytes, which the transport must not write to, and the key's request
+ * rate on the owner, per minute, sent as the response's `minute_qps`.
+ */
+export interface ServeResult {
+  value: Uint8Array;
+  minuteQps: number;
+}
+
 /** A connection to one peer, created when it joins the ring and closed when it leaves. */
 export interface PeerClient extends PeerGetter {
   /** Releases the connection. Calls in flight may fail with `unavailable`. */

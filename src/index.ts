@@ -3,7 +3,9 @@
  * runs anywhere; transports and discovery plug in through `PeerClient` and
  * `GroupCache.setPeers`.
  */
-export { bytesCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
+
+export { ByteView } from "./core/byteview.ts";
+export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { crc32, crc32String } from "./core/crc32.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export {

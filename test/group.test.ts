@@ -1,6 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { GetRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import {
+  type ByteView,
+  bytesCodec,
   crc32String,
   Group,
   GroupCache,
@@ -21,11 +23,11 @@ import { deferred } from "./support/deferred.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const text = (b: Uint8Array) => dec.decode(b);
+const text = (b: ByteView | Uint8Array) => (b instanceof Uint8Array ? dec.decode(b) : b.toString());
 
-function bytesGroup(options: Partial<GroupOptions<Uint8Array, Uint8Array | string>>, peers: PeerPicker = noPeers) {
-  return new Group<Uint8Array, Uint8Array | string>(
-    { name: "g", getter: (key) => `v:${key}`, ...options } as GroupOptions<Uint8Array, Uint8Array | string>,
+function bytesGroup(options: Partial<GroupOptions<ByteView, Uint8Array | string>>, peers: PeerPicker = noPeers) {
+  return new Group<ByteView, Uint8Array | string>(
+    { name: "g", getter: (key) => `v:${key}`, ...options } as GroupOptions<ByteView, Uint8Array | string>,
     peers,
   );
 }
@@ -439,13 +441,43 @@ describe("Group: failures", () => {
 });
 
 describe("Group: codecs and immutability", () => {
-  test("callers cannot corrupt the cache by writing to a returned byte array", async () => {
+  test("the default codec hands every hit the same immutable ByteView", async () => {
     const source = enc.encode("abc");
     const g = bytesGroup({ getter: () => source });
     const first = await g.get("k");
+    source.fill(0); // the getter reusing its buffer cannot corrupt the cache
+    const second = await g.get("k");
+    expect(second).toBe(first);
+    expect(second.toString()).toBe("abc");
+    const copy = second.toBytes();
+    copy.fill(0); // a copy is the caller's own
+    expect(second.equals("abc")).toBe(true);
+    expect([...second.slice(1)]).toEqual([98, 99]);
+    expect(second.length).toBe(3);
+    expect(second.at(-1)).toBe(99);
+  });
+
+  test("bytesCodec hands each caller its own writable copy", async () => {
+    const cache = new GroupCache();
+    const g = cache.newGroup({ name: "b", codec: bytesCodec, getter: () => "abc" });
+    const first = await g.get("k");
     first.fill(0);
-    source.fill(0); // the getter reusing its buffer cannot either
-    expect(text(await g.get("k"))).toBe("abc");
+    expect(dec.decode(await g.get("k"))).toBe("abc");
+  });
+
+  test("a string group decodes each entry once and shares it", async () => {
+    const cache = new GroupCache();
+    let decodes = 0;
+    const counting = {
+      ...stringCodec,
+      decode(bytes: Uint8Array) {
+        decodes++;
+        return stringCodec.decode(bytes);
+      },
+    };
+    const g = cache.newGroup({ name: "s", codec: counting, getter: (key) => `v:${key}` });
+    for (let i = 0; i < 5; i++) expect(await g.get("k")).toBe("v:k");
+    expect(decodes).toBe(1);
   });
 
   test("string, JSON and protobuf groups round-trip their values", async () => {

@@ -1,4 +1,5 @@
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
 import { utf8Encode } from "./utf8.ts";
 
@@ -13,6 +14,12 @@ import { utf8Encode } from "./utf8.ts";
 export interface Codec<T, In = T> {
   encode(value: In): Uint8Array;
   decode(bytes: Uint8Array): T;
+  /**
+   * Whether `decode`'s results are immutable, so one decoded value can be
+   * handed to every caller: it is then decoded once per cache entry and kept
+   * with it, and a hit costs no decoding. Default: `false` (decode per get).
+   */
+  readonly shared?: boolean;
 }
 
 /** Names a value's type for error messages. */
@@ -22,31 +29,39 @@ export function describe(value: unknown): string {
   return (value as object).constructor?.name ?? "object";
 }
 
+function encodeBytes(value: Uint8Array | string): Uint8Array {
+  if (value instanceof Uint8Array) return value.slice();
+  if (typeof value === "string") return utf8Encode(value);
+  throw new GroupCacheError("invalid-argument", `getter must return a Uint8Array or a string, got ${describe(value)}`);
+}
+
 /**
- * Raw bytes. The getter may return a `Uint8Array` (copied, so the getter can
- * reuse its buffer) or a string (stored as UTF-8). Every `get` returns a new
- * copy, so callers may write to it without touching the cache: about 20 ns
- * for 100 bytes, which is cheaper than any read-only wrapper (a typed array
- * cannot be frozen).
+ * Raw bytes as an immutable {@link ByteView}: the default, as in Go. The
+ * getter may return a `Uint8Array` (copied once, so the getter may reuse its
+ * buffer) or a string (stored as UTF-8). Every hit returns the same view,
+ * without copying or allocating.
+ */
+export const byteViewCodec: Codec<ByteView, Uint8Array | string> = {
+  encode: encodeBytes,
+  decode: (bytes) => ByteView.unsafeWrap(bytes),
+  shared: true,
+};
+
+/**
+ * Raw bytes as a fresh `Uint8Array` per get, which the caller may write to.
+ * The copy costs an allocation per hit (~450 ns for 100 bytes on Node 24):
+ * prefer {@link byteViewCodec} unless callers need to write.
  */
 export const bytesCodec: Codec<Uint8Array, Uint8Array | string> = {
-  encode(value) {
-    if (value instanceof Uint8Array) return value.slice();
-    if (typeof value === "string") return utf8Encode(value);
-    throw new GroupCacheError(
-      "invalid-argument",
-      `getter must return a Uint8Array or a string, got ${describe(value)}`,
-    );
-  },
-  decode(bytes) {
-    return bytes.slice();
-  },
+  encode: encodeBytes,
+  decode: (bytes) => bytes.slice(),
 };
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** UTF-8 text. Strings are immutable, so `get` needs no copy. */
+/** UTF-8 text. Strings are immutable: each entry is decoded once and shared. */
 export const stringCodec: Codec<string> = {
+  shared: true,
   encode(value) {
     if (typeof value !== "string") {
       throw new GroupCacheError("invalid-argument", `getter must return a string, got ${describe(value)}`);

@@ -1,4 +1,5 @@
-import { bytesCodec, type Codec, describe } from "./codec.ts";
+import type { ByteView } from "./byteview.ts";
+import { byteViewCodec, type Codec, describe } from "./codec.ts";
 import { GroupCacheError } from "./errors.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
 import { KeyRate } from "./key-rate.ts";
@@ -35,7 +36,7 @@ export interface GroupOptions<T, In> {
    * every get loads. Default: 64 MiB.
    */
   cacheBytes?: number;
-  /** Turns values into bytes and back. Default: {@link bytesCodec}. */
+  /** Turns values into bytes and back. Default: {@link byteViewCodec} (immutable `ByteView`s). */
   codec?: Codec<T, In>;
   /** Which values fetched from other peers to mirror locally. Default: 1 in 10, as Go. */
   hotPolicy?: HotPolicy;
@@ -83,6 +84,17 @@ export interface GroupStats {
 /** Which of a group's two caches. */
 export type CacheType = "main" | "hot";
 
+/**
+ * A cached value: the bytes peers are sent, and for codecs whose values are
+ * immutable (`shared`), the decoded value every caller receives.
+ */
+interface Entry<T> {
+  readonly bytes: Uint8Array;
+  readonly value: T | undefined;
+}
+
+const entrySize = (entry: Entry<unknown>) => entry.bytes.byteLength;
+
 const defaultCacheBytes = 64 << 20;
 const defaultMaxValueBytes = 8 << 20;
 const defaultGetterTimeoutMs = 30_000;
@@ -117,11 +129,12 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
  * per process (singleflight): from its owner if that is another peer,
  * otherwise, or if the owner fails, with the getter.
  */
-export class Group<T = Uint8Array, In = Uint8Array | string> {
+export class Group<T = ByteView, In = Uint8Array | string> {
   readonly name: string;
   readonly cacheBytes: number;
   readonly #getter: Getter<In>;
   readonly #codec: Codec<T, In>;
+  readonly #shared: boolean;
   readonly #peers: PeerPicker;
   readonly #hotPolicy: HotPolicy;
   readonly #getterTimeoutMs: number;
@@ -130,25 +143,27 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
    * Keys this process is authoritative for: loaded by its own getter. Main
    * and hot share `cacheBytes`.
    */
-  readonly #mainCache = new LRU();
+  readonly #mainCache = new LRU<Entry<T>>({ sizeOf: entrySize });
   /**
    * Keys other peers own, mirrored here because they are popular. Without it
    * every process would ask the owner for a hot key, and the owner's CPU and
    * NIC would become the cluster's bottleneck.
    */
-  readonly #hotCache = new LRU();
+  readonly #hotCache = new LRU<Entry<T>>({ sizeOf: entrySize });
   /** Full loads: re-check, owner, fallback. */
-  readonly #loadGroup = new SingleFlight<Uint8Array>();
+  readonly #loadGroup = new SingleFlight<Entry<T>>();
   /**
    * Getter calls. Loads for local callers and for peers join here, so an
    * owner calls its getter once per key however the requests arrive; a
    * peer's request never waits on a forward, so two peers that disagree on
    * the owner cannot wait on each other.
    */
-  readonly #localGroup = new SingleFlight<Uint8Array>();
+  readonly #localGroup = new SingleFlight<Entry<T>>();
   /**
-   * How often each key is asked for here, locally or by peers: the owner
-   * reports it as `minute_qps`, so a peer's hot policy can tell popular keys.
+   * How often peers ask this owner for each key: reported as `minute_qps`,
+   * so a peer's hot policy can tell keys popular across the cluster. Local
+   * gets are not counted: that would cost the hit path a clock read and a
+   * map update (a third of its time), and local demand is served locally.
    */
   readonly #keyRate = new KeyRate();
   readonly #stats: GroupStats = {
@@ -187,7 +202,8 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
       defaultGetterTimeoutMs,
     );
     this.#maxValueBytes = nonNegative(`group "${name}": maxValueBytes`, options.maxValueBytes, defaultMaxValueBytes);
-    this.#codec = options.codec ?? (bytesCodec as unknown as Codec<T, In>);
+    this.#codec = options.codec ?? (byteViewCodec as unknown as Codec<T, In>);
+    this.#shared = this.#codec.shared === true;
     this.#hotPolicy = options.hotPolicy ?? randomHotPolicy(10);
     this.#peers = peers;
   }
@@ -205,23 +221,19 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
       return Promise.reject(error);
     }
     this.#stats.gets++;
-    this.#keyRate.record(key);
     const hit = this.#lookupCache(key);
     if (hit !== undefined) {
       this.#stats.cacheHits++;
+      if (this.#shared) return Promise.resolve(hit.value as T);
       try {
-        return Promise.resolve(this.#codec.decode(hit));
+        return Promise.resolve(this.#codec.decode(hit.bytes));
       } catch (error) {
         return Promise.reject(this.#decodeError(key, error));
       }
     }
-    return this.#load(key, signal).then((bytes) => {
-      try {
-        return this.#codec.decode(bytes);
-      } catch (error) {
-        throw this.#decodeError(key, error);
-      }
-    });
+    return this.#load(key, signal).then((entry) =>
+      this.#shared ? (entry.value as T) : this.#decode(key, entry.bytes),
+    );
   }
 
   /**
@@ -247,7 +259,7 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
     const hit = this.#lookupCache(key);
     if (hit !== undefined) {
       this.#stats.cacheHits++;
-      return Promise.resolve({ value: hit, minuteQps });
+      return Promise.resolve({ value: hit.bytes, minuteQps });
     }
     this.#stats.loads++;
     const value = this.#localGroup.do(
@@ -264,7 +276,7 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
       },
       signal,
     );
-    return value.then((bytes) => ({ value: bytes, minuteQps }));
+    return value.then((entry) => ({ value: entry.bytes, minuteQps }));
   }
 
   /** A snapshot of the group's counters. */
@@ -287,12 +299,12 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
     return main || hot;
   }
 
-  #lookupCache(key: string): Uint8Array | undefined {
+  #lookupCache(key: string): Entry<T> | undefined {
     if (this.cacheBytes <= 0) return undefined;
     return this.#mainCache.get(key) ?? this.#hotCache.get(key);
   }
 
-  #load(key: string, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  #load(key: string, signal: AbortSignal | undefined): Promise<Entry<T>> {
     this.#stats.loads++;
     return this.#loadGroup.do(
       key,
@@ -321,12 +333,13 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
           }
           if (result !== undefined) {
             const value = this.#checkPeerValue(result.value);
-            if (value !== undefined) {
+            const entry = value === undefined ? undefined : this.#tryEntry(value);
+            if (value !== undefined && entry !== undefined) {
               this.#stats.peerLoads++;
               if (this.#hotPolicy({ group: this.name, key, value, minuteQps: result.minuteQps })) {
-                this.#populateCache(key, value, this.#hotCache);
+                this.#populateCache(key, entry, this.#hotCache);
               }
-              return value;
+              return entry;
             }
             this.#stats.peerErrors++;
           }
@@ -344,7 +357,7 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
   }
 
   /** Calls the getter; caches and returns the encoded value. Runs inside `#localGroup`. */
-  #getLocally(key: string, signal: AbortSignal): Promise<Uint8Array> {
+  #getLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
     const timeoutMs = this.#getterTimeoutMs;
     const loadSignal = timeoutMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : signal;
     let failed = false;
@@ -378,9 +391,10 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
             ),
           );
         }
+        const entry: Entry<T> = { bytes, value: this.#shared ? this.#decode(key, bytes) : undefined };
         this.#stats.localLoads++;
-        this.#populateCache(key, bytes, this.#mainCache);
-        return bytes;
+        this.#populateCache(key, entry, this.#mainCache);
+        return entry;
       },
       (error: unknown) => {
         throw fail(
@@ -416,16 +430,34 @@ export class Group<T = Uint8Array, In = Uint8Array | string> {
    * exceeds the budget is not cached at all, rather than flushing every
    * other entry and then itself.
    */
-  #populateCache(key: string, value: Uint8Array, cache: LRU): void {
+  #populateCache(key: string, entry: Entry<T>, cache: LRU<Entry<T>>): void {
     if (this.cacheBytes <= 0) return;
-    if (utf8Length(key) + value.byteLength > this.cacheBytes) return;
-    cache.add(key, value);
+    if (utf8Length(key) + entry.bytes.byteLength > this.cacheBytes) return;
+    cache.add(key, entry);
     for (;;) {
       const mainBytes = this.#mainCache.bytes;
       const hotBytes = this.#hotCache.bytes;
       if (mainBytes + hotBytes <= this.cacheBytes) return;
       const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
       victim.removeOldest();
+    }
+  }
+
+  /** An entry for bytes a peer sent, or `undefined` if a shared codec cannot decode them (a peer error). */
+  #tryEntry(bytes: Uint8Array): Entry<T> | undefined {
+    if (!this.#shared) return { bytes, value: undefined };
+    try {
+      return { bytes, value: this.#codec.decode(bytes) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  #decode(key: string, bytes: Uint8Array): T {
+    try {
+      return this.#codec.decode(bytes);
+    } catch (error) {
+      throw this.#decodeError(key, error);
     }
   }
 

@@ -1,3 +1,4 @@
+import type { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
 import { Group, type GroupOptions } from "./group.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
@@ -53,7 +54,7 @@ export class GroupCache implements PeerPicker {
    * Creates the group `options.name`. Names are unique per instance: a
    * second group of the same name fails with `already-exists`.
    */
-  newGroup<T = Uint8Array, In = Uint8Array | string>(options: GroupOptions<T, In>): Group<T, In> {
+  newGroup<T = ByteView, In = Uint8Array | string>(options: GroupOptions<T, In>): Group<T, In> {
     this.#checkOpen();
     if (this.#groups.has(options?.name)) {
       throw new GroupCacheError(

@@ -17,7 +17,12 @@ export interface CacheStats {
 }
 
 /** Options of {@link LRU}. */
-export interface LRUOptions {
+export interface LRUOptions<V> {
+  /**
+   * Bytes a value costs (the key's UTF-8 bytes are added to it). Default:
+   * `value.byteLength`, for byte arrays.
+   */
+  sizeOf?: (value: V) => number;
   /**
    * Entries to make room for up front. The table doubles when full, so this
    * only saves the first few regrowths. Default: 1024.
@@ -37,7 +42,7 @@ interface MnemonistInternals {
 }
 
 /**
- * A least-recently-used map of string keys to byte values that counts the
+ * A least-recently-used map of string keys to values that counts the
  * bytes it holds, as Go groupcache's `cache` type around `lru.Cache`. It does
  * not bound itself: its owner decides when to `removeOldest`, because the
  * main and hot caches share one budget.
@@ -46,14 +51,15 @@ interface MnemonistInternals {
  * no per-entry node objects). That structure has a fixed capacity, so this
  * wrapper doubles it when it fills up while bytes are still under budget.
  */
-export class LRU {
-  #map: LRUMapWithDelete<string, Uint8Array>;
+export class LRU<V = Uint8Array> {
+  #map: LRUMapWithDelete<string, V>;
+  readonly #sizeOf: (value: V) => number;
   #bytes = 0;
   #gets = 0;
   #hits = 0;
   #evictions = 0;
 
-  constructor(options: LRUOptions = {}) {
+  constructor(options: LRUOptions<V> = {}) {
     const capacity = options.initialCapacity ?? 1024;
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new GroupCacheError(
@@ -62,6 +68,7 @@ export class LRU {
       );
     }
     this.#map = new LRUMapWithDelete(capacity);
+    this.#sizeOf = options.sizeOf ?? ((value: V) => (value as { byteLength: number }).byteLength);
   }
 
   /** Bytes held (keys in UTF-8 plus values). */
@@ -75,7 +82,7 @@ export class LRU {
   }
 
   /** Looks `key` up, counts the lookup, and marks the entry most recently used. */
-  get(key: string): Uint8Array | undefined {
+  get(key: string): V | undefined {
     this.#gets++;
     const value = this.#map.get(key);
     if (value !== undefined) this.#hits++;
@@ -83,7 +90,7 @@ export class LRU {
   }
 
   /** Looks `key` up without counting it or changing its recency. */
-  peek(key: string): Uint8Array | undefined {
+  peek(key: string): V | undefined {
     return this.#map.peek(key);
   }
 
@@ -96,16 +103,16 @@ export class LRU {
    * Inserts or replaces `key`, as the most recently used entry. A replaced
    * value's bytes are subtracted first (Go groupcache forgot to: its #177).
    */
-  add(key: string, value: Uint8Array): void {
+  add(key: string, value: V): void {
     const old = this.#map.peek(key);
     if (old !== undefined) {
-      this.#bytes += value.byteLength - old.byteLength;
+      this.#bytes += this.#sizeOf(value) - this.#sizeOf(old);
       this.#map.set(key, value);
       return;
     }
     if (this.#map.size === this.#map.capacity) this.#grow();
     this.#map.set(key, value);
-    this.#bytes += utf8Length(key) + value.byteLength;
+    this.#bytes += utf8Length(key) + this.#sizeOf(value);
   }
 
   /** Removes `key`; returns whether it was held. Not counted as an eviction. */
@@ -113,7 +120,7 @@ export class LRU {
     const old = this.#map.peek(key);
     if (old === undefined) return false;
     this.#map.delete(key);
-    this.#bytes -= utf8Length(key) + old.byteLength;
+    this.#bytes -= utf8Length(key) + this.#sizeOf(old);
     return true;
   }
 
@@ -152,11 +159,11 @@ export class LRU {
   /** Moves every entry into a table twice the size, keeping their order. */
   #grow(): void {
     const old = this.#map;
-    const next = new LRUMapWithDelete<string, Uint8Array>(old.capacity * 2);
+    const next = new LRUMapWithDelete<string, V>(old.capacity * 2);
     const entries = [...old.entries()];
     // entries() runs from most to least recent; insert oldest first.
     for (let i = entries.length - 1; i >= 0; i--) {
-      const [k, v] = entries[i] as [string, Uint8Array];
+      const [k, v] = entries[i] as [string, V];
       next.set(k, v);
     }
     this.#map = next;

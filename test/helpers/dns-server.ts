@@ -1,0 +1,124 @@
+import dns2, { type DnsHandler, type Resource } from "dns2";
+
+const { Packet } = dns2;
+
+/** How the test server answers every query. */
+export type DnsMode = "answer" | "servfail" | "refused" | "drop";
+
+/** One SRV record served by the test server. */
+export interface TestSrv {
+  target: string;
+  port: number;
+}
+
+/**
+ * What the test server knows. Names are lowercase, without trailing dot. A
+ * name absent from every map answers NXDOMAIN; a name present in another map
+ * answers NOERROR with no records (NODATA).
+ */
+export interface DnsZone {
+  srv: Map<string, TestSrv[]>;
+  a: Map<string, string[]>;
+  aaaa: Map<string, string[]>;
+  mode: DnsMode;
+  /** Answer records in a random order each time. */
+  shuffle: boolean;
+}
+
+/** A real DNS server on 127.0.0.1 over UDP whose answers a test changes between polls. */
+export interface TestDnsServer {
+  readonly zone: DnsZone;
+  /** `127.0.0.1:<port>`, for a resolver's `server` option. */
+  readonly address: string;
+  readonly port: number;
+  /** Queries received so far. */
+  readonly queries: number;
+  /** Stops listening: queries then fail (ICMP port unreachable on loopback). */
+  stop(): Promise<void>;
+  /** Listens again on the same port. */
+  restart(): Promise<void>;
+}
+
+export function emptyZone(): DnsZone {
+  return { srv: new Map(), a: new Map(), aaaa: new Map(), mode: "answer", shuffle: false };
+}
+
+function shuffled<T>(items: T[], on: boolean): T[] {
+  const out = [...items];
+  if (!on) return out;
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** Starts a DNS server on 127.0.0.1, on an OS-assigned port. */
+export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestDnsServer> {
+  let queries = 0;
+  const handle: DnsHandler = (request, send) => {
+    queries++;
+    const response = Packet.createResponseFromRequest(request);
+    const question = request.questions[0];
+    if (zone.mode === "drop" || question === undefined) return;
+    if (zone.mode === "servfail" || zone.mode === "refused") {
+      response.header.rcode = zone.mode === "servfail" ? Packet.RCODE.SERVFAIL : Packet.RCODE.REFUSED;
+      void send(response);
+      return;
+    }
+    const name = question.name.toLowerCase().replace(/\.$/, "");
+    const known = zone.srv.has(name) || zone.a.has(name) || zone.aaaa.has(name);
+    if (!known) {
+      response.header.rcode = Packet.RCODE.NXDOMAIN;
+      void send(response);
+      return;
+    }
+    const answer = (record: Partial<Resource>) =>
+      response.answers.push(Packet.createResourceFromQuestion(question, { ttl: 1, ...record }));
+    if (question.type === Packet.TYPE.SRV) {
+      for (const r of shuffled(zone.srv.get(name) ?? [], zone.shuffle)) {
+        answer({ priority: 0, weight: 10, port: r.port, target: r.target });
+      }
+    } else if (question.type === Packet.TYPE.A || question.type === Packet.TYPE.AAAA) {
+      const v4 = question.type === Packet.TYPE.A;
+      for (const address of shuffled((v4 ? zone.a : zone.aaaa).get(name) ?? [], zone.shuffle)) answer({ address });
+    }
+    void send(response);
+  };
+
+  let server = dns2.createServer({ udp: true, handle });
+  const listening = await server.listen({ udp: { port: 0, address: "127.0.0.1" } });
+  const port = listening.udp?.port;
+  if (port === undefined) throw new Error("the test dns server has no udp port");
+  return {
+    zone,
+    port,
+    address: `127.0.0.1:${port}`,
+    get queries() {
+      return queries;
+    },
+    async stop() {
+      await server.close();
+    },
+    async restart() {
+      server = dns2.createServer({ udp: true, handle });
+      await server.listen({ udp: { port, address: "127.0.0.1" } });
+    },
+  };
+}
+
+/** Fills `zone` as a Kubernetes headless Service: one SRV record per pod, target `<dashed-ip>.<service name>`. */
+export function setPods(zone: DnsZone, srvName: string, pods: { ip: string; port: number }[]): void {
+  const domain = srvName.split(".").slice(2).join(".");
+  zone.srv.delete(srvName);
+  if (pods.length === 0) return;
+  zone.srv.set(
+    srvName,
+    pods.map((pod) => {
+      const target = `${pod.ip.replaceAll(/[.:]/g, "-")}.${domain}`;
+      const map = pod.ip.includes(":") ? zone.aaaa : zone.a;
+      map.set(target, [pod.ip]);
+      return { target, port: pod.port };
+    }),
+  );
+}

@@ -1,0 +1,98 @@
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { Compression } from "@connectrpc/connect/protocol";
+import { GroupCacheError } from "../core/errors.ts";
+import type { ServeResult } from "../core/peers.ts";
+import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
+import { toConnectError } from "./grpc-status.ts";
+import { checkMaxBytes } from "./limits.ts";
+
+/**
+ * What the server half needs of a cache: `GroupCache.serve`, which answers
+ * from cache or by a local load and never forwards to another peer.
+ */
+export interface PeerServable {
+  serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
+}
+
+/** Options of {@link groupCacheRoutes}. */
+export interface GroupCacheRoutesOptions {
+  /**
+   * Largest request message accepted, in bytes; a larger one is answered
+   * with RESOURCE_EXHAUSTED and the server goes on serving. Requests are a
+   * group name and a key, so this only needs to exceed the longest key.
+   * Default: 8 MiB + 64 KiB.
+   */
+  readMaxBytes?: number;
+  /**
+   * Largest response message sent, in bytes; a larger value is answered
+   * with RESOURCE_EXHAUSTED (and the peer loads the key itself). Default:
+   * 8 MiB + 64 KiB, a default `maxValueBytes` value with headroom.
+   */
+  writeMaxBytes?: number;
+  /**
+   * Compressions the server accepts for requests and may use for responses
+   * (only those the client accepts too). Default: none; see
+   * `GrpcPeerClientOptions.acceptCompression`. A compressed request is then
+   * answered with UNIMPLEMENTED.
+   */
+  acceptCompression?: Compression[];
+  /** Connect interceptors run on every request (metrics, auth, ...). Default: none. */
+  interceptors?: Interceptor[];
+  /**
+   * When it fires, every request in progress is released with CANCELLED
+   * (the loads themselves go on for local callers). Default: none.
+   */
+  shutdownSignal?: AbortSignal;
+}
+
+/**
+ * The `groupcachepb.GroupCache` service (`/groupcachepb.GroupCache/Get`) as
+ * Connect routes, to mount on your own HTTP/2 server next to your other
+ * services:
+ *
+ * ```ts
+ * http2.createServer(connectNodeAdapter({ routes: groupCacheRoutes(cache) })).listen(8080);
+ * ```
+ *
+ * Each request is answered by `cache.serve` with the request's signal, so a
+ * caller's cancel or deadline releases it (the shared load goes on for
+ * others). Errors become gRPC statuses per `toConnectError`: NOT_FOUND,
+ * INVALID_ARGUMENT, FAILED_PRECONDITION for an unknown group,
+ * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed getter,
+ * INTERNAL otherwise. The response's `minute_qps` carries the key's request
+ * rate on this peer.
+ */
+export function groupCacheRoutes(
+  cache: PeerServable,
+  options: GroupCacheRoutesOptions = {},
+): (router: ConnectRouter) => void {
+  if (typeof cache?.serve !== "function") {
+    throw new GroupCacheError(
+      "invalid-argument",
+      `groupCacheRoutes: cache must have a serve method, got ${String(cache)}`,
+    );
+  }
+  const handlerOptions = {
+    readMaxBytes: checkMaxBytes("groupCacheRoutes: readMaxBytes", options.readMaxBytes),
+    writeMaxBytes: checkMaxBytes("groupCacheRoutes: writeMaxBytes", options.writeMaxBytes),
+    acceptCompression: options.acceptCompression ?? [],
+    interceptors: options.interceptors ?? [],
+    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
+  };
+  return (router) => {
+    router.service(
+      GroupCache,
+      {
+        async get(request, context) {
+          try {
+            const { value, minuteQps } = await cache.serve(request.group, request.key, { signal: context.signal });
+            return { value, minuteQps };
+          } catch (error) {
+            throw toConnectError(error);
+          }
+        },
+      },
+      handlerOptions,
+    );
+  };
+}

@@ -1,0 +1,13 @@
+/**
+ * The peer transport over Connect-RPC (gRPC on HTTP/2) for Node, and for Bun
+ * and Deno through their `node:http2`: a client factory for
+ * `GroupCache`'s `peerClient` option, the `groupcachepb.GroupCache` service
+ * as Connect routes, and a server that serves them.
+ */
+export { type GroupCacheRoutesOptions, groupCacheRoutes, type PeerServable } from "./group-cache-routes.ts";
+export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.ts";
+export { fromConnectError, toConnectError } from "./grpc-status.ts";
+export { defaultMaxMessageBytes } from "./limits.ts";
+export { type PeerAddress, parsePeerId, peerBaseUrl } from "./peer-address.ts";
+export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
+export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";

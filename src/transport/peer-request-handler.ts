@@ -1,0 +1,44 @@
+import type * as http2 from "node:http2";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type GroupCacheRoutesOptions, groupCacheRoutes, type PeerServable } from "./group-cache-routes.ts";
+
+/** A request listener for `http2.createServer` / `http2.createSecureServer`. */
+export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
+
+/**
+ * {@link groupCacheRoutes} as a ready request listener for your own
+ * `node:http2` server (what `startPeerServer` uses):
+ *
+ * ```ts
+ * http2.createServer(peerRequestHandler(cache)).listen(8080);
+ * ```
+ *
+ * Prefer it over mounting the routes with `connectNodeAdapter` yourself: it
+ * also survives a request whose `:authority` is not a valid URL host.
+ * connect-node 2.2 parses that header synchronously and throws, which would
+ * crash the process, and Node's own HTTP/2 client sends such a header
+ * (`::1:8080`, without brackets) to IPv6 addresses. The header means nothing
+ * to this service, so an unparsable one is replaced by `localhost`.
+ */
+export function peerRequestHandler(cache: PeerServable, options: GroupCacheRoutesOptions = {}): PeerRequestHandler {
+  const adapter = connectNodeAdapter({ routes: groupCacheRoutes(cache, options) });
+  return (request, response) => {
+    const headers = request.headers;
+    const authority = headers[":authority"];
+    if (typeof authority === "string" && !URL.canParse(`http://${authority}`)) {
+      headers[":authority"] = "localhost";
+    }
+    try {
+      adapter(request, response);
+    } catch (error) {
+      // Whatever else connect-node rejects before the call starts: answer
+      // it instead of letting it become an uncaught exception.
+      if (!response.headersSent) {
+        response.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+        response.end(`bad request: ${error instanceof Error ? error.message : String(error)}`);
+      } else {
+        response.stream.close();
+      }
+    }
+  };
+}

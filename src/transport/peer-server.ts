@@ -1,0 +1,119 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { GroupCacheError } from "../core/errors.ts";
+import { formatPeerId } from "../core/peer-id.ts";
+import type { GroupCacheRoutesOptions, PeerServable } from "./group-cache-routes.ts";
+import { checkMs } from "./limits.ts";
+import { peerRequestHandler } from "./peer-request-handler.ts";
+
+/** Options of {@link startPeerServer}. */
+export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdownSignal"> {
+  /**
+   * Address to listen on. Default: `"127.0.0.1"` (this machine only); use
+   * the address your peers reach you at (a pod IP, or `"0.0.0.0"` / `"::"`
+   * for every interface) in a real cluster.
+   */
+  host?: string;
+  /** Port to listen on; `0` lets the system pick a free one (read it from `port`). Default: 0. */
+  port?: number;
+  /**
+   * Serve over TLS with these `http2.createSecureServer` options (`cert`,
+   * `key`, `ca`, `requestCert`, ...). Default: none, cleartext HTTP/2 (h2c).
+   */
+  tls?: http2.SecureServerOptions;
+  /**
+   * How long `close()` lets requests in progress finish before it cancels
+   * them and drops the connections. Default: 5 000 ms.
+   */
+  closeTimeoutMs?: number;
+}
+
+/** A running peer server: its address and how to stop it. */
+export interface PeerServer {
+  /** The address listened on, as given (`"127.0.0.1"`, `"::1"`, ...). */
+  readonly host: string;
+  /** The bound port (the one the system picked when `port` was 0). */
+  readonly port: number;
+  /** `host:port` (`[host]:port` for IPv6): the peer id to list in `setPeers`, if peers reach you at `host`. */
+  readonly id: string;
+  /** The underlying Node server, for its events and settings. */
+  readonly server: http2.Http2Server | http2.Http2SecureServer;
+  /**
+   * Stops accepting connections, lets requests in progress finish (up to
+   * `closeTimeoutMs`), then cancels the rest and closes every connection.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an HTTP/2 server (cleartext, or TLS with `tls`) that serves
+ * `cache` to its peers over gRPC (and Connect and gRPC-web) at
+ * `/groupcachepb.GroupCache/Get`; see `groupCacheRoutes`. Resolves once it
+ * listens. To serve from your own server instead, use `peerRequestHandler`.
+ *
+ * A cache's `self` id usually names the port; with `port: 0` it is known
+ * only once this resolves, so pass an object that forwards to the cache you
+ * create afterwards: `{ serve: (g, k, o) => cache.serve(g, k, o) }`.
+ */
+export async function startPeerServer(cache: PeerServable, options: PeerServerOptions = {}): Promise<PeerServer> {
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new GroupCacheError("invalid-argument", `startPeerServer: port must be an integer 0-65535, got ${port}`);
+  }
+  const closeTimeoutMs = checkMs("startPeerServer: closeTimeoutMs", options.closeTimeoutMs, 5_000);
+  const shutdown = new AbortController();
+  const { host: _host, port: _port, tls, closeTimeoutMs: _close, ...routesOptions } = options;
+  const handler = peerRequestHandler(cache, { ...routesOptions, shutdownSignal: shutdown.signal });
+  const server = tls === undefined ? http2.createServer(handler) : http2.createSecureServer(tls, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    // A peer that resets its connection must not crash the process.
+    session.on("error", () => {});
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => {
+      reject(
+        new GroupCacheError(
+          "unavailable",
+          `startPeerServer: cannot listen on ${formatPeerId(host, port)}: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  server.on("error", () => {});
+  const bound = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port: bound,
+    id: formatPeerId(host, bound),
+    server,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+        const force = () => {
+          shutdown.abort(new GroupCacheError("unavailable", `peer server ${formatPeerId(host, bound)} is closing`));
+          for (const session of sessions) session.destroy();
+        };
+        if (sessions.size === 0) return;
+        if (closeTimeoutMs === 0) force();
+        else setTimeout(force, closeTimeoutMs).unref();
+      });
+      return closing;
+    },
+  };
+}

@@ -21,6 +21,8 @@ export interface DnsZone {
   a: Map<string, string[]>;
   aaaa: Map<string, string[]>;
   mode: DnsMode;
+  /** Per-name overrides of `mode`. */
+  modes: Map<string, DnsMode>;
   /** Answer records in a random order each time. */
   shuffle: boolean;
 }
@@ -40,7 +42,7 @@ export interface TestDnsServer {
 }
 
 export function emptyZone(): DnsZone {
-  return { srv: new Map(), a: new Map(), aaaa: new Map(), mode: "answer", shuffle: false };
+  return { srv: new Map(), a: new Map(), aaaa: new Map(), mode: "answer", modes: new Map(), shuffle: false };
 }
 
 function shuffled<T>(items: T[], on: boolean): T[] {
@@ -60,13 +62,15 @@ export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestD
     queries++;
     const response = Packet.createResponseFromRequest(request);
     const question = request.questions[0];
-    if (zone.mode === "drop" || question === undefined) return;
-    if (zone.mode === "servfail" || zone.mode === "refused") {
-      response.header.rcode = zone.mode === "servfail" ? Packet.RCODE.SERVFAIL : Packet.RCODE.REFUSED;
+    if (question === undefined) return;
+    const name = question.name.toLowerCase().replace(/\.$/, "");
+    const mode = zone.modes.get(name) ?? zone.mode;
+    if (mode === "drop") return;
+    if (mode === "servfail" || mode === "refused") {
+      response.header.rcode = mode === "servfail" ? Packet.RCODE.SERVFAIL : Packet.RCODE.REFUSED;
       void send(response);
       return;
     }
-    const name = question.name.toLowerCase().replace(/\.$/, "");
     const known = zone.srv.has(name) || zone.a.has(name) || zone.aaaa.has(name);
     if (!known) {
       response.header.rcode = Packet.RCODE.NXDOMAIN;

@@ -14,6 +14,8 @@ export interface InProcessPeer {
   readonly server: PeerServer;
   /** Every `serve` outcome seen by the server, in order: "ok" or the error code. */
   readonly served: string[];
+  /** Resolves once `served` holds `count` outcomes (rejects after `timeoutMs`, default 5 000). */
+  waitServed(count: number, timeoutMs?: number): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -26,17 +28,22 @@ export async function startInProcessPeer(
 ): Promise<InProcessPeer> {
   let cache: GroupCache | undefined;
   const served: string[] = [];
+  const listeners = new Set<() => void>();
+  const record = (outcome: string) => {
+    served.push(outcome);
+    for (const listener of listeners) listener();
+  };
   const server = await startPeerServer(
     {
       serve: (group, key, o): Promise<ServeResult> => {
         if (cache === undefined) return Promise.reject(new Error("not ready"));
         return cache.serve(group, key, o).then(
           (result) => {
-            served.push("ok");
+            record("ok");
             return result;
           },
           (error: unknown) => {
-            served.push((error as { code?: string }).code ?? "?");
+            record((error as { code?: string }).code ?? "?");
             throw error;
           },
         );
@@ -51,6 +58,22 @@ export async function startInProcessPeer(
     cache: created,
     server,
     served,
+    waitServed(count, timeoutMs = 5_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (served.length < count) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(served);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`served ${JSON.stringify(served)}, not ${count} outcomes, after ${timeoutMs} ms`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
     async close() {
       await created.close();
       await server.close();

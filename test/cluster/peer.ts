@@ -1,0 +1,226 @@
+/**
+ * One peer of a test cluster, as its own OS process: a GroupCache with a
+ * gRPC peer server on `host`:0, controlled by the harness through the
+ * line-delimited JSON protocol of `protocol.ts` on stdin/stdout. Announces
+ * `{"event":"ready","id":...,"pid":...}` once it listens; exits when stdin
+ * closes, so a crashed harness cannot leave it behind.
+ *
+ *   node test/cluster/peer.ts '{"groups":[{"name":"g"}]}'
+ *
+ * Only `node:` modules that Bun and Deno also provide are used.
+ */
+import process from "node:process";
+import { createInterface } from "node:readline";
+import {
+  type Group,
+  GroupCache,
+  GroupCacheError,
+  type HotPolicy,
+  neverHot,
+  qpsHotPolicy,
+  randomHotPolicy,
+  stringCodec,
+} from "../../src/index.ts";
+import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+import {
+  type BenchResult,
+  type CommandName,
+  type Commands,
+  expectedValue,
+  type GetOutcome,
+  type GroupSpec,
+  type HotSpec,
+  type PeerConfig,
+} from "./protocol.ts";
+
+interface LiveGroup {
+  group: Group<string, string>;
+  spec: GroupSpec;
+  calls: Map<string, number>;
+  total: number;
+  waiters: Set<() => void>;
+}
+
+const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
+const groups = new Map<string, LiveGroup>();
+let cache: GroupCache | undefined;
+
+const server = await startPeerServer(
+  {
+    serve: (group, key, options) =>
+      cache === undefined
+        ? Promise.reject(new GroupCacheError("unavailable", "starting"))
+        : cache.serve(group, key, options),
+  },
+  { host: config.host ?? "127.0.0.1", port: config.port ?? 0, closeTimeoutMs: 0 },
+);
+cache = new GroupCache({
+  self: server.id,
+  peerClient: grpcPeerClient(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+});
+for (const spec of config.groups ?? []) newGroup(spec);
+
+function hotPolicy(hot: HotSpec | undefined): HotPolicy | undefined {
+  if (hot === undefined || hot === "default") return undefined;
+  if (hot === "never") return neverHot;
+  if (hot === "always") return randomHotPolicy(1);
+  return qpsHotPolicy(hot.qps);
+}
+
+function newGroup(spec: GroupSpec): void {
+  const live: LiveGroup = {
+    spec: { ...spec },
+    calls: new Map(),
+    total: 0,
+    waiters: new Set(),
+    group: undefined as never,
+  };
+  const policy = hotPolicy(spec.hot);
+  live.group = (cache as GroupCache).newGroup<string, string>({
+    name: spec.name,
+    codec: stringCodec,
+    ...(policy === undefined ? {} : { hotPolicy: policy }),
+    ...(spec.cacheBytes === undefined ? {} : { cacheBytes: spec.cacheBytes }),
+    getter: async (key, { signal }) => {
+      live.calls.set(key, (live.calls.get(key) ?? 0) + 1);
+      live.total++;
+      for (const wake of live.waiters) wake();
+      const { hang = false, getterDelayMs = 0 } = live.spec;
+      if (hang || getterDelayMs > 0) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = hang ? undefined : setTimeout(done, getterDelayMs);
+          function done() {
+            signal.removeEventListener("abort", onAbort);
+            resolve();
+          }
+          function onAbort() {
+            clearTimeout(timer);
+            reject(signal.reason);
+          }
+          signal.addEventListener("abort", onAbort, { once: true });
+        });
+      }
+      return expectedValue(key, live.spec.valueBytes);
+    },
+  });
+  groups.set(spec.name, live);
+}
+
+function liveGroup(name: string): LiveGroup {
+  const live = groups.get(name);
+  if (live === undefined) throw new Error(`no group ${JSON.stringify(name)} in this peer`);
+  return live;
+}
+
+async function get(group: string, key: string, timeoutMs: number | undefined): Promise<GetOutcome> {
+  try {
+    const options = timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) };
+    return { ok: true, value: await liveGroup(group).group.get(key, options) };
+  } catch (error) {
+    const e = GroupCacheError.from(error);
+    return { ok: false, code: e.code, message: e.message };
+  }
+}
+
+async function bench(args: Commands["bench"]["args"]): Promise<BenchResult> {
+  const { group } = liveGroup(args.group);
+  const latencies = new Float64Array(args.maxOps);
+  let ops = 0;
+  let errors = 0;
+  let next = 0;
+  const start = performance.now();
+  const end = start + args.durationMs;
+  const worker = async () => {
+    while (ops < args.maxOps && performance.now() < end) {
+      const key = args.keys[next++ % args.keys.length] as string;
+      const t = performance.now();
+      try {
+        await group.get(key);
+      } catch {
+        errors++;
+      }
+      if (ops < args.maxOps) latencies[ops++] = performance.now() - t;
+    }
+  };
+  await Promise.all(Array.from({ length: args.concurrency }, worker));
+  const elapsedMs = performance.now() - start;
+  const sorted = latencies.subarray(0, ops).sort();
+  const at = (q: number) => (sorted[Math.min(ops - 1, Math.max(0, Math.ceil(q * ops) - 1))] ?? Number.NaN) * 1000;
+  return { ops, errors, elapsedMs, p50Us: at(0.5), p99Us: at(0.99) };
+}
+
+const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Commands[C]["reply"]> } = {
+  get: (a) => get(a.group, a.key, a.timeoutMs),
+  getMany: async (a) => ({ results: await Promise.all(a.keys.map((key) => get(a.group, key, a.timeoutMs))) }),
+  stats: async (a) => {
+    const live = liveGroup(a.group);
+    return {
+      stats: { ...live.group.stats },
+      main: { ...live.group.cacheStats("main") },
+      hot: { ...live.group.cacheStats("hot") },
+      getterCalls: Object.fromEntries(live.calls),
+      getterTotal: live.total,
+    };
+  },
+  setPeers: async (a) => ({ changed: (cache as GroupCache).setPeers(a.peers) }),
+  newGroup: async (a) => {
+    newGroup(a);
+    return {};
+  },
+  configure: async (a) => {
+    const live = liveGroup(a.group);
+    if (a.getterDelayMs !== undefined) live.spec.getterDelayMs = a.getterDelayMs;
+    if (a.hang !== undefined) live.spec.hang = a.hang;
+    return {};
+  },
+  waitGetterCalls: (a) => {
+    const live = liveGroup(a.group);
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (live.total < a.total) return;
+        live.waiters.delete(check);
+        clearTimeout(timer);
+        resolve({ total: live.total });
+      };
+      const timer = setTimeout(() => {
+        live.waiters.delete(check);
+        reject(new Error(`waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`));
+      }, a.timeoutMs ?? 10_000);
+      live.waiters.add(check);
+      check();
+    });
+  },
+  bench,
+  close: async () => {
+    await (cache as GroupCache).close();
+    await server.close();
+    setTimeout(() => process.exit(0), 0);
+    return {};
+  },
+};
+
+function send(message: unknown): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  if (line.trim() === "") return;
+  let id: unknown;
+  try {
+    const message = JSON.parse(line) as { id: unknown; cmd: CommandName; args?: unknown };
+    id = message.id;
+    const handler = handlers[message.cmd] as ((args: unknown) => Promise<unknown>) | undefined;
+    if (handler === undefined) throw new Error(`unknown command ${JSON.stringify(message.cmd)}`);
+    handler(message.args ?? {}).then(
+      (reply) => send({ id, reply }),
+      (error: unknown) => send({ id, error: error instanceof Error ? error.message : String(error) }),
+    );
+  } catch (error) {
+    send({ id, error: error instanceof Error ? error.message : String(error) });
+  }
+});
+// The harness is gone (or closed our stdin): leave with it.
+lines.on("close", () => process.exit(0));
+
+send({ event: "ready", id: server.id, pid: process.pid });

@@ -1,0 +1,112 @@
+import { afterEach, expect, test } from "vitest";
+import type { GroupCacheError } from "../src/index.ts";
+import {
+  countingGetter,
+  deferred,
+  type InProcessPeer,
+  keysOwnedBy,
+  startInProcessPeer,
+  text,
+} from "./support/in-process-peer.ts";
+
+const open: InProcessPeer[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((p) => p.close()));
+});
+
+async function pair(clientTimeoutMs?: number) {
+  const client = clientTimeoutMs === undefined ? {} : { client: { timeoutMs: clientTimeoutMs } };
+  const a = await startInProcessPeer(client);
+  const b = await startInProcessPeer();
+  open.push(a, b);
+  for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+  return [a, b] as const;
+}
+
+/** A getter that signals when it is entered and returns when `release` is called, ignoring its signal. */
+function gatedGetter() {
+  const entered = deferred<void>();
+  const gate = deferred<string>();
+  let calls = 0;
+  return {
+    entered: entered.promise,
+    release: (value: string) => gate.resolve(value),
+    calls: () => calls,
+    getter: () => {
+      calls++;
+      entered.resolve();
+      return gate.promise;
+    },
+  };
+}
+
+test("a caller that aborts gets canceled at once; the owner's load goes on and later callers share it (one getter call)", async () => {
+  const [a, b] = await pair();
+  const local = countingGetter();
+  const groupA = a.cache.newGroup({ name: "g", getter: local.getter, hotPolicy: () => false });
+  const gated = gatedGetter();
+  const groupB = b.cache.newGroup({ name: "g", getter: gated.getter });
+  const [key] = keysOwnedBy(a.cache, b.id, 1);
+  if (key === undefined) throw new Error("no key");
+
+  const controller = new AbortController();
+  const first = groupA.get(key, { signal: controller.signal });
+  await gated.entered; // the request reached the owner, whose getter now runs
+  const ownersOwn = groupB.get(key); // a second waiter on the owner's load
+
+  const abortedAt = performance.now();
+  controller.abort();
+  const error = (await first.catch((e: unknown) => e)) as GroupCacheError;
+  expect(error.code).toBe("canceled");
+  expect(performance.now() - abortedAt).toBeLessThan(1_000);
+  // The cancel crossed the wire: the owner's handler was released with it.
+  expect(await b.waitServed(1)).toEqual(["canceled"]);
+
+  gated.release("shared value");
+  expect(text(await ownersOwn)).toBe("shared value");
+  expect(text(await groupA.get(key))).toBe("shared value");
+  expect(gated.calls()).toBe(1);
+  expect(local.total()).toBe(0);
+  expect(groupA.stats).toMatchObject({ gets: 2, peerLoads: 1, peerErrors: 0, localLoads: 0 });
+  expect(b.served).toEqual(["canceled", "ok"]);
+});
+
+test("a caller's deadline gives deadline-exceeded and is not a peer error", async () => {
+  const [a, b] = await pair();
+  const local = countingGetter();
+  const groupA = a.cache.newGroup({ name: "g", getter: local.getter });
+  const gated = gatedGetter();
+  b.cache.newGroup({ name: "g", getter: gated.getter });
+  const [key] = keysOwnedBy(a.cache, b.id, 1);
+  if (key === undefined) throw new Error("no key");
+
+  const error = (await groupA
+    .get(key, { signal: AbortSignal.timeout(100) })
+    .catch((e: unknown) => e)) as GroupCacheError;
+  expect(error.code).toBe("deadline-exceeded");
+  expect(await b.waitServed(1)).toEqual(["canceled"]);
+  expect(groupA.stats).toMatchObject({ peerErrors: 0, localLoads: 0 });
+  expect(local.total()).toBe(0);
+  gated.release("late");
+});
+
+test("an owner slower than the client's timeoutMs (the gRPC deadline) is a peer error: the key is loaded locally", async () => {
+  const [a, b] = await pair(200);
+  const local = countingGetter();
+  const groupA = a.cache.newGroup({ name: "g", getter: local.getter });
+  const gated = gatedGetter();
+  b.cache.newGroup({ name: "g", getter: gated.getter });
+  const [key] = keysOwnedBy(a.cache, b.id, 1);
+  if (key === undefined) throw new Error("no key");
+
+  const started = performance.now();
+  expect(text(await groupA.get(key))).toBe(`v:${key}`);
+  const tookMs = performance.now() - started;
+  expect(tookMs).toBeGreaterThanOrEqual(190);
+  expect(tookMs).toBeLessThan(2_000);
+  expect(groupA.stats).toMatchObject({ peerErrors: 1, localLoads: 1, peerLoads: 0 });
+  expect(local.calls.get(key)).toBe(1);
+  // The owner saw the deadline too, and stopped waiting for this caller.
+  expect(await b.waitServed(1)).toEqual(["canceled"]);
+  gated.release("late");
+});

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { connectDiscovery, type Membership } from "../src/core/discovery.ts";
 import { formatPeerId } from "../src/core/peer-id.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscovery } from "../src/discovery/dns-srv.ts";
-import { createNodeResolver } from "../src/discovery/node-resolver.ts";
 import { type Group, type GroupCache, neverHot, stringCodec } from "../src/index.ts";
 import { setPods, startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
 import { MemoryNetwork } from "./helpers/memory-peers.ts";
+import { testResolver } from "./helpers/test-resolver.ts";
 import { Recorder } from "./helpers/watch.ts";
 
 // Several caches in one process discover each other through a real DNS
@@ -51,7 +51,7 @@ function startNode(id: string): Node {
     },
   });
   const discovery = createDnsSrvDiscovery({
-    resolver: createNodeResolver({ server: dns.address, timeoutMs: 200, tries: 1 }),
+    resolver: testResolver(dns.address),
     service: "fib",
     namespace: "default",
     intervalMs,

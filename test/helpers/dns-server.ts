@@ -41,8 +41,10 @@ export interface TestDnsServer {
   restart(): Promise<void>;
 }
 
+/** A zone with no service, only `kubernetes.default.svc.cluster.local`, which every cluster has. */
 export function emptyZone(): DnsZone {
-  return { srv: new Map(), a: new Map(), aaaa: new Map(), mode: "answer", modes: new Map(), shuffle: false };
+  const a = new Map([["kubernetes.default.svc.cluster.local", ["10.96.0.1"]]]);
+  return { srv: new Map(), a, aaaa: new Map(), mode: "answer", modes: new Map(), shuffle: false };
 }
 
 function shuffled<T>(items: T[], on: boolean): T[] {

@@ -14,6 +14,7 @@ const shared = [
   "test/key-rate.test.ts",
   "test/transport-roundtrip.test.ts",
   "test/dns-srv.test.ts",
+  "test/start-peer.test.ts",
 ];
 
 export default defineConfig({

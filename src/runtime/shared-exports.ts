@@ -1,0 +1,15 @@
+/**
+ * What every runtime entrypoint exports besides the core: the gRPC
+ * transport, DNS SRV discovery and the types of `startPeer`. The resolvers
+ * are exported by the entrypoint whose runtime has them.
+ */
+export {
+  createDnsSrvDiscovery,
+  type DnsSrvDiscovery,
+  type DnsSrvDiscoveryOptions,
+  type DnsSrvStats,
+} from "../discovery/dns-srv.ts";
+export type { DnsQueryOptions, DnsResolver, SrvRecord } from "../discovery/resolver.ts";
+export { type SrvNameOptions, srvName } from "../discovery/srv-name.ts";
+export * from "../transport/index.ts";
+export type { DnsPeersOptions, Peer, StartPeerOptions } from "./start-peer.ts";

@@ -1,0 +1,176 @@
+import {
+  type ConnectDiscoveryOptions,
+  connectDiscovery,
+  type Membership,
+  type PeerDiscovery,
+  staticDiscovery,
+} from "../core/discovery.ts";
+import { GroupCacheError } from "../core/errors.ts";
+import { GroupCache } from "../core/groupcache.ts";
+import { formatPeerId } from "../core/peer-id.ts";
+import type { RingHash } from "../core/ring.ts";
+import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery/dns-srv.ts";
+import type { DnsResolver } from "../discovery/resolver.ts";
+import { type GrpcPeerClientOptions, grpcPeerClient } from "../transport/grpc-peer-client.ts";
+import { type PeerServer, type PeerServerOptions, startPeerServer } from "../transport/peer-server.ts";
+
+/** DNS SRV discovery options for {@link startPeer}; the resolver defaults to the runtime's own. */
+export type DnsPeersOptions = Omit<DnsSrvDiscoveryOptions, "resolver"> & {
+  /** Resolver to use. Default: the runtime's (Node/Bun: `node:dns`; Deno: `Deno.resolveDns`), asking `server`. */
+  resolver?: DnsResolver;
+  /** DNS server for the default resolver (`ip` or `ip:port`). Default: the system's. */
+  server?: string;
+};
+
+/** Options of `startPeer` (the same on Node, Bun and Deno). */
+export interface StartPeerOptions {
+  /**
+   * Address the peer server listens on. Default: `"0.0.0.0"` (every IPv4
+   * interface), so peers on other hosts can reach it; use `"127.0.0.1"` for
+   * a single-machine cluster.
+   */
+  host?: string;
+  /** Port to listen on; `0` picks a free one. Default: 0. */
+  port?: number;
+  /**
+   * This peer's id as every other peer lists it, `ip:port`. Default:
+   * `advertiseHost` (or `host` when it is a specific address) with the bound
+   * port. In Kubernetes, pass the pod IP (`status.podIP` through the
+   * downward API) as `advertiseHost`.
+   */
+  self?: string;
+  /** The address others reach this peer at; combined with the bound port into `self`. Default: `host`. */
+  advertiseHost?: string;
+  /**
+   * Who the peers are: a list of ids (a fixed cluster), `{ dns: ... }` for
+   * the SRV records of a Kubernetes headless Service, or any
+   * `PeerDiscovery`. This peer is always in its own ring until `close()`.
+   * Default: none, a cluster of one until `cache.setPeers` is called.
+   */
+  peers?: Iterable<string> | PeerDiscovery | { dns: DnsPeersOptions };
+  /** Ring points per peer; the same on every node. Default: 50. */
+  replicas?: number;
+  /** Ring hash; the same on every node. Default: CRC-32 (IEEE), as Go. */
+  hash?: RingHash;
+  /** Options of the clients of the other peers (TLS, deadlines, limits). */
+  client?: GrpcPeerClientOptions;
+  /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above. */
+  server?: Omit<PeerServerOptions, "host" | "port">;
+  /** Called when the ring changed, and when discovery failed (the last good set stays). */
+  onPeers?: ConnectDiscoveryOptions["onChange"];
+  onError?: ConnectDiscoveryOptions["onError"];
+  /**
+   * How long `close()` keeps serving after leaving the ring, so peers that
+   * still route keys here (until their discovery catches up) are answered
+   * rather than refused. Default: 0 (close right after leaving).
+   */
+  drainMs?: number;
+  /** Stops the peer (as `close()`) when it fires. */
+  signal?: AbortSignal;
+}
+
+/** A running peer: its cache, its server, its membership. */
+export interface Peer {
+  /** The cache: create groups on it (`peer.cache.newGroup(...)`) right after start. */
+  readonly cache: GroupCache;
+  /** This peer's id in the ring. */
+  readonly self: string;
+  /** The HTTP/2 server peers call. */
+  readonly server: PeerServer;
+  /** Discovery's view and the drain switch; `undefined` when `peers` was not given. */
+  readonly membership: Membership | undefined;
+  /**
+   * Shuts down in the order that loses nothing: leave the ring (stop owning
+   * keys), keep serving for `drainMs`, close the server (requests in progress
+   * finish), stop discovery, close the peer connections.
+   */
+  close(): Promise<void>;
+}
+
+/** What differs between runtimes: how to make the default DNS resolver. */
+export interface RuntimeDefaults {
+  resolver(server: string | undefined): DnsResolver;
+}
+
+function isDiscovery(value: unknown): value is PeerDiscovery {
+  return typeof (value as { watch?: unknown } | null)?.watch === "function";
+}
+
+const wildcard = new Set(["0.0.0.0", "::", ""]);
+
+/**
+ * Starts a peer: listens, builds the cache with its own id and the gRPC
+ * clients of the others, and keeps the ring current from `peers`. The
+ * runtime entrypoints (`groupcache/node`, `/bun`, `/deno`) call this with
+ * their own defaults.
+ */
+export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
+  const host = options.host ?? "0.0.0.0";
+  const drainMs = options.drainMs ?? 0;
+  if (!Number.isFinite(drainMs) || drainMs < 0) {
+    throw new GroupCacheError("invalid-argument", `startPeer: drainMs must be a finite number >= 0, got ${drainMs}`);
+  }
+  const advertise = options.advertiseHost ?? host;
+  if (options.self === undefined && wildcard.has(advertise)) {
+    throw new GroupCacheError(
+      "invalid-argument",
+      `startPeer: listening on ${JSON.stringify(host)} gives no address peers can reach: set advertiseHost (e.g. the pod IP) or self`,
+    );
+  }
+  const discovery = toDiscovery(defaults, options.peers);
+  // The server needs the cache and the cache's id needs the bound port:
+  // serve through a forwarder until the cache exists (it refuses until then).
+  let cache: GroupCache | undefined;
+  const server = await startPeerServer(
+    {
+      serve: (group, key, opts) =>
+        cache === undefined
+          ? Promise.reject(new GroupCacheError("unavailable", "peer is starting"))
+          : cache.serve(group, key, opts),
+    },
+    { ...options.server, host, port: options.port ?? 0 },
+  );
+  const self = options.self ?? formatPeerId(advertise, server.port);
+  cache = new GroupCache({
+    self,
+    peerClient: grpcPeerClient(options.client),
+    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    ...(options.hash === undefined ? {} : { hash: options.hash }),
+  });
+  const live = cache;
+  live.setPeers([self]);
+  const membership =
+    discovery === undefined
+      ? undefined
+      : connectDiscovery(live, discovery, {
+          ...(options.onPeers === undefined ? {} : { onChange: options.onPeers }),
+          ...(options.onError === undefined ? {} : { onError: options.onError }),
+        });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      membership?.leave();
+      if (membership === undefined && !live.peers.every((id) => id === self)) {
+        live.setPeers(live.peers.filter((id) => id !== self));
+      }
+      if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+      await server.close();
+      await membership?.close();
+      await live.close();
+    })();
+    return closing;
+  };
+  if (options.signal?.aborted) await close();
+  else options.signal?.addEventListener("abort", () => void close(), { once: true });
+  return { cache: live, self, server, membership, close };
+}
+
+function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {
+  if (peers === undefined) return undefined;
+  if (isDiscovery(peers)) return peers;
+  if (typeof peers === "object" && peers !== null && "dns" in peers) {
+    const { resolver, server, ...rest } = peers.dns;
+    return createDnsSrvDiscovery({ ...rest, resolver: resolver ?? defaults.resolver(server) });
+  }
+  return staticDiscovery(peers as Iterable<string>);
+}

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
 import { GroupCacheError, NotFoundError } from "../src/index.ts";
 import { grpcPeerClient, parsePeerId, peerBaseUrl } from "../src/transport/index.ts";
@@ -140,6 +141,47 @@ describe("gRPC transport round trip (two caches, real HTTP/2 on loopback)", () =
     } finally {
       await dead.close();
     }
+  });
+});
+
+describe("TLS and limits", () => {
+  const fixtures = new URL("./fixtures/tls/", import.meta.url);
+  const cert = readFileSync(new URL("cert.pem", fixtures));
+  const key = readFileSync(new URL("key.pem", fixtures));
+
+  test("peers over TLS (HTTP/2 with a certificate the clients trust)", async () => {
+    const tlsPeer = () => startInProcessPeer({ server: { tls: { cert, key } }, client: { tls: { ca: cert } } });
+    const a = await tlsPeer();
+    const b = await tlsPeer();
+    open.push(a, b);
+    for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+    const gb = countingGetter();
+    const groupA = a.cache.newGroup({ name: "g", getter: () => "local" });
+    b.cache.newGroup({ name: "g", getter: gb.getter });
+    const [k] = keysOwnedBy(a.cache, b.id, 1);
+    if (k === undefined) throw new Error("no key");
+    expect(text(await groupA.get(k))).toBe(`v:${k}`);
+    expect(groupA.stats).toMatchObject({ peerLoads: 1, peerErrors: 0 });
+    // A cleartext client cannot talk to a TLS peer: a peer error, not a hang.
+    const plain = grpcPeerClient({ timeoutMs: 2_000 })(b.id);
+    try {
+      await expect(plain.get("g", k, { signal: new AbortController().signal })).rejects.toBeInstanceOf(GroupCacheError);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test("a response over the client's readMaxBytes is a peer error: the key is loaded locally", async () => {
+    const a = await startInProcessPeer({ client: { readMaxBytes: 1000 } });
+    const b = await startInProcessPeer();
+    open.push(a, b);
+    for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+    const groupA = a.cache.newGroup({ name: "g", getter: () => "small" });
+    b.cache.newGroup({ name: "g", getter: () => "x".repeat(2000) });
+    const [k] = keysOwnedBy(a.cache, b.id, 1);
+    if (k === undefined) throw new Error("no key");
+    expect(text(await groupA.get(k))).toBe("small");
+    expect(groupA.stats).toMatchObject({ peerLoads: 0, peerErrors: 1, localLoads: 1 });
   });
 });
 

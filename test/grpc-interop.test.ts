@@ -1,0 +1,139 @@
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { afterEach, describe, expect, test } from "vitest";
+import { GetResponseSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
+import { GroupCache, GroupCacheError, NotFoundError } from "../src/index.ts";
+import { grpcPeerClient } from "../src/transport/index.ts";
+import { grpcJsClient, startGrpcJsServer, statusOf } from "./support/grpc-js-service.ts";
+import { deferred, type InProcessPeer, keysOwnedBy, startInProcessPeer, text } from "./support/in-process-peer.ts";
+
+// @grpc/grpc-js is an independent gRPC implementation: if it and our
+// Connect-based peers understand each other on /groupcachepb.GroupCache/Get,
+// so does the Go gRPC fork, which uses the same contract.
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe("a grpc-js client calls our server", () => {
+  async function ourServer(): Promise<InProcessPeer> {
+    const peer = await startInProcessPeer();
+    cleanups.push(() => peer.close());
+    peer.cache.newGroup({
+      name: "g",
+      getter: (key) => {
+        if (key.startsWith("missing")) throw new NotFoundError(`no such row: ${key}`);
+        if (key === "boom") throw new Error("database down");
+        return `v:${key}`;
+      },
+    });
+    return peer;
+  }
+
+  test("Get returns the value bytes and the key's minute_qps", async () => {
+    const peer = await ourServer();
+    const client = grpcJsClient(peer.id);
+    cleanups.push(() => client.close());
+    const first = await client.get("g", "k");
+    expect(text(first.value)).toBe("v:k");
+    expect(first.minuteQps).toBe(1);
+    expect((await client.get("g", "k")).minuteQps).toBe(2);
+    expect(peer.served).toEqual(["ok", "ok"]);
+  });
+
+  test("errors come back as the documented gRPC codes, with the message", async () => {
+    const peer = await ourServer();
+    const client = grpcJsClient(peer.id);
+    cleanups.push(() => client.close());
+    const fail = (group: string, key: string) => client.get(group, key).then(() => undefined, statusOf);
+    expect(await fail("g", "missing-1")).toEqual({ code: grpc.status.NOT_FOUND, details: "no such row: missing-1" });
+    expect(await fail("nope", "k")).toEqual({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: `no group named "nope" on peer "${peer.id}"`,
+    });
+    expect(await fail("g", "boom")).toEqual({
+      code: grpc.status.UNKNOWN,
+      details: 'group "g": getter failed for key "boom": database down',
+    });
+  });
+});
+
+describe("our client calls a grpc-js server", () => {
+  const seen: { key: string; deadline: number }[] = [];
+  let hangReceived = deferred<void>();
+  let hangCancelled = deferred<void>();
+  async function grpcJsOwner() {
+    seen.length = 0;
+    hangReceived = deferred<void>();
+    hangCancelled = deferred<void>();
+    const server = await startGrpcJsServer((call, callback) => {
+      const key = call.request.key;
+      const deadline = call.getDeadline();
+      const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+      seen.push({ key, deadline: at - Date.now() });
+      if (key === "missing") return callback({ code: grpc.status.NOT_FOUND, details: "not here" });
+      if (key === "down") return callback({ code: grpc.status.UNAVAILABLE, details: "backend down" });
+      if (key === "hang") {
+        call.on("cancelled", () => hangCancelled.resolve());
+        hangReceived.resolve();
+        return;
+      }
+      callback(
+        null,
+        create(GetResponseSchema, { value: new TextEncoder().encode(`grpc-js:${call.request.group}/${key}`) }),
+      );
+    });
+    cleanups.push(() => server.close());
+    const client = grpcPeerClient()(server.id);
+    cleanups.push(() => client.close());
+    return { id: server.id, client };
+  }
+  const signal = () => new AbortController().signal;
+
+  test("Get: value copied out, minute_qps 0 means not reported, the deadline is sent", async () => {
+    const { client } = await grpcJsOwner();
+    const result = await client.get("g", "k", { signal: signal() });
+    expect(text(result.value)).toBe("grpc-js:g/k");
+    expect(result).not.toHaveProperty("minuteQps");
+    expect(seen).toHaveLength(1);
+    // grpcPeerClient's default timeoutMs (35 s) travels as grpc-timeout.
+    expect(seen[0]?.deadline).toBeGreaterThan(30_000);
+    expect(seen[0]?.deadline).toBeLessThanOrEqual(35_000);
+  });
+
+  test("NOT_FOUND becomes NotFoundError, UNAVAILABLE unavailable", async () => {
+    const { id, client } = await grpcJsOwner();
+    const missing = await client.get("g", "missing", { signal: signal() }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect((missing as NotFoundError).message).toBe(`peer ${id}: not here`);
+    const down = await client.get("g", "down", { signal: signal() }).catch((e: unknown) => e);
+    expect(down).toBeInstanceOf(GroupCacheError);
+    expect(down).toMatchObject({ code: "unavailable", message: `peer ${id}: backend down` });
+  });
+
+  test("aborting the caller cancels the call on the grpc-js server", async () => {
+    const { client } = await grpcJsOwner();
+    const controller = new AbortController();
+    const pending = client.get("g", "hang", { signal: controller.signal });
+    await hangReceived.promise; // the server has the call
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: "canceled" });
+    await hangCancelled.promise; // and saw it cancelled (the test times out otherwise)
+    expect(seen.map((s) => s.key)).toEqual(["hang"]);
+  });
+
+  test("a GroupCache fetches the keys a grpc-js peer owns from it", async () => {
+    const { id } = await grpcJsOwner();
+    const cache = new GroupCache({ self: "127.0.0.1:1", peerClient: grpcPeerClient() });
+    cleanups.push(() => cache.close());
+    cache.setPeers(["127.0.0.1:1", id]);
+    let local = 0;
+    const group = cache.newGroup({ name: "g", getter: () => `local ${++local}`, hotPolicy: () => false });
+    const [key] = keysOwnedBy(cache, id, 1);
+    if (key === undefined) throw new Error("no key");
+    expect(text(await group.get(key))).toBe(`grpc-js:g/${key}`);
+    expect(group.stats).toMatchObject({ peerLoads: 1, peerErrors: 0, localLoads: 0 });
+    expect(local).toBe(0);
+  });
+});

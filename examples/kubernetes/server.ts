@@ -1,0 +1,161 @@
+/**
+ * Example service for Kubernetes: an HTTP front that serves Fibonacci
+ * numbers, each computed by a slow "backend", through groupcache. However
+ * many pods and requests there are, each number is computed once in the
+ * whole cluster (until evicted); a pod that does not own a number asks its
+ * owner over gRPC.
+ *
+ * Pods find each other through the SRV records of a headless Service, and a
+ * pod told to stop (SIGTERM) first leaves its own ring, then drains, then
+ * closes. Configuration comes from the environment (see `deployment.yaml`):
+ *
+ * | variable             | default              | meaning                                             |
+ * | -------------------- | -------------------- | --------------------------------------------------- |
+ * | `POD_IP`             | `127.0.0.1`          | this pod's IP (downward API `status.podIP`)         |
+ * | `POD_NAMESPACE`      | `default`            | namespace of the Service (`metadata.namespace`)     |
+ * | `SERVICE_NAME`       | `fib-peers`          | the headless Service                                |
+ * | `PEER_PORT_NAME`     | `groupcache`         | the Service's port name for peer traffic            |
+ * | `PEER_PORT`          | `8081`               | the port that name points to (gRPC between pods)    |
+ * | `HTTP_PORT`          | `8080`               | the HTTP front (`/fib/<n>`, `/stats`, probes)       |
+ * | `CLUSTER_DOMAIN`     | `cluster.local`      | the cluster's DNS domain                            |
+ * | `DNS_SERVER`         | the system's         | `ip[:port]` of a DNS server, e.g. for local tests   |
+ * | `DNS_POLL_MS`        | `5000`               | how often to re-read the SRV records                |
+ * | `DRAIN_MS`           | `10000`              | how long to keep serving peers after leaving        |
+ * | `COMPUTE_MS`         | `500`                | simulated cost of computing one number              |
+ *
+ * Run it with Node 24 from the repository root: `node examples/kubernetes/server.ts`.
+ * An application would import from the package (`groupcache/node`) instead
+ * of `../../src`.
+ */
+import { createServer } from "node:http";
+import { connectDiscovery } from "../../src/core/discovery.ts";
+import { formatPeerId } from "../../src/core/peer-id.ts";
+import { createDnsSrvDiscovery } from "../../src/discovery/dns-srv.ts";
+import { createNodeResolver } from "../../src/discovery/node-resolver.ts";
+import { GroupCache, GroupCacheError, stringCodec } from "../../src/index.ts";
+import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+
+function env(name: string, fallback: string): string {
+  const value = process.env[name];
+  return value === undefined || value === "" ? fallback : value;
+}
+
+function envInt(name: string, fallback: number): number {
+  const text = env(name, String(fallback));
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got ${text}`);
+  return value;
+}
+
+const podIp = env("POD_IP", "127.0.0.1");
+const peerPort = envInt("PEER_PORT", 8081);
+const httpPort = envInt("HTTP_PORT", 8080);
+const drainMs = envInt("DRAIN_MS", 10_000);
+const computeMs = envInt("COMPUTE_MS", 500);
+const dnsServer = process.env.DNS_SERVER;
+const log = (message: string) => console.log(`${new Date().toISOString()} ${podIp} ${message}`);
+
+// This pod's id: the same string every other pod builds from the SRV
+// records (`ip:port`, the port being the Service port named PEER_PORT_NAME).
+const self = formatPeerId(podIp, peerPort);
+const cache = new GroupCache({ self, peerClient: grpcPeerClient({ timeoutMs: 10_000 }) });
+
+let computations = 0;
+const fib = cache.newGroup({
+  name: "fib",
+  codec: stringCodec,
+  cacheBytes: 32 << 20,
+  getter: async (key, { signal }) => {
+    const n = Number(key);
+    // The "expensive backend": a slow call, then the number itself.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, computeMs);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    });
+    computations++;
+    let [a, b] = [0n, 1n];
+    for (let i = 0; i < n; i++) [a, b] = [b, a + b];
+    log(`computed fib(${n})`);
+    return a.toString();
+  },
+});
+
+// Peers call this pod on PEER_PORT (gRPC over cleartext HTTP/2).
+const peerServer = await startPeerServer(cache, { host: podIp.includes(":") ? "::" : "0.0.0.0", port: peerPort });
+
+const discovery = createDnsSrvDiscovery({
+  resolver: createNodeResolver(dnsServer === undefined ? {} : { server: dnsServer }),
+  service: env("SERVICE_NAME", "fib-peers"),
+  namespace: env("POD_NAMESPACE", "default"),
+  portName: env("PEER_PORT_NAME", "groupcache"),
+  clusterDomain: env("CLUSTER_DOMAIN", "cluster.local"),
+  intervalMs: envInt("DNS_POLL_MS", 5000),
+});
+log(`peer id ${self}; discovering peers at ${discovery.name}`);
+// This pod is in its own ring from now on, before DNS lists it.
+const membership = connectDiscovery(cache, discovery, {
+  onChange: (peers) => log(`peers: ${peers.join(", ")}`),
+  onError: (error) => log(`discovery failed, keeping the last peers: ${error.message}`),
+});
+
+let draining = false;
+const http = createServer((req, res) => {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const send = (status: number, body: string, type = "text/plain") => {
+    res.writeHead(status, { "content-type": type });
+    res.end(body);
+  };
+  if (url.pathname === "/healthz") return send(200, "ok\n");
+  // Ready while not draining: a draining pod gets no new front traffic.
+  if (url.pathname === "/readyz") return draining ? send(503, "draining\n") : send(200, "ready\n");
+  if (url.pathname === "/stats") {
+    const stats = { self, peers: cache.peers, computations, group: fib.stats, discovery: discovery.stats };
+    return send(200, `${JSON.stringify(stats, null, 2)}\n`, "application/json");
+  }
+  const match = /^\/fib\/(\d{1,5})$/.exec(url.pathname);
+  if (match === null) return send(404, "try /fib/<n> (n ≤ 50000), /stats\n");
+  const key = String(Number(match[1]));
+  if (Number(key) > 50_000) return send(400, "n must be at most 50000\n");
+  const abort = new AbortController();
+  res.on("close", () => abort.abort());
+  res.setHeader("x-owner", cache.ownerOf(key) ?? self);
+  res.setHeader("x-served-by", self);
+  fib.get(key, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(30_000)]) }).then(
+    (value) => send(200, `${value}\n`),
+    (error: unknown) => {
+      const e = GroupCacheError.from(error);
+      if (!res.headersSent) send(e.code === "deadline-exceeded" ? 504 : 500, `${e.code}: ${e.message}\n`);
+    },
+  );
+});
+http.listen(httpPort, () => {
+  const address = http.address();
+  log(
+    `http on :${typeof address === "object" && address !== null ? address.port : httpPort}, peers on :${peerServer.port}`,
+  );
+});
+
+// Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds.
+// Order: leave the ring (stop owning keys), keep serving peers whose rings
+// still name this pod until their next DNS poll, then close everything.
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  draining = true;
+  log(`${signal}: leaving the ring, draining for ${drainMs} ms`);
+  membership.leave();
+  await new Promise((resolve) => setTimeout(resolve, drainMs));
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeIdleConnections();
+  await closed;
+  await peerServer.close();
+  await membership.close();
+  await cache.close();
+  log("stopped");
+}
+process.once("SIGTERM", () => void shutdown("SIGTERM"));
+process.once("SIGINT", () => void shutdown("SIGINT"));

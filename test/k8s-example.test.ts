@@ -1,0 +1,151 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
+
+// The Kubernetes example server (examples/kubernetes/server.ts), three
+// processes on 127.0.0.1 over the real gRPC transport, finding each other
+// through a real DNS server that plays the headless Service. Node only.
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const srv = "_groupcache._tcp.fib-peers.default.svc.cluster.local";
+// Fixed ports below the ephemeral range (REFERENCE §6), offset per run.
+const base = 20_000 + Math.floor(Math.random() * 400) * 10;
+const pods = [0, 1, 2].map((i) => ({
+  peerPort: base + i,
+  httpPort: base + 5 + i,
+  id: `127.0.0.1:${base + i}`,
+  target: `pod-${i}.fib-peers.default.svc.cluster.local`,
+}));
+
+interface Running {
+  child: ChildProcess;
+  lines: string[];
+  waiters: Set<() => void>;
+  exited: Promise<number | null>;
+}
+
+let dns: TestDnsServer;
+const running: Running[] = [];
+
+function list(which: typeof pods): void {
+  dns.zone.srv.set(
+    srv,
+    which.map((pod) => ({ target: pod.target, port: pod.peerPort })),
+  );
+  for (const pod of which) dns.zone.a.set(pod.target, ["127.0.0.1"]);
+}
+
+function start(pod: (typeof pods)[number]): Running {
+  const child = spawn(process.execPath, ["examples/kubernetes/server.ts"], {
+    cwd: root,
+    env: {
+      ...process.env,
+      POD_IP: "127.0.0.1",
+      PEER_PORT: String(pod.peerPort),
+      HTTP_PORT: String(pod.httpPort),
+      DNS_SERVER: dns.address,
+      DNS_POLL_MS: "200",
+      COMPUTE_MS: "100",
+      DRAIN_MS: "300",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run: Running = {
+    child,
+    lines: [],
+    waiters: new Set(),
+    exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
+  };
+  let buffered = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const parts = buffered.split("\n");
+    buffered = parts.pop() ?? "";
+    run.lines.push(...parts);
+    for (const waiter of [...run.waiters]) waiter();
+  });
+  child.stderr?.on("data", () => {}); // Node's type-stripping warning
+  running.push(run);
+  return run;
+}
+
+/** Resolves when the process has printed a line containing `text`; rejects after `timeoutMs`. */
+function printed(run: Running, text: string, timeoutMs = 10_000): Promise<void> {
+  if (run.lines.some((line) => line.includes(text))) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const waiter = () => {
+      if (!run.lines.some((line) => line.includes(text))) return;
+      clearTimeout(timer);
+      run.waiters.delete(waiter);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      run.waiters.delete(waiter);
+      reject(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${run.lines.join("\n")}`));
+    }, timeoutMs);
+    run.waiters.add(waiter);
+  });
+}
+
+function fibOf(n: number): string {
+  let [a, b] = [0n, 1n];
+  for (let i = 0; i < n; i++) [a, b] = [b, a + b];
+  return a.toString();
+}
+
+beforeAll(async () => {
+  dns = await startDnsServer();
+});
+
+afterAll(async () => {
+  for (const run of running) if (run.child.exitCode === null) run.child.kill("SIGKILL");
+  await Promise.all(running.map((run) => run.exited));
+  await dns.stop();
+});
+
+test("three example pods discover each other and compute each number once", async () => {
+  list(pods);
+  const runs = pods.map(start);
+  const all = `peers: ${pods.map((pod) => pod.id).join(", ")}`;
+  await Promise.all(runs.map((run) => printed(run, all)));
+  await Promise.all(runs.map((run) => printed(run, "http on")));
+  const ns = [30, 31, 32, 33, 34, 35];
+  const answers = await Promise.all(
+    pods.flatMap((pod) =>
+      ns.map(async (n) => {
+        const res = await fetch(`http://127.0.0.1:${pod.httpPort}/fib/${n}`);
+        return { n, status: res.status, body: (await res.text()).trim(), owner: res.headers.get("x-owner") };
+      }),
+    ),
+  );
+  for (const answer of answers) {
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe(fibOf(answer.n));
+  }
+  // Every pod names the same owner for each number.
+  for (const n of ns) expect(new Set(answers.filter((a) => a.n === n).map((a) => a.owner)).size).toBe(1);
+  const stats = await Promise.all(
+    pods.map(
+      async (pod) =>
+        (await fetch(`http://127.0.0.1:${pod.httpPort}/stats`)).json() as Promise<{ computations: number }>,
+    ),
+  );
+  expect(stats.reduce((sum, s) => sum + s.computations, 0)).toBe(ns.length);
+});
+
+test("SIGTERM: the pod leaves its ring, drains and exits 0; the others follow DNS", async () => {
+  const [first, second, third] = running as [Running, Running, Running];
+  third.child.kill("SIGTERM");
+  await printed(third, `peers: ${pods[0]?.id}, ${pods[1]?.id}`);
+  list(pods.slice(0, 2));
+  const two = `peers: ${pods[0]?.id}, ${pods[1]?.id}`;
+  await Promise.all([printed(first, two), printed(second, two)]);
+  expect(await third.exited).toBe(0);
+  const res = await fetch(`http://127.0.0.1:${pods[0]?.httpPort}/fib/36`);
+  expect((await res.text()).trim()).toBe(fibOf(36));
+  first.child.kill("SIGTERM");
+  second.child.kill("SIGTERM");
+  expect(await first.exited).toBe(0);
+  expect(await second.exited).toBe(0);
+});

@@ -97,7 +97,7 @@ const discovery = createDnsSrvDiscovery({
 log(`peer id ${self}; discovering peers at ${discovery.name}`);
 // This pod is in its own ring from now on, before DNS lists it.
 const membership = connectDiscovery(cache, discovery, {
-  onChange: (peers) => log(`peers: ${peers.join(", ")}`),
+  onChange: (peers) => log(`peers: ${peers.length === 0 ? "(none)" : peers.join(", ")}`),
   onError: (error) => log(`discovery failed, keeping the last peers: ${error.message}`),
 });
 
@@ -112,7 +112,14 @@ const http = createServer((req, res) => {
   // Ready while not draining: a draining pod gets no new front traffic.
   if (url.pathname === "/readyz") return draining ? send(503, "draining\n") : send(200, "ready\n");
   if (url.pathname === "/stats") {
-    const stats = { self, peers: cache.peers, computations, group: fib.stats, discovery: discovery.stats };
+    const stats = {
+      self,
+      peers: cache.peers,
+      computations,
+      group: fib.stats,
+      caches: { main: fib.cacheStats("main"), hot: fib.cacheStats("hot") },
+      discovery: discovery.stats,
+    };
     return send(200, `${JSON.stringify(stats, null, 2)}\n`, "application/json");
   }
   const match = /^\/fib\/(\d{1,5})$/.exec(url.pathname);

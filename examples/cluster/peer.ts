@@ -1,0 +1,54 @@
+/**
+ * One peer of a hand-run cluster. Start three, in three terminals:
+ *
+ *   node examples/cluster/peer.ts 127.0.0.1:8001 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *   node examples/cluster/peer.ts 127.0.0.1:8002 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *   node examples/cluster/peer.ts 127.0.0.1:8003 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *
+ * then type keys into any of them: each key is loaded once, by its owner,
+ * whichever peer you ask. `stats` prints the group's counters; Ctrl-D quits.
+ */
+import { createInterface } from "node:readline";
+import { GroupCache, stringCodec } from "../../src/index.ts";
+import { grpcPeerClient, parsePeerId, startPeerServer } from "../../src/transport/index.ts";
+
+const [self, list] = process.argv.slice(2);
+if (self === undefined || list === undefined) {
+  console.error("usage: node examples/cluster/peer.ts <self host:port> <all peers, comma-separated>");
+  process.exit(2);
+}
+
+const cache = new GroupCache({ self, peerClient: grpcPeerClient() });
+const { host, port } = parsePeerId(self);
+const server = await startPeerServer(cache, { host, port });
+cache.setPeers(list.split(","));
+
+const greetings = cache.newGroup({
+  name: "greetings",
+  codec: stringCodec,
+  getter: async (key) => {
+    console.log(`  (loading ${JSON.stringify(key)} here, on ${self})`);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // a slow database
+    return `hello ${key}, from ${self} at ${new Date().toISOString()}`;
+  },
+});
+
+console.log(`peer ${server.id} serving /groupcachepb.GroupCache/Get; peers: ${cache.peers.join(" ")}`);
+const lines = createInterface({ input: process.stdin, prompt: "key> " });
+lines.prompt();
+lines.on("line", async (line) => {
+  const key = line.trim();
+  if (key === "stats") console.log(greetings.stats);
+  else if (key !== "") {
+    try {
+      console.log(`${await greetings.get(key)}   (owner: ${cache.ownerOf(key)})`);
+    } catch (error) {
+      console.log(`error: ${(error as Error).message}`);
+    }
+  }
+  lines.prompt();
+});
+lines.on("close", async () => {
+  await cache.close();
+  await server.close();
+});

@@ -38,9 +38,9 @@ export interface StartPeerOptions {
    * port. In Kubernetes, pass the pod IP (`status.podIP` through the
    * downward API) as `advertiseHost`.
    */
-  self?: string;
+  self?: string | undefined;
   /** The address others reach this peer at; combined with the bound port into `self`. Default: `host`. */
-  advertiseHost?: string;
+  advertiseHost?: string | undefined;
   /**
    * Who the peers are: a list of ids (a fixed cluster), `{ dns: ... }` for
    * the SRV records of a Kubernetes headless Service, or any

@@ -28,12 +28,7 @@
  * of `../../src`.
  */
 import { createServer } from "node:http";
-import { connectDiscovery } from "../../src/core/discovery.ts";
-import { formatPeerId } from "../../src/core/peer-id.ts";
-import { createDnsSrvDiscovery } from "../../src/discovery/dns-srv.ts";
-import { createNodeResolver } from "../../src/discovery/node-resolver.ts";
-import { GroupCache, GroupCacheError, stringCodec } from "../../src/index.ts";
-import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+import { type DnsSrvDiscovery, GroupCacheError, startPeer, stringCodec } from "../../src/runtime/node.ts";
 
 function env(name: string, fallback: string): string {
   const value = process.env[name];
@@ -55,10 +50,32 @@ const computeMs = envInt("COMPUTE_MS", 500);
 const dnsServer = process.env.DNS_SERVER;
 const log = (message: string) => console.log(`${new Date().toISOString()} ${podIp} ${message}`);
 
-// This pod's id: the same string every other pod builds from the SRV
-// records (`ip:port`, the port being the Service port named PEER_PORT_NAME).
-const self = formatPeerId(podIp, peerPort);
-const cache = new GroupCache({ self, peerClient: grpcPeerClient({ timeoutMs: 10_000 }) });
+// One call: listen for peers on PEER_PORT (gRPC over cleartext HTTP/2),
+// take `POD_IP:PEER_PORT` as this pod's id (the same string every other pod
+// builds from the SRV records), and follow the headless Service's records.
+// This pod is in its own ring from the start, before DNS lists it.
+const peer = await startPeer({
+  host: podIp.includes(":") ? "::" : "0.0.0.0",
+  port: peerPort,
+  advertiseHost: podIp,
+  peers: {
+    dns: {
+      ...(dnsServer === undefined ? {} : { server: dnsServer }),
+      service: env("SERVICE_NAME", "fib-peers"),
+      namespace: env("POD_NAMESPACE", "default"),
+      portName: env("PEER_PORT_NAME", "groupcache"),
+      clusterDomain: env("CLUSTER_DOMAIN", "cluster.local"),
+      intervalMs: envInt("DNS_POLL_MS", 5000),
+    },
+  },
+  client: { timeoutMs: 10_000 },
+  drainMs,
+  onPeers: (peers) => log(`peers: ${peers.join(", ")}`),
+  onError: (error) => log(`discovery failed, keeping the last peers: ${error.message}`),
+});
+const { cache, self } = peer;
+const discovery = peer.discovery as DnsSrvDiscovery;
+log(`peer id ${self}; discovering peers at ${discovery.name}`);
 
 let computations = 0;
 const fib = cache.newGroup({
@@ -81,24 +98,6 @@ const fib = cache.newGroup({
     log(`computed fib(${n})`);
     return a.toString();
   },
-});
-
-// Peers call this pod on PEER_PORT (gRPC over cleartext HTTP/2).
-const peerServer = await startPeerServer(cache, { host: podIp.includes(":") ? "::" : "0.0.0.0", port: peerPort });
-
-const discovery = createDnsSrvDiscovery({
-  resolver: createNodeResolver(dnsServer === undefined ? {} : { server: dnsServer }),
-  service: env("SERVICE_NAME", "fib-peers"),
-  namespace: env("POD_NAMESPACE", "default"),
-  portName: env("PEER_PORT_NAME", "groupcache"),
-  clusterDomain: env("CLUSTER_DOMAIN", "cluster.local"),
-  intervalMs: envInt("DNS_POLL_MS", 5000),
-});
-log(`peer id ${self}; discovering peers at ${discovery.name}`);
-// This pod is in its own ring from now on, before DNS lists it.
-const membership = connectDiscovery(cache, discovery, {
-  onChange: (peers) => log(`peers: ${peers.length === 0 ? "(none)" : peers.join(", ")}`),
-  onError: (error) => log(`discovery failed, keeping the last peers: ${error.message}`),
 });
 
 let draining = false;
@@ -141,7 +140,7 @@ const http = createServer((req, res) => {
 http.listen(httpPort, () => {
   const address = http.address();
   log(
-    `http on :${typeof address === "object" && address !== null ? address.port : httpPort}, peers on :${peerServer.port}`,
+    `http on :${typeof address === "object" && address !== null ? address.port : httpPort}, peers on :${peer.server.port}`,
   );
 });
 
@@ -154,14 +153,12 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   draining = true;
   log(`${signal}: leaving the ring, draining for ${drainMs} ms`);
-  membership.leave();
-  await new Promise((resolve) => setTimeout(resolve, drainMs));
+  // Leaves the ring, keeps serving peers (and this front) for drainMs, then
+  // closes the peer server, discovery and the peer connections.
+  await peer.close();
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeIdleConnections();
   await closed;
-  await peerServer.close();
-  await membership.close();
-  await cache.close();
   log("stopped");
 }
 process.once("SIGTERM", () => void shutdown("SIGTERM"));

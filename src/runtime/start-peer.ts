@@ -77,6 +77,11 @@ export interface Peer {
   readonly self: string;
   /** The HTTP/2 server peers call. */
   readonly server: PeerServer;
+  /**
+   * The discovery followed (for `{ dns }`, a `DnsSrvDiscovery` with its
+   * name and stats); `undefined` when `peers` was not given.
+   */
+  readonly discovery: PeerDiscovery | undefined;
   /** Discovery's view and the drain switch; `undefined` when `peers` was not given. */
   readonly membership: Membership | undefined;
   /**
@@ -138,7 +143,6 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     ...(options.hash === undefined ? {} : { hash: options.hash }),
   });
   const live = cache;
-  live.setPeers([self]);
   const membership =
     discovery === undefined
       ? undefined
@@ -150,7 +154,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   const close = () => {
     closing ??= (async () => {
       membership?.leave();
-      if (membership === undefined && !live.peers.every((id) => id === self)) {
+      if (membership === undefined && live.peers.includes(self)) {
         live.setPeers(live.peers.filter((id) => id !== self));
       }
       if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
@@ -162,7 +166,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   };
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener("abort", () => void close(), { once: true });
-  return { cache: live, self, server, membership, close };
+  return { cache: live, self, server, discovery, membership, close };
 }
 
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {

@@ -32,6 +32,19 @@ function bytesGroup(options: Partial<GroupOptions<ByteView, Uint8Array | string>
   );
 }
 
+/** A group whose getter waits for `gate` and counts its calls. */
+function gatedGroup() {
+  const gate = deferred<string>();
+  let count = 0;
+  const g = bytesGroup({
+    getter: () => {
+      count++;
+      return gate.promise;
+    },
+  });
+  return { g, gate, calls: () => count };
+}
+
 /** A peer that answers "got:<key>" and counts its calls, as Go's fakePeer. */
 class FakePeer implements PeerGetter {
   hits = 0;
@@ -50,19 +63,12 @@ function fakePeers(peers: (PeerGetter | undefined)[]): PeerPicker {
 
 describe("Group: the Get flow", () => {
   test("two concurrent gets of a missing key call the getter once (duplicate suppression)", async () => {
-    const gate = deferred<string>();
-    let calls = 0;
-    const g = bytesGroup({
-      getter: () => {
-        calls++;
-        return gate.promise;
-      },
-    });
+    const { g, gate, calls } = gatedGroup();
     const a = g.get("k");
     const b = g.get("k");
     gate.resolve("value");
     expect((await Promise.all([a, b])).map(text)).toEqual(["value", "value"]);
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(g.stats).toMatchObject({ gets: 2, cacheHits: 0, loads: 2, loadsDeduped: 1, localLoads: 1 });
   });
 
@@ -281,19 +287,12 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
   });
 
   test("a peer's request and a local get of the same key share one getter call", async () => {
-    const gate = deferred<string>();
-    let calls = 0;
-    const g = bytesGroup({
-      getter: () => {
-        calls++;
-        return gate.promise;
-      },
-    });
+    const { g, gate, calls } = gatedGroup();
     const fromPeer = g.serve("k");
     const local = g.get("k");
     gate.resolve("shared");
     await Promise.all([fromPeer, local]);
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(text(await local)).toBe("shared");
   });
 });
@@ -400,14 +399,7 @@ describe("Group: failures", () => {
   });
 
   test("one caller's abort rejects only that caller; the load completes once for the others", async () => {
-    const gate = deferred<string>();
-    let calls = 0;
-    const g = bytesGroup({
-      getter: () => {
-        calls++;
-        return gate.promise;
-      },
-    });
+    const { g, gate, calls } = gatedGroup();
     const c = new AbortController();
     const leaver = g.get("k", { signal: c.signal });
     const stayer = g.get("k");
@@ -416,18 +408,11 @@ describe("Group: failures", () => {
     gate.resolve("v");
     expect(text(await stayer)).toBe("v");
     expect(text(await g.get("k"))).toBe("v");
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
   });
 
   test("a value that arrives after every caller left is still cached", async () => {
-    const gate = deferred<string>();
-    let calls = 0;
-    const g = bytesGroup({
-      getter: () => {
-        calls++;
-        return gate.promise;
-      },
-    });
+    const { g, gate, calls } = gatedGroup();
     const c = new AbortController();
     const p = g.get("k", { signal: c.signal });
     c.abort();
@@ -436,7 +421,7 @@ describe("Group: failures", () => {
     await gate.promise;
     await Promise.resolve();
     expect(text(await g.get("k"))).toBe("late");
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
   });
 });
 

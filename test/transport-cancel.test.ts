@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import type { GroupCacheError } from "../src/index.ts";
+import { grpcPeerClient } from "../src/transport/index.ts";
 import {
   countingGetter,
   deferred,
@@ -109,4 +110,41 @@ test("an owner slower than the client's timeoutMs (the gRPC deadline) is a peer 
   // The owner saw the deadline too, and stopped waiting for this caller.
   expect(await b.waitServed(1)).toEqual(["canceled"]);
   gated.release("late");
+});
+
+test("closing a server lets requests in progress finish within closeTimeoutMs", async () => {
+  const b = await startInProcessPeer({ server: { closeTimeoutMs: 10_000 } });
+  open.push(b);
+  const gated = gatedGetter();
+  b.cache.newGroup({ name: "g", getter: gated.getter });
+  const client = grpcPeerClient()(b.id);
+  try {
+    const pending = client.get("g", "k", { signal: new AbortController().signal });
+    await gated.entered;
+    const closed = b.server.close();
+    gated.release("finished");
+    expect(text((await pending).value)).toBe("finished");
+    await closed;
+  } finally {
+    await client.close();
+  }
+});
+
+test("closing a server cancels what is still running after closeTimeoutMs with UNAVAILABLE", async () => {
+  const b = await startInProcessPeer({ server: { closeTimeoutMs: 50 } });
+  open.push(b);
+  const gated = gatedGetter();
+  b.cache.newGroup({ name: "g", getter: gated.getter });
+  const client = grpcPeerClient()(b.id);
+  try {
+    const pending = client.get("g", "k", { signal: new AbortController().signal });
+    await gated.entered;
+    const closed = b.server.close();
+    await expect(pending).rejects.toMatchObject({ code: "unavailable" });
+    await closed;
+    expect(b.served).toEqual(["unavailable"]);
+  } finally {
+    await client.close();
+    gated.release("late");
+  }
 });

@@ -39,8 +39,10 @@ export interface GroupCacheRoutesOptions {
   /** Connect interceptors run on every request (metrics, auth, ...). Default: none. */
   interceptors?: Interceptor[];
   /**
-   * When it fires, every request in progress is released with CANCELLED
-   * (the loads themselves go on for local callers). Default: none.
+   * When it fires, every request in progress is released (the loads
+   * themselves go on for local callers): with the status of its reason when
+   * that is a `GroupCacheError` (`startPeerServer` uses `unavailable`:
+   * UNAVAILABLE), otherwise CANCELLED. Default: none.
    */
   shutdownSignal?: AbortSignal;
 }

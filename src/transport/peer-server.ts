@@ -22,8 +22,9 @@ export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdo
    */
   tls?: http2.SecureServerOptions;
   /**
-   * How long `close()` lets requests in progress finish before it cancels
-   * them and drops the connections. Default: 5 000 ms.
+   * How long `close()` lets requests in progress finish before it answers
+   * them with UNAVAILABLE (their callers load the keys themselves); a second
+   * later, connections still open are dropped. Default: 5 000 ms.
    */
   closeTimeoutMs?: number;
 }
@@ -39,8 +40,9 @@ export interface PeerServer {
   /** The underlying Node server, for its events and settings. */
   readonly server: http2.Http2Server | http2.Http2SecureServer;
   /**
-   * Stops accepting connections, lets requests in progress finish (up to
-   * `closeTimeoutMs`), then cancels the rest and closes every connection.
+   * Stops accepting connections and requests, lets requests in progress
+   * finish (up to `closeTimeoutMs`), answers the rest with UNAVAILABLE, and
+   * resolves once every connection is closed.
    */
   close(): Promise<void>;
 }
@@ -106,8 +108,12 @@ export async function startPeerServer(cache: PeerServable, options: PeerServerOp
         server.close(() => resolve());
         for (const session of sessions) session.close();
         const force = () => {
+          // Release the handlers, so they answer UNAVAILABLE and their
+          // streams end; drop connections still open a second later.
           shutdown.abort(new GroupCacheError("unavailable", `peer server ${formatPeerId(host, bound)} is closing`));
-          for (const session of sessions) session.destroy();
+          setTimeout(() => {
+            for (const session of sessions) session.destroy();
+          }, 1_000).unref();
         };
         if (sessions.size === 0) return;
         if (closeTimeoutMs === 0) force();

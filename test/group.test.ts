@@ -504,6 +504,73 @@ describe("Group: codecs and immutability", () => {
   });
 });
 
+describe("Group: storage in slabs", () => {
+  test("a ByteView keeps its exact bytes after its entry is evicted and its slab compacted", async () => {
+    // cacheBytes 4000 gives 4 KiB slabs; each entry costs 6 + 90 bytes, so ~40 fit.
+    const value = (key: string) => key.padEnd(90, "#");
+    const g = bytesGroup({ cacheBytes: 4000, getter: value });
+    const views = new Map<string, ByteView>();
+    for (let i = 0; i < 40; i++)
+      views.set(`k-${String(i).padStart(3, "0")}`, await g.get(`k-${String(i).padStart(3, "0")}`));
+    // Keep every fifth key recently used while 400 more keys churn through.
+    for (let i = 40; i < 440; i++) {
+      await g.get(`k-${String(i).padStart(3, "0")}`);
+      if (i % 10 === 0) for (let j = 0; j < 40; j += 5) await g.get(`k-${String(j).padStart(3, "0")}`);
+    }
+    expect(g.cacheStats("main").evictions).toBeGreaterThan(350);
+    for (const [key, view] of views) expect(view.toString()).toBe(value(key));
+    // Survivors were moved by compaction; their hits still answer their own bytes.
+    for (let j = 0; j < 40; j += 5) {
+      const key = `k-${String(j).padStart(3, "0")}`;
+      expect((await g.get(key)).toString()).toBe(value(key));
+    }
+    expect(g.cacheStats("main").bytes).toBeLessThanOrEqual(4000);
+  });
+
+  test("entryOverheadBytes counts in the budget and in the cache's bytes", async () => {
+    // Each entry: 1 key byte + 9 value bytes + 40 overhead = 50.
+    const g = bytesGroup({ cacheBytes: 100, entryOverheadBytes: 40, getter: () => "123456789" });
+    await g.get("a");
+    await g.get("b");
+    expect(g.cacheStats("main")).toMatchObject({ items: 2, bytes: 100, evictions: 0 });
+    await g.get("c");
+    expect(g.cacheStats("main")).toMatchObject({ items: 2, bytes: 100, evictions: 1 });
+    expect(() => bytesGroup({ entryOverheadBytes: -1 })).toThrow(
+      'group "g": entryOverheadBytes must be a finite number >= 0, got -1',
+    );
+  });
+
+  test("an invalid key is not counted as a lookup, even though hits skip its validation", async () => {
+    const g = bytesGroup({});
+    await g.get("k");
+    await g.get("k");
+    const before = [g.stats, g.cacheStats("main"), g.cacheStats("hot")];
+    await expect(g.get("\ud800")).rejects.toMatchObject({ code: "invalid-argument" });
+    await expect(g.get(7 as unknown as string)).rejects.toMatchObject({ code: "invalid-argument" });
+    expect([g.stats, g.cacheStats("main"), g.cacheStats("hot")]).toEqual(before);
+    // The load's re-check inside the flight is a lookup too, as in Go.
+    expect(g.stats).toMatchObject({ gets: 2, cacheHits: 1, loads: 1 });
+    expect(g.cacheStats("main")).toMatchObject({ gets: 3, hits: 1 });
+    expect(g.cacheStats("hot")).toMatchObject({ gets: 2, hits: 0 });
+  });
+
+  test("a hit with an aborted signal is canceled, and not counted", async () => {
+    const g = bytesGroup({});
+    await g.get("k");
+    await expect(g.get("k", { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "canceled" });
+    expect(g.stats).toMatchObject({ gets: 1, cacheHits: 0 });
+  });
+
+  test("serve answers a view of the stored bytes, which stays valid after eviction", async () => {
+    const g = bytesGroup({ cacheBytes: 100, getter: (key) => `value of ${key}` });
+    await g.get("a");
+    const { value } = await g.serve("a");
+    expect(text(value)).toBe("value of a");
+    for (let i = 0; i < 50; i++) await g.get(`key${i}`);
+    expect(text(value)).toBe("value of a");
+  });
+});
+
 describe("GroupCache", () => {
   test("several instances in one process are independent", async () => {
     const a = new GroupCache();

@@ -119,6 +119,42 @@ describe("LRU", () => {
     expect(lru.stats()).toMatchObject({ bytes: 0, items: 0, evictions: 0 });
   });
 
+  test("number values in a typed array; dispose sees every value that leaves, after its bytes are subtracted", () => {
+    const disposed: string[] = [];
+    const lru: LRU<number> = new LRU<number>({
+      valueArray: Uint32Array,
+      initialCapacity: 2,
+      sizeOf: (v) => v,
+      dispose: (v, k) => disposed.push(`${k}=${v}@${lru.bytes}`),
+    });
+    lru.add("a", 10);
+    lru.add("b", 20);
+    lru.add("c", 30); // grows past the initial capacity: nothing leaves
+    expect(disposed).toEqual([]);
+    lru.add("a", 5); // replaced
+    lru.removeOldest(); // evicts "b"
+    lru.delete("c");
+    expect(disposed).toEqual(["a=10@58", "b=20@37", "c=30@6"]);
+    expect(lru.peek("a")).toBe(5);
+    lru.clear();
+    expect(disposed.at(-1)).toBe("a=5@0");
+    expect(lru.stats()).toMatchObject({ bytes: 0, items: 0, evictions: 1 });
+  });
+
+  test("touch refreshes recency without counting; countLookup counts", () => {
+    const lru = new LRU();
+    lru.add("a", bytes(1));
+    lru.add("b", bytes(1));
+    expect(lru.touch("a")).toEqual(bytes(1));
+    expect(lru.touch("missing")).toBeUndefined();
+    expect(lru.stats()).toMatchObject({ gets: 0, hits: 0 });
+    lru.countLookup(true);
+    lru.countLookup(false);
+    expect(lru.stats()).toMatchObject({ gets: 2, hits: 1 });
+    lru.removeOldest(); // "b": "a" was touched
+    expect(lru.has("a")).toBe(true);
+  });
+
   test("a bad initial capacity fails with invalid-argument", () => {
     expect(() => new LRU({ initialCapacity: 0 })).toThrow(/initialCapacity must be a positive integer, got 0/);
   });

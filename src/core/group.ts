@@ -1,12 +1,14 @@
 import type { ByteView } from "./byteview.ts";
 import { byteViewCodec, type Codec, describe } from "./codec.ts";
 import { GroupCacheError } from "./errors.ts";
+import { HitMemo } from "./hit-memo.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
 import { KeyRate } from "./key-rate.ts";
 import { type CacheStats, LRU } from "./lru.ts";
 import type { PeerGetResult, PeerPicker, ServeResult } from "./peers.ts";
 import { raceSignal } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
+import { SlabStore } from "./slab-store.ts";
 import { utf8Length } from "./utf8.ts";
 
 /** What a getter receives besides the key. */
@@ -31,11 +33,26 @@ export interface GroupOptions<T, In> {
   getter: Getter<In>;
   /**
    * Byte budget shared by the main and hot caches: the sum over entries of
-   * key bytes (UTF-8) plus value bytes, as Go counts it. Real memory is
-   * higher (per-entry overhead of the JavaScript heap). `0` disables caching:
-   * every get loads. Default: 64 MiB.
+   * key bytes (UTF-8) plus value bytes, as Go counts it, plus
+   * `entryOverheadBytes` per entry. `0` disables caching: every get loads.
+   * Default: 64 MiB.
+   *
+   * What the process really holds is more: each entry's key string and
+   * table slots (~100 bytes of RSS on Node 24, see `bench/README.md`), slab
+   * space not yet reclaimed from evicted values (at most as much again as
+   * the live values, by the store's compaction rule, plus one slab), and
+   * up to `cacheBytes / 8` of decoded values kept for fast hits by codecs
+   * whose values are shared.
    */
   cacheBytes?: number;
+  /**
+   * Bytes each entry costs in the budget on top of its key and value, to
+   * make `cacheBytes` bound real memory rather than payload. About 100
+   * makes it match the measured RSS per entry on Node 24 (`bench/memory.ts`).
+   * Default: 0, Go's accounting, so `cacheStats` bytes mean the same as on
+   * a Go peer and existing budgets keep the number of entries they held.
+   */
+  entryOverheadBytes?: number;
   /** Turns values into bytes and back. Default: {@link byteViewCodec} (immutable `ByteView`s). */
   codec?: Codec<T, In>;
   /** Which values fetched from other peers to mirror locally. Default: 1 in 10, as Go. */
@@ -85,15 +102,29 @@ export interface GroupStats {
 export type CacheType = "main" | "hot";
 
 /**
- * A cached value: the bytes peers are sent, and for codecs whose values are
- * immutable (`shared`), the decoded value every caller receives.
+ * A value on its way from a load to its waiters: the bytes peers are sent,
+ * and for codecs whose values are immutable (`shared`), the decoded value
+ * every waiter receives. The caches do not hold these: they hold ids into
+ * the group's `SlabStore`.
  */
 interface Entry<T> {
   readonly bytes: Uint8Array;
   readonly value: T | undefined;
 }
 
-const entrySize = (entry: Entry<unknown>) => entry.bytes.byteLength;
+/** Most recently returned values kept as settled promises (see `HitMemo`). */
+const hitMemoSlots = 4096;
+
+/**
+ * Slab size for a budget: the largest power of two from 4 KiB to 1 MiB that
+ * is at most 1/32 of it, so a small cache does not reserve a large slab and
+ * the current, partly filled slab stays a small share of the budget.
+ */
+function slabBytesFor(cacheBytes: number): number {
+  let size = 4096;
+  while (size < 1 << 20 && size * 32 <= cacheBytes) size *= 2;
+  return size;
+}
 
 const defaultCacheBytes = 64 << 20;
 const defaultMaxValueBytes = 8 << 20;
@@ -139,17 +170,34 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   readonly #hotPolicy: HotPolicy;
   readonly #getterTimeoutMs: number;
   readonly #maxValueBytes: number;
+  readonly #entryOverheadBytes: number;
+  /**
+   * The bytes of every cached value, of both caches, packed into shared
+   * slabs; the caches map keys to ids in it. One small record per value
+   * instead of a `Uint8Array` each: see `SlabStore` and `bench/memory.ts`.
+   */
+  readonly #store: SlabStore;
+  /** Recent hits' promises, so a hit on a popular key allocates nothing. */
+  readonly #memo: HitMemo<T>;
   /**
    * Keys this process is authoritative for: loaded by its own getter. Main
    * and hot share `cacheBytes`.
    */
-  readonly #mainCache = new LRU<Entry<T>>({ sizeOf: entrySize });
+  readonly #mainCache = new LRU<number>({
+    valueArray: Uint32Array,
+    sizeOf: (id) => this.#store.length(id) + this.#entryOverheadBytes,
+    dispose: (id) => this.#release(id),
+  });
   /**
    * Keys other peers own, mirrored here because they are popular. Without it
    * every process would ask the owner for a hot key, and the owner's CPU and
    * NIC would become the cluster's bottleneck.
    */
-  readonly #hotCache = new LRU<Entry<T>>({ sizeOf: entrySize });
+  readonly #hotCache = new LRU<number>({
+    valueArray: Uint32Array,
+    sizeOf: (id) => this.#store.length(id) + this.#entryOverheadBytes,
+    dispose: (id) => this.#release(id),
+  });
   /** Full loads: re-check, owner, fallback. */
   readonly #loadGroup = new SingleFlight<Entry<T>>();
   /**
@@ -202,6 +250,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       defaultGetterTimeoutMs,
     );
     this.#maxValueBytes = nonNegative(`group "${name}": maxValueBytes`, options.maxValueBytes, defaultMaxValueBytes);
+    this.#entryOverheadBytes = nonNegative(`group "${name}": entryOverheadBytes`, options.entryOverheadBytes, 0);
+    this.#store = new SlabStore({
+      slabBytes: slabBytesFor(this.cacheBytes),
+      onMove: (id) => this.#memo.delete(id),
+    });
+    this.#memo = new HitMemo(hitMemoSlots, this.cacheBytes / 8);
     this.#codec = options.codec ?? (byteViewCodec as unknown as Codec<T, In>);
     this.#shared = this.#codec.shared === true;
     this.#hotPolicy = options.hotPolicy ?? randomHotPolicy(10);
@@ -214,6 +268,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   get(key: string, options?: GetOptions): Promise<T> {
     const signal = options?.signal;
+    // The hit path comes first and skips the key's `isWellFormed` scan (~15
+    // ns, a sixth of a hit): a key found in the cache equals a key that was
+    // validated when it was stored. Lookups are counted only once the key
+    // is known to be valid, so the counters are exactly as before.
+    if (typeof key === "string" && this.cacheBytes > 0 && signal?.aborted !== true) {
+      const hit = this.#hit(key);
+      if (hit !== undefined) return hit;
+    }
     try {
       validateKey(key, this.name);
       if (signal?.aborted) throw GroupCacheError.from(signal.reason, "canceled", `group "${this.name}"`);
@@ -221,15 +283,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       return Promise.reject(error);
     }
     this.#stats.gets++;
-    const hit = this.#lookupCache(key);
-    if (hit !== undefined) {
-      this.#stats.cacheHits++;
-      if (this.#shared) return Promise.resolve(hit.value as T);
-      try {
-        return Promise.resolve(this.#codec.decode(hit.bytes));
-      } catch (error) {
-        return Promise.reject(this.#decodeError(key, error));
-      }
+    if (this.cacheBytes > 0) {
+      this.#mainCache.countLookup(false);
+      this.#hotCache.countLookup(false);
     }
     return this.#load(key, signal).then((entry) =>
       this.#shared ? (entry.value as T) : this.#decode(key, entry.bytes),
@@ -240,8 +296,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * Answers a get that came from a peer: from cache, else by a local load,
    * never forwarded to another peer. Forwarding would let two peers whose
    * member lists differ send a key back and forth forever. Returns the stored
-   * bytes themselves (the caller must not write to them) and the key's
-   * request rate here, per minute, for the response's `minute_qps`.
+   * bytes themselves (a view into the cache's storage: the caller must not
+   * write to them) and the key's request rate here, per minute, for the
+   * response's `minute_qps`.
    *
    * For transports; applications call {@link get}.
    */
@@ -259,7 +316,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const hit = this.#lookupCache(key);
     if (hit !== undefined) {
       this.#stats.cacheHits++;
-      return Promise.resolve({ value: hit.bytes, minuteQps });
+      return Promise.resolve({ value: this.#store.view(hit), minuteQps });
     }
     this.#stats.loads++;
     const value = this.#localGroup.do(
@@ -269,7 +326,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         const again = this.#lookupCache(key);
         if (again !== undefined) {
           this.#stats.cacheHits++;
-          return again;
+          return { bytes: this.#store.view(again), value: undefined };
         }
         this.#stats.loadsDeduped++;
         return this.#getLocally(key, loadSignal);
@@ -299,9 +356,56 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     return main || hot;
   }
 
-  #lookupCache(key: string): Entry<T> | undefined {
+  /** The id of `key`'s value in the store, counting the lookups; `undefined` on a miss. */
+  #lookupCache(key: string): number | undefined {
     if (this.cacheBytes <= 0) return undefined;
     return this.#mainCache.get(key) ?? this.#hotCache.get(key);
+  }
+
+  /**
+   * A hit's answer, counted, or `undefined` on a miss, not counted (the key
+   * may still turn out invalid). Recency is updated as by `#lookupCache`.
+   */
+  #hit(key: string): Promise<T> | undefined {
+    let id = this.#mainCache.touch(key);
+    if (id !== undefined) this.#mainCache.countLookup(true);
+    else {
+      id = this.#hotCache.touch(key);
+      if (id === undefined) return undefined;
+      this.#mainCache.countLookup(false);
+      this.#hotCache.countLookup(true);
+    }
+    this.#stats.gets++;
+    this.#stats.cacheHits++;
+    return this.#memo.get(id) ?? this.#decodeHit(key, id);
+  }
+
+  /** Decodes a hit's stored value; remembers the promise when values are shared. */
+  #decodeHit(key: string, id: number): Promise<T> {
+    let value: T;
+    try {
+      value = this.#decodeStored(id);
+    } catch (error) {
+      return Promise.reject(this.#decodeError(key, error));
+    }
+    const promise = Promise.resolve(value);
+    if (this.#shared) this.#memo.set(id, promise, this.#store.length(id), true);
+    return promise;
+  }
+
+  /** Decodes the stored value `id`, through `decodeRange` when the codec has one. */
+  #decodeStored(id: number): T {
+    const codec = this.#codec;
+    const store = this.#store;
+    return codec.decodeRange !== undefined
+      ? codec.decodeRange(store.buffer(id), store.start(id), store.length(id))
+      : codec.decode(store.view(id));
+  }
+
+  /** An entry left the caches: free its bytes and forget its memo. */
+  #release(id: number): void {
+    this.#memo.delete(id);
+    this.#store.free(id);
   }
 
   #load(key: string, signal: AbortSignal | undefined): Promise<Entry<T>> {
@@ -315,7 +419,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         const hit = this.#lookupCache(key);
         if (hit !== undefined) {
           this.#stats.cacheHits++;
-          return hit;
+          const bytes = this.#store.view(hit);
+          return { bytes, value: this.#shared ? this.#decode(key, bytes) : undefined };
         }
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
@@ -337,7 +442,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
             if (value !== undefined && entry !== undefined) {
               this.#stats.peerLoads++;
               if (this.#hotPolicy({ group: this.name, key, value, minuteQps: result.minuteQps })) {
-                this.#populateCache(key, entry, this.#hotCache);
+                return this.#cacheEntry(key, entry, this.#hotCache);
               }
               return entry;
             }
@@ -393,8 +498,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         }
         const entry: Entry<T> = { bytes, value: this.#shared ? this.#decode(key, bytes) : undefined };
         this.#stats.localLoads++;
-        this.#populateCache(key, entry, this.#mainCache);
-        return entry;
+        return this.#cacheEntry(key, entry, this.#mainCache);
       },
       (error: unknown) => {
         throw fail(
@@ -424,23 +528,48 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
-   * Inserts into `cache`, then evicts until main + hot fit in `cacheBytes`:
-   * from the hot cache while it holds more than 1/8 of the main cache's
-   * bytes, otherwise from the main cache (Go's rule). A value that alone
-   * exceeds the budget is not cached at all, rather than flushing every
-   * other entry and then itself.
+   * Caches a loaded entry in `cache`. Returns what its waiters receive: for
+   * a codec with `decodeRange`, the value over the stored copy, so the
+   * load's own bytes can be collected; and, for shared values, remembers
+   * it as the hit answer unless another entry's answer holds that slot.
    */
-  #populateCache(key: string, entry: Entry<T>, cache: LRU<Entry<T>>): void {
-    if (this.cacheBytes <= 0) return;
-    if (utf8Length(key) + entry.bytes.byteLength > this.cacheBytes) return;
-    cache.add(key, entry);
+  #cacheEntry(key: string, entry: Entry<T>, cache: LRU<number>): Entry<T> {
+    const id = this.#populateCache(key, entry.bytes, cache);
+    if (id === undefined || !this.#shared) return entry;
+    let value = entry.value as T;
+    if (this.#codec.decodeRange !== undefined) {
+      try {
+        value = this.#decodeStored(id);
+      } catch {
+        // decode accepted these bytes; keep its value.
+      }
+    }
+    this.#memo.set(id, Promise.resolve(value), entry.bytes.byteLength, false);
+    return { bytes: entry.bytes, value };
+  }
+
+  /**
+   * Copies `bytes` into the store and inserts them into `cache`, then evicts
+   * until main + hot fit in `cacheBytes`: from the hot cache while it holds
+   * more than 1/8 of the main cache's bytes, otherwise from the main cache
+   * (Go's rule). A value that alone exceeds the budget is not cached at
+   * all, rather than flushing every other entry and then itself. Returns
+   * the value's id, or `undefined` if it is not cached (not stored, or
+   * evicted at once by that rule).
+   */
+  #populateCache(key: string, bytes: Uint8Array, cache: LRU<number>): number | undefined {
+    if (this.cacheBytes <= 0) return undefined;
+    if (utf8Length(key) + bytes.byteLength + this.#entryOverheadBytes > this.cacheBytes) return undefined;
+    const id = this.#store.put(bytes);
+    cache.add(key, id);
     for (;;) {
       const mainBytes = this.#mainCache.bytes;
       const hotBytes = this.#hotCache.bytes;
-      if (mainBytes + hotBytes <= this.cacheBytes) return;
+      if (mainBytes + hotBytes <= this.cacheBytes) break;
       const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
       victim.removeOldest();
     }
+    return this.#store.has(id) ? id : undefined;
   }
 
   /** An entry for bytes a peer sent, or `undefined` if a shared codec cannot decode them (a peer error). */

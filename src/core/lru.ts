@@ -28,7 +28,25 @@ export interface LRUOptions<V> {
    * only saves the first few regrowths. Default: 1024.
    */
   initialCapacity?: number;
+  /**
+   * The array that holds the values. The default, `Array`, holds anything.
+   * For number values (such as ids into a `SlabStore`), `Float64Array` or
+   * `Uint32Array` hold them in 8 or 4 bytes each, invisible to the garbage
+   * collector. Default: `Array`.
+   */
+  valueArray?: ValueArrayConstructor<V>;
+  /**
+   * Called with every value that leaves the cache: evicted, deleted,
+   * replaced or cleared, after its bytes have been subtracted. Lets values
+   * that own storage release it. Default: none.
+   */
+  dispose?: (value: V, key: string) => void;
 }
+
+/** What {@link LRUOptions.valueArray} accepts: typed arrays only for number values. */
+export type ValueArrayConstructor<V> = V extends number
+  ? ArrayConstructor | Float64ArrayConstructor | Uint32ArrayConstructor
+  : ArrayConstructor;
 
 /**
  * The parts of mnemonist's `LRUMapWithDelete` that its typings do not
@@ -40,6 +58,13 @@ interface MnemonistInternals {
   K: string[];
   tail: number;
 }
+
+/** mnemonist's typings declare the `(Keys, Values, capacity)` constructor with array-of-V types only. */
+type MapConstructor<V> = new (
+  keys: ArrayConstructor,
+  values: ValueArrayConstructor<V>,
+  capacity: number,
+) => LRUMapWithDelete<string, V>;
 
 /**
  * A least-recently-used map of string keys to values that counts the
@@ -54,6 +79,8 @@ interface MnemonistInternals {
 export class LRU<V = Uint8Array> {
   #map: LRUMapWithDelete<string, V>;
   readonly #sizeOf: (value: V) => number;
+  readonly #valueArray: ValueArrayConstructor<V>;
+  readonly #dispose: ((value: V, key: string) => void) | undefined;
   #bytes = 0;
   #gets = 0;
   #hits = 0;
@@ -67,8 +94,10 @@ export class LRU<V = Uint8Array> {
         `lru initialCapacity must be a positive integer, got ${String(capacity)}`,
       );
     }
-    this.#map = new LRUMapWithDelete(capacity);
+    this.#valueArray = options.valueArray ?? (Array as ValueArrayConstructor<V>);
+    this.#map = this.#newMap(capacity);
     this.#sizeOf = options.sizeOf ?? ((value: V) => (value as { byteLength: number }).byteLength);
+    this.#dispose = options.dispose;
   }
 
   /** Bytes held (keys in UTF-8 plus values). */
@@ -87,6 +116,21 @@ export class LRU<V = Uint8Array> {
     const value = this.#map.get(key);
     if (value !== undefined) this.#hits++;
     return value;
+  }
+
+  /**
+   * Looks `key` up and marks the entry most recently used, without counting
+   * the lookup: the caller counts it with {@link countLookup} once it knows
+   * the lookup is one (a group first checks that a missing key is valid).
+   */
+  touch(key: string): V | undefined {
+    return this.#map.get(key);
+  }
+
+  /** Counts a lookup made with {@link touch}. */
+  countLookup(hit: boolean): void {
+    this.#gets++;
+    if (hit) this.#hits++;
   }
 
   /** Looks `key` up without counting it or changing its recency. */
@@ -108,6 +152,7 @@ export class LRU<V = Uint8Array> {
     if (old !== undefined) {
       this.#bytes += this.#sizeOf(value) - this.#sizeOf(old);
       this.#map.set(key, value);
+      this.#dispose?.(old, key);
       return;
     }
     if (this.#map.size === this.#map.capacity) this.#grow();
@@ -119,8 +164,9 @@ export class LRU<V = Uint8Array> {
   delete(key: string): boolean {
     const old = this.#map.peek(key);
     if (old === undefined) return false;
-    this.#map.delete(key);
     this.#bytes -= utf8Length(key) + this.#sizeOf(old);
+    this.#map.delete(key);
+    this.#dispose?.(old, key);
     return true;
   }
 
@@ -136,8 +182,11 @@ export class LRU<V = Uint8Array> {
 
   /** Removes every entry (not counted as evictions). */
   clear(): void {
+    const dispose = this.#dispose;
+    const entries = dispose === undefined ? [] : [...this.#map.entries()];
     this.#map.clear();
     this.#bytes = 0;
+    if (dispose !== undefined) for (const [key, value] of entries) dispose(value, key);
   }
 
   /** Keys from most to least recently used. */
@@ -159,7 +208,7 @@ export class LRU<V = Uint8Array> {
   /** Moves every entry into a table twice the size, keeping their order. */
   #grow(): void {
     const old = this.#map;
-    const next = new LRUMapWithDelete<string, V>(old.capacity * 2);
+    const next = this.#newMap(old.capacity * 2);
     const entries = [...old.entries()];
     // entries() runs from most to least recent; insert oldest first.
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -167,5 +216,9 @@ export class LRU<V = Uint8Array> {
       next.set(k, v);
     }
     this.#map = next;
+  }
+
+  #newMap(capacity: number): LRUMapWithDelete<string, V> {
+    return new (LRUMapWithDelete as unknown as MapConstructor<V>)(Array, this.#valueArray, capacity);
   }
 }

@@ -14,8 +14,8 @@ function pattern(length: number, seed: number): Uint8Array {
 /**
  * The store's invariants, checked against what the test put in: every live
  * id holds exactly its bytes; the counters are the sums over live entries and
- * slabs; no slab but the current one is dead or, for shared slabs, below
- * the compaction threshold.
+ * slabs; no slab but the current one is dead; the full shared slabs hold at
+ * most `live / compactBelow` plus one slab.
  */
 function checkInvariants(store: SlabStore, live: Map<number, Uint8Array>, compactBelow: number): void {
   // Violations are collected and compared once: an expect() per value and
@@ -28,15 +28,23 @@ function checkInvariants(store: SlabStore, live: Map<number, Uint8Array>, compac
     valueBytes += bytes.byteLength;
     liveBytes += recordBytes(bytes.byteLength);
   }
-  const threshold = Math.floor(compactBelow * store.slabBytes);
   const slabs = store.slabs();
+  let fullCapacity = 0;
+  let fullLive = 0;
   for (const [i, slab] of slabs.entries()) {
     if (slab.used > slab.capacity || slab.live > slab.used)
       violations.push(`slab ${i} overfull: ${JSON.stringify(slab)}`);
     if (slab.current) continue;
     if (slab.live === 0) violations.push(`slab ${i} is dead but held`);
-    const dedicated = slab.live === slab.capacity && slab.used === slab.capacity;
-    if (!dedicated && slab.live < threshold) violations.push(`slab ${i} below threshold: ${JSON.stringify(slab)}`);
+    if (slab.dedicated && slab.live !== slab.capacity) violations.push(`dedicated slab ${i} not full`);
+    if (!slab.dedicated) {
+      fullCapacity += slab.capacity;
+      fullLive += slab.live;
+    }
+  }
+  // The compaction bound: full slabs hold at most live / compactBelow plus one slab.
+  if (compactBelow > 0 && fullCapacity > fullLive / compactBelow + store.slabBytes) {
+    violations.push(`fragmented: ${fullCapacity} bytes of full slabs for ${fullLive} live`);
   }
   expect(violations).toEqual([]);
   expect(slabs.filter((s) => s.current).length).toBeLessThanOrEqual(1);
@@ -108,46 +116,65 @@ describe("SlabStore", () => {
     }
   });
 
-  test("compaction moves every live value with its exact bytes, keeps its id, and reports the move", () => {
+  test("compaction moves the emptiest slab's live values with their exact bytes and ids, and reports each move", () => {
     const moved: number[] = [];
     const store = new SlabStore({ slabBytes: 1024, compactBelow: 0.5, onMove: (id) => moved.push(id) });
-    // 36-byte records: 28 per 1024-byte slab (1008 bytes live), three slabs.
-    const ids = Array.from({ length: 28 * 3 }, (_, i) => store.put(pattern(28, i)));
-    expect(store.stats().slabs).toBe(3);
+    // 36-byte records: 28 per 1024-byte slab. Five slabs, the last one current.
+    const ids = Array.from({ length: 28 * 5 }, (_, i) => store.put(pattern(28, i)));
+    const slabIds = (n: number) => ids.slice(28 * n, 28 * (n + 1));
     const firstSlab = store.buffer(ids[0] as number);
-    // Freeing 13 of the first slab's records leaves 540 bytes live: no compaction yet.
-    for (const id of ids.slice(1, 14)) store.free(id);
+    // Leave 1, 10 and 8 records in the first three slabs: 4 full slabs, 1,692 live bytes.
+    for (const id of slabIds(0).slice(1)) store.free(id);
+    for (const id of slabIds(1).slice(10)) store.free(id);
+    for (const id of slabIds(2).slice(8)) store.free(id);
     expect(store.stats().compactions).toBe(0);
-    expect(moved).toEqual([]);
-    // The 14th leaves 504 < 512 live: the 14 survivors move to the current slab.
-    store.free(ids[14] as number);
-    expect(store.stats().compactions).toBe(1);
-    const survivors = [ids[0], ...ids.slice(15, 28)] as number[];
-    expect(moved.sort((a, b) => a - b)).toEqual(survivors.sort((a, b) => a - b));
-    expect(store.stats().movedBytes).toBe(14 * 36);
+    // 4 full slabs may hold up to 2 × live + 1 slab: compaction starts below 1,536 live bytes.
+    for (const id of slabIds(3).slice(0, 4)) store.free(id);
+    expect(store.stats().compactions).toBe(0);
+    store.free(slabIds(3)[4] as number);
+    expect(store.stats()).toMatchObject({ compactions: 1, movedBytes: 36 });
+    expect(moved).toEqual([ids[0]]);
+    expect(store.buffer(ids[0] as number)).not.toBe(firstSlab);
+    const freed = new Set([
+      ...slabIds(0).slice(1),
+      ...slabIds(1).slice(10),
+      ...slabIds(2).slice(8),
+      ...slabIds(3).slice(0, 5),
+    ]);
     for (const [i, id] of ids.entries()) {
-      if (i >= 1 && i <= 14) expect(store.has(id)).toBe(false);
+      if (freed.has(id)) expect(store.has(id)).toBe(false);
       else expect(store.view(id)).toEqual(pattern(28, i));
     }
-    for (const id of survivors) expect(store.buffer(id)).not.toBe(firstSlab);
-    expect(store.stats().slabs).toBe(3); // the first was dropped, the current one took the survivors
+  });
+
+  test("first-in-first-out frees drop whole slabs without copying", () => {
+    const store = new SlabStore({ slabBytes: 1024 });
+    const ids: number[] = [];
+    for (let i = 0; i < 28 * 50; i++) {
+      ids.push(store.put(pattern(28, i)));
+      if (ids.length > 28 * 4) store.free(ids.shift() as number);
+    }
+    expect(store.stats()).toMatchObject({ compactions: 0, movedBytes: 0, entries: 28 * 4 });
+    expect(store.stats().slabs).toBeLessThanOrEqual(5);
   });
 
   test("a view handed out stays valid, byte for byte, after its entry is freed and its slab compacted", () => {
     const store = new SlabStore({ slabBytes: 256, compactBelow: 0.5 });
-    const ids = Array.from({ length: 12 }, (_, i) => store.put(pattern(20, i)));
+    // 28-byte records, 9 per slab: keep the first of each of 4 slabs, free the rest.
+    const ids = Array.from({ length: 36 }, (_, i) => store.put(pattern(20, i)));
     const views = ids.map((id) => ByteView.unsafeWrapRange(store.buffer(id), store.start(id), store.length(id)));
-    const firstSlab = store.buffer(ids[0] as number);
-    // Free everything but one value of the first slab, then write a lot more.
-    for (const id of ids.slice(1)) store.free(id);
+    const kept = ids.filter((_, i) => i % 9 === 0);
+    const buffers = kept.map((id) => store.buffer(id));
+    for (const id of ids) if (!kept.includes(id)) store.free(id);
+    // Write over and over: new values must never land on a handed-out range.
     for (let i = 0; i < 200; i++) store.free(store.put(pattern(20, 1000 + i)));
-    expect(store.buffer(ids[0] as number)).not.toBe(firstSlab); // moved out by compaction
     expect(store.stats().compactions).toBeGreaterThan(0);
+    expect(kept.filter((id, i) => store.buffer(id) !== buffers[i]).length).toBeGreaterThan(0);
     for (const [i, view] of views.entries()) {
       expect(view.toBytes()).toEqual(pattern(20, i));
       expect(view.equals(pattern(20, i))).toBe(true);
     }
-    expect(store.view(ids[0] as number)).toEqual(pattern(20, 0));
+    for (const id of kept) expect(store.view(id)).toEqual(pattern(20, ids.indexOf(id)));
   });
 
   test("a value larger than a quarter slab gets its own buffer, dropped when it is freed", () => {

@@ -10,12 +10,15 @@ export interface SlabStoreOptions {
    */
   slabBytes?: number;
   /**
-   * Fraction of a slab that must stay live: when a full slab's live bytes
-   * fall below it, its live values are copied into the current slab and the
-   * slab is dropped. Slabs then hold at most `1 / compactBelow` times the
-   * live bytes, plus the current slab; moving costs at most
-   * `compactBelow / (1 - compactBelow)` bytes copied per byte freed. `0`
-   * only drops slabs that are entirely dead. Default: 0.5.
+   * Share of the full slabs' bytes that must stay live. When the full
+   * slabs hold more than `live / compactBelow` plus one slab, the one with
+   * the fewest live bytes is compacted: its live values are copied into
+   * the current slab and it is dropped. So slabs hold at most
+   * `1 / compactBelow` times the live bytes plus two slabs, and compaction
+   * copies at most `compactBelow / (1 - compactBelow)` bytes per byte
+   * freed. Slabs whose values all died are dropped without copying, so
+   * first-in-first-out eviction copies nothing. `0` never compacts.
+   * Default: 0.5.
    */
   compactBelow?: number;
   /**
@@ -54,6 +57,8 @@ export interface SlabInfo {
   live: number;
   /** Whether new values are being appended to it. */
   current: boolean;
+  /** Whether it holds one large value. */
+  dedicated: boolean;
 }
 
 /** A record is [u32 value length][u32 entry id][value][padding to 4 bytes]. */
@@ -75,18 +80,18 @@ const recordBytes = (length: number) => headerBytes + ((length + 3) & ~3);
  * Values are appended to the current slab and never written over: a range
  * handed out (`buffer`/`start`/`length`, a `ByteView`) keeps showing the
  * same bytes even after its entry is freed. So freed space is not reused
- * in place; instead, when a slab's live bytes fall below `compactBelow`,
- * its live values are copied into the current slab, their ids updated, and
- * the slab is dropped for the garbage collector, which frees it once no
- * view points into it any more. A dropped slab is never written again.
+ * in place. A slab whose values all died is dropped; when the full slabs
+ * hold too much dead space (see `compactBelow`), the emptiest one has its
+ * live values copied into the current slab, their ids updated, and is
+ * dropped too. A dropped slab is left to the garbage collector, which frees
+ * it once no view points into it any more; it is never written again.
  */
 export class SlabStore {
   /** Size of the shared slabs. */
   readonly slabBytes: number;
   /** Records larger than this get a buffer of their own. */
   readonly #dedicatedAbove: number;
-  /** A retired slab whose live bytes fall below this is compacted. */
-  readonly #compactBelowBytes: number;
+  readonly #compactBelow: number;
   readonly #onMove: ((id: number) => void) | undefined;
 
   // Slabs, by index. Indexes of dropped slabs are reused; buffers never are.
@@ -94,9 +99,13 @@ export class SlabStore {
   readonly #words: (Uint32Array | undefined)[] = [];
   readonly #used: number[] = [];
   readonly #live: number[] = [];
-  readonly #queued: boolean[] = [];
+  readonly #dedicated: boolean[] = [];
   readonly #freeSlabs: number[] = [];
   #current = -1;
+  /** Full shared slabs (neither current nor dedicated): their number and live bytes. */
+  #fullSlabs = 0;
+  #fullLive = 0;
+  #compacting = false;
 
   // The id table: where each entry's record is. A freed id's `offsetOf`
   // links it to the next freed id (a free list that costs no extra array).
@@ -104,10 +113,6 @@ export class SlabStore {
   #offsetOf = new Uint32Array(1024);
   #freeIdHead = free;
   #nextId = 0;
-
-  // Slabs to compact, and whether compaction is running (it can retire the current slab).
-  readonly #pending: number[] = [];
-  #compacting = false;
 
   #entries = 0;
   #valueBytes = 0;
@@ -131,7 +136,7 @@ export class SlabStore {
     }
     this.slabBytes = slabBytes;
     this.#dedicatedAbove = slabBytes >> 2;
-    this.#compactBelowBytes = Math.floor(compactBelow * slabBytes);
+    this.#compactBelow = compactBelow;
     this.#onMove = options.onMove;
   }
 
@@ -142,13 +147,13 @@ export class SlabStore {
     let slab: number;
     let offset: number;
     if (record > this.#dedicatedAbove) {
-      slab = this.#newSlab(record);
+      slab = this.#newSlab(record, true);
       offset = 0;
+      this.#used[slab] = record;
     } else {
       offset = this.#reserve(record);
       slab = this.#current;
     }
-    this.#used[slab] = offset + record;
     const id = this.#allocateId();
     const words = this.#words[slab] as Uint32Array;
     words[offset >> 2] = length;
@@ -160,7 +165,7 @@ export class SlabStore {
     this.#entries++;
     this.#valueBytes += length;
     this.#liveBytes += record;
-    this.#compactPending();
+    this.#compactIfFragmented();
     return id;
   }
 
@@ -178,13 +183,13 @@ export class SlabStore {
     this.#entries--;
     this.#valueBytes -= length;
     this.#liveBytes -= record;
-    const before = this.#live[slab] as number;
-    const live = before - record;
+    const live = (this.#live[slab] as number) - record;
     this.#live[slab] = live;
     if (slab === this.#current) return;
-    if (live === 0 && !this.#queued[slab]) this.#drop(slab);
-    else if (live < this.#compactBelowBytes && before >= this.#compactBelowBytes) this.#queue(slab);
-    this.#compactPending();
+    const full = !this.#dedicated[slab];
+    if (full) this.#fullLive -= record;
+    if (live === 0) this.#drop(slab);
+    else if (full) this.#compactIfFragmented();
   }
 
   /** Whether `id` holds an entry. */
@@ -239,6 +244,7 @@ export class SlabStore {
         used: this.#used[i] as number,
         live: this.#live[i] as number,
         current: i === this.#current,
+        dedicated: this.#dedicated[i] === true,
       });
     }
     return out;
@@ -249,37 +255,49 @@ export class SlabStore {
     let current = this.#current;
     if (current === -1 || (this.#used[current] as number) + record > this.slabBytes) {
       const retired = current;
-      current = this.#newSlab(this.slabBytes);
+      current = this.#newSlab(this.slabBytes, false);
       this.#current = current;
-      if (retired !== -1) this.#retire(retired);
+      if (retired !== -1) {
+        const live = this.#live[retired] as number;
+        this.#fullSlabs++;
+        this.#fullLive += live;
+        if (live === 0) this.#drop(retired);
+      }
     }
     const offset = this.#used[current] as number;
     this.#used[current] = offset + record;
     return offset;
   }
 
-  /** A slab stops being current: drop it if dead, queue it if mostly dead. */
-  #retire(slab: number): void {
-    const live = this.#live[slab] as number;
-    if (live === 0) this.#drop(slab);
-    else if (live < this.#compactBelowBytes) this.#queue(slab);
-  }
-
-  #queue(slab: number): void {
-    if (this.#queued[slab]) return;
-    this.#queued[slab] = true;
-    this.#pending.push(slab);
-  }
-
-  /** Compacts the queued slabs (compaction may retire more; they join the queue). */
-  #compactPending(): void {
-    if (this.#compacting || this.#pending.length === 0) return;
+  /**
+   * Compacts the emptiest full slab while the full slabs hold more than
+   * `live / compactBelow` plus one slab. The emptiest one is then at most
+   * `compactBelow` live, so each compaction frees more than it copies.
+   */
+  #compactIfFragmented(): void {
+    if (this.#compacting || this.#compactBelow === 0) return;
     this.#compacting = true;
     try {
-      for (let slab = this.#pending.pop(); slab !== undefined; slab = this.#pending.pop()) this.#compact(slab);
+      while (this.#fullSlabs * this.slabBytes > this.#fullLive / this.#compactBelow + this.slabBytes) {
+        this.#compact(this.#emptiestFullSlab());
+      }
     } finally {
       this.#compacting = false;
     }
+  }
+
+  #emptiestFullSlab(): number {
+    let best = -1;
+    let bestLive = Number.POSITIVE_INFINITY;
+    for (let slab = 0; slab < this.#bytes.length; slab++) {
+      if (this.#bytes[slab] === undefined || slab === this.#current || this.#dedicated[slab]) continue;
+      const live = this.#live[slab] as number;
+      if (live < bestLive) {
+        best = slab;
+        bestLive = live;
+      }
+    }
+    return best;
   }
 
   /** Copies `slab`'s live records into the current slab, then drops it. */
@@ -300,31 +318,32 @@ export class SlabStore {
         this.#offsetOf[id] = to;
         this.#live[target] = (this.#live[target] as number) + record;
         this.#live[slab] = (this.#live[slab] as number) - record;
+        this.#fullLive -= record;
         this.#movedBytes += record;
         this.#onMove?.(id);
       }
       offset += record;
     }
-    this.#queued[slab] = false;
     this.#compactions++;
     this.#drop(slab);
   }
 
-  #newSlab(capacity: number): number {
+  #newSlab(capacity: number, dedicated: boolean): number {
     const buffer = new ArrayBuffer(capacity);
     const slab = this.#freeSlabs.pop() ?? this.#bytes.length;
     this.#bytes[slab] = new Uint8Array(buffer);
     this.#words[slab] = new Uint32Array(buffer);
     this.#used[slab] = 0;
     this.#live[slab] = 0;
-    this.#queued[slab] = false;
+    this.#dedicated[slab] = dedicated;
     this.#slabCount++;
     this.#allocatedBytes += capacity;
     return slab;
   }
 
-  /** Forgets `slab`: its buffer lives on only in views that still point into it. */
+  /** Forgets a dead slab (not the current one): its buffer lives on only in views that point into it. */
   #drop(slab: number): void {
+    if (!this.#dedicated[slab]) this.#fullSlabs--;
     this.#allocatedBytes -= (this.#bytes[slab] as Uint8Array).byteLength;
     this.#slabCount--;
     this.#bytes[slab] = undefined;

@@ -3,6 +3,7 @@ import type { Compression } from "@connectrpc/connect/protocol";
 import { GroupCacheError } from "../core/errors.ts";
 import type { ServeResult } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
+import { connectGetStream } from "./get-stream-connect.ts";
 import { toConnectError } from "./grpc-status.ts";
 import { checkMaxBytes } from "./limits.ts";
 
@@ -48,9 +49,9 @@ export interface GroupCacheRoutesOptions {
 }
 
 /**
- * The `groupcachepb.GroupCache` service (`/groupcachepb.GroupCache/Get`) as
- * Connect routes, to mount on your own HTTP/2 server next to your other
- * services:
+ * The `groupcachepb.GroupCache` service (`/groupcachepb.GroupCache/Get` and
+ * `/groupcachepb.GroupCache/GetStream`) as Connect routes, to mount on your
+ * own HTTP/2 server next to your other services:
  *
  * ```ts
  * http2.createServer(connectNodeAdapter({ routes: groupCacheRoutes(cache) })).listen(8080);
@@ -62,25 +63,15 @@ export interface GroupCacheRoutesOptions {
  * INVALID_ARGUMENT, FAILED_PRECONDITION for an unknown group,
  * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed getter,
  * INTERNAL otherwise. The response's `minute_qps` carries the key's request
- * rate on this peer.
+ * rate on this peer. GetStream answers each of its keys the same way, with
+ * the key's own status; `peerRequestHandler` serves its gRPC calls faster
+ * than these routes can.
  */
 export function groupCacheRoutes(
   cache: PeerServable,
   options: GroupCacheRoutesOptions = {},
 ): (router: ConnectRouter) => void {
-  if (typeof cache?.serve !== "function") {
-    throw new GroupCacheError(
-      "invalid-argument",
-      `groupCacheRoutes: cache must have a serve method, got ${String(cache)}`,
-    );
-  }
-  const handlerOptions = {
-    readMaxBytes: checkMaxBytes("groupCacheRoutes: readMaxBytes", options.readMaxBytes),
-    writeMaxBytes: checkMaxBytes("groupCacheRoutes: writeMaxBytes", options.writeMaxBytes),
-    acceptCompression: options.acceptCompression ?? [],
-    interceptors: options.interceptors ?? [],
-    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
-  };
+  const handlerOptions = resolveRoutesOptions(cache, options);
   return (router) => {
     router.service(
       GroupCache,
@@ -93,8 +84,35 @@ export function groupCacheRoutes(
             throw toConnectError(error);
           }
         },
+        getStream: connectGetStream(cache, handlerOptions.writeMaxBytes),
       },
       handlerOptions,
     );
+  };
+}
+
+/** {@link GroupCacheRoutesOptions} checked, with their defaults filled in. */
+export interface ResolvedRoutesOptions {
+  readMaxBytes: number;
+  writeMaxBytes: number;
+  acceptCompression: Compression[];
+  interceptors: Interceptor[];
+  shutdownSignal?: AbortSignal;
+}
+
+/** Checks `cache` and `options`; throws `invalid-argument` naming a bad one. */
+export function resolveRoutesOptions(cache: PeerServable, options: GroupCacheRoutesOptions): ResolvedRoutesOptions {
+  if (typeof cache?.serve !== "function") {
+    throw new GroupCacheError(
+      "invalid-argument",
+      `groupCacheRoutes: cache must have a serve method, got ${String(cache)}`,
+    );
+  }
+  return {
+    readMaxBytes: checkMaxBytes("groupCacheRoutes: readMaxBytes", options.readMaxBytes),
+    writeMaxBytes: checkMaxBytes("groupCacheRoutes: writeMaxBytes", options.writeMaxBytes),
+    acceptCompression: options.acceptCompression ?? [],
+    interceptors: options.interceptors ?? [],
+    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
   };
 }

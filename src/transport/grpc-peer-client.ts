@@ -5,6 +5,7 @@ import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } fr
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerClient, PeerClientFactory, PeerGetResult } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
+import { GetStreamClient } from "./get-stream-client.ts";
 import { fromConnectError } from "./grpc-status.ts";
 import { checkMaxBytes, checkMs } from "./limits.ts";
 import { parsePeerId, peerBaseUrl } from "./peer-address.ts";
@@ -52,18 +53,42 @@ export interface GrpcPeerClientOptions {
    * connections (a cut network rather than a killed process).
    */
   session?: Http2SessionOptions;
-  /** Connect interceptors run on every call (metrics, auth headers, ...). Default: none. */
+  /**
+   * Connect interceptors run on every unary call (metrics, auth headers,
+   * ...). Keys sent on a GetStream do not pass through them, so setting
+   * interceptors turns `stream` off unless it is set explicitly. Default:
+   * none.
+   */
   interceptors?: Interceptor[];
+  /**
+   * Fetch keys over one long-lived GetStream per peer (`true`), or with one
+   * unary `Get` call per key (`false`, how Go's gRPC fork and earlier
+   * versions talk). On the stream, keys asked for in the same microtask
+   * travel in one message and their answers come back as each is ready, so
+   * a key costs a few bytes instead of an HTTP/2 stream: several times the
+   * throughput, and a lower latency under load. A peer that does not serve
+   * GetStream (it answers UNIMPLEMENTED) is asked with `Get` from then on,
+   * by this client. Default: `true`, or `false` when `interceptors` are set.
+   */
+  stream?: boolean;
+  /**
+   * How long a peer's GetStream stays open with nothing in flight, in
+   * milliseconds; the next key opens a new one. An open stream keeps its
+   * connection, and so the process, alive. Default: 1 000.
+   */
+  streamIdleMs?: number;
 }
 
 const defaultTimeoutMs = 35_000;
+const defaultStreamIdleMs = 1_000;
 
 /**
  * Creates the clients of the other peers for `GroupCache`'s `peerClient`
- * option: one Connect gRPC transport per peer id (`host:port`,
- * `[ipv6]:port`) over HTTP/2, created when the peer joins the ring; its
- * HTTP/2 connection is closed when the peer leaves. Options are checked here,
- * so a bad one fails at start-up rather than at the first miss.
+ * option: one HTTP/2 connection per peer id (`host:port`, `[ipv6]:port`),
+ * created when the peer joins the ring and closed when it leaves. Keys go
+ * out on a GetStream multiplexed on that connection (see `stream`), or as
+ * Connect gRPC unary calls. Options are checked here, so a bad one fails at
+ * start-up rather than at the first miss.
  *
  * ```ts
  * const cache = new GroupCache({ self: "10.0.0.1:8080", peerClient: grpcPeerClient() });
@@ -80,6 +105,11 @@ export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientF
   const writeMaxBytes = checkMaxBytes("grpcPeerClient: writeMaxBytes", options.writeMaxBytes);
   const acceptCompression = options.acceptCompression ?? [];
   const { tls, sendCompression, session, interceptors = [] } = options;
+  const stream = options.stream ?? interceptors.length === 0;
+  if (typeof stream !== "boolean") {
+    throw new GroupCacheError("invalid-argument", `grpcPeerClient: stream must be a boolean, got ${String(stream)}`);
+  }
+  const streamIdleMs = checkMs("grpcPeerClient: streamIdleMs", options.streamIdleMs, defaultStreamIdleMs);
   return (id) => {
     const { host } = parsePeerId(id);
     const baseUrl = peerBaseUrl(id, tls !== undefined);
@@ -98,7 +128,21 @@ export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientF
       writeMaxBytes,
       interceptors,
     });
-    return new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, timeoutMs);
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, timeoutMs);
+    if (stream) {
+      peer.useStream(
+        new GetStreamClient({
+          peer: id,
+          sessionManager,
+          timeoutMs,
+          readMaxBytes,
+          writeMaxBytes,
+          idleMs: streamIdleMs,
+          fallback: (group, key, signal) => peer.unaryGet(group, key, signal),
+        }),
+      );
+    }
+    return peer;
   };
 }
 
@@ -110,6 +154,7 @@ class GrpcPeer implements PeerClient {
   readonly #client: GroupCacheClient;
   readonly #sessionManager: Http2SessionManager;
   readonly #timeoutMs: number;
+  #stream: GetStreamClient | undefined;
   #closed = false;
 
   constructor(id: string, client: GroupCacheClient, sessionManager: Http2SessionManager, timeoutMs: number) {
@@ -119,23 +164,37 @@ class GrpcPeer implements PeerClient {
     this.#timeoutMs = timeoutMs;
   }
 
-  async get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult> {
+  /** Sends keys on `stream` rather than by unary Get. */
+  useStream(stream: GetStreamClient): void {
+    this.#stream = stream;
+  }
+
+  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult> {
     if (this.#closed) {
-      throw new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`);
+      return Promise.reject(new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`));
     }
     // Protobuf would silently replace a lone surrogate with U+FFFD, and the
     // owner would load a different key: refuse before sending.
     if (!group.isWellFormed() || !key.isWellFormed()) {
-      throw new GroupCacheError(
-        "invalid-argument",
-        `peer ${this.#id}: group ${JSON.stringify(group)} / key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate) and cannot be sent as a protobuf string`,
+      return Promise.reject(
+        new GroupCacheError(
+          "invalid-argument",
+          `peer ${this.#id}: group ${JSON.stringify(group)} / key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate) and cannot be sent as a protobuf string`,
+        ),
       );
     }
+    return this.#stream === undefined
+      ? this.unaryGet(group, key, options.signal)
+      : this.#stream.get(group, key, options.signal);
+  }
+
+  /** Fetches one key with a unary Get call. */
+  async unaryGet(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
     let response: Awaited<ReturnType<GroupCacheClient["get"]>>;
     try {
       response = await this.#client.get(
         { group, key },
-        this.#timeoutMs > 0 ? { signal: options.signal, timeoutMs: this.#timeoutMs } : { signal: options.signal },
+        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs } : { signal },
       );
     } catch (error) {
       throw fromConnectError(error, this.#id);
@@ -149,6 +208,7 @@ class GrpcPeer implements PeerClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stream?.close();
     this.#sessionManager.abort(new ConnectError(`peer ${this.#id}: client closed`, Code.Unavailable));
   }
 }

@@ -63,6 +63,30 @@ export function toConnectError(reason: unknown): ConnectError {
 }
 
 /**
+ * The gRPC status code and message an owner answers one key of a GetStream
+ * with, for what `GroupCache.serve` threw: the same as Get would end with
+ * (see `toConnectError`).
+ */
+export function toGrpcStatus(reason: unknown): { code: Code; message: string } {
+  if (reason instanceof ConnectError) return { code: reason.code, message: reason.rawMessage };
+  const error = GroupCacheError.from(reason, "internal");
+  return { code: toGrpc[error.code] ?? Code.Internal, message: error.message };
+}
+
+/**
+ * The `GroupCacheError` for a gRPC status `code` with `message` from peer
+ * `peer` (a key's status on a GetStream, or the stream's own): as
+ * {@link fromConnectError}, NOT_FOUND becomes a {@link NotFoundError}.
+ */
+export function fromGrpcStatus(code: number, message: string, peer: string, cause?: unknown): GroupCacheError {
+  const text = `peer ${peer}: ${message === "" ? (Code[code] ?? `status ${code}`) : message}`;
+  const errorCode = fromGrpc[code as Code] ?? "internal";
+  const options = cause === undefined ? undefined : { cause };
+  if (errorCode === "not-found") return new NotFoundError(text, options);
+  return new GroupCacheError(errorCode, text, options);
+}
+
+/**
  * Turns a failed call to peer `peer` into the `GroupCacheError` the core
  * expects: NOT_FOUND becomes a {@link NotFoundError} (the caller returns it
  * without loading the key itself), the other statuses the codes above.
@@ -70,8 +94,5 @@ export function toConnectError(reason: unknown): ConnectError {
 export function fromConnectError(reason: unknown, peer: string): GroupCacheError {
   if (reason instanceof GroupCacheError) return reason;
   const error = ConnectError.from(reason);
-  const message = `peer ${peer}: ${error.rawMessage === "" ? Code[error.code] : error.rawMessage}`;
-  const code = fromGrpc[error.code] ?? "internal";
-  if (code === "not-found") return new NotFoundError(message, { cause: error });
-  return new GroupCacheError(code, message, { cause: error });
+  return fromGrpcStatus(error.code, error.rawMessage, peer, error);
 }

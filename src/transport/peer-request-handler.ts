@@ -1,6 +1,12 @@
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { type GroupCacheRoutesOptions, groupCacheRoutes, type PeerServable } from "./group-cache-routes.ts";
+import { isGrpcGetStream, serveGetStream } from "./get-stream-handler.ts";
+import {
+  type GroupCacheRoutesOptions,
+  groupCacheRoutes,
+  type PeerServable,
+  resolveRoutesOptions,
+} from "./group-cache-routes.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
 export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
@@ -19,10 +25,21 @@ export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: h
  * crash the process, and Node's own HTTP/2 client sends such a header
  * (`::1:8080`, without brackets) to IPv6 addresses. The header means nothing
  * to this service, so an unparsable one is replaced by `localhost`.
+ *
+ * gRPC calls of GetStream (what `grpcPeerClient` uses by default) are served
+ * by a hand-written handler on `node:http2` rather than through Connect,
+ * which costs more per stream message than the rest of a key's trip; with
+ * `interceptors` set they go through Connect, so the interceptors see them.
  */
 export function peerRequestHandler(cache: PeerServable, options: GroupCacheRoutesOptions = {}): PeerRequestHandler {
+  const resolved = resolveRoutesOptions(cache, options);
   const adapter = connectNodeAdapter({ routes: groupCacheRoutes(cache, options) });
+  const fastStream = resolved.interceptors.length === 0;
   return (request, response) => {
+    if (fastStream && isGrpcGetStream(request)) {
+      serveGetStream(cache, request, response, resolved);
+      return;
+    }
     const headers = request.headers;
     const authority = headers[":authority"];
     if (typeof authority === "string" && !URL.canParse(`http://${authority}`)) {

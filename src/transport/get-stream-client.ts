@@ -1,0 +1,507 @@
+import { Buffer } from "node:buffer";
+import * as http2 from "node:http2";
+import { clearTimeout, setTimeout } from "node:timers";
+import { Code } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { GroupCacheError } from "../core/errors.ts";
+import type { PeerGetResult } from "../core/peers.ts";
+import { getStreamPath, readMaxBytesHeader } from "./get-stream-handler.ts";
+import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
+import { fromConnectError, fromGrpcStatus } from "./grpc-status.ts";
+import {
+  DecodeError,
+  decodeResponse,
+  encodeRequestFrame,
+  keyRequestEntrySize,
+  type OutgoingKey,
+} from "./stream-codec.ts";
+
+/** Options of {@link GetStreamClient}, checked by `grpcPeerClient`. */
+export interface GetStreamClientOptions {
+  /** The peer's id, for error messages. */
+  peer: string;
+  /** The peer's HTTP/2 connection, shared with its unary calls. */
+  sessionManager: Http2SessionManager;
+  /** Longest wait for one key's answer; `0`: none. */
+  timeoutMs: number;
+  readMaxBytes: number;
+  writeMaxBytes: number;
+  /** How long a stream with nothing in flight stays open. */
+  idleMs: number;
+  /** Fetches a key with a unary Get: used for every key once the peer turns out not to serve GetStream. */
+  fallback: (group: string, key: string, signal: AbortSignal) => Promise<PeerGetResult>;
+}
+
+/** A key waiting for its answer. Doubles as its signal's abort listener. */
+class Call implements OutgoingKey {
+  readonly id: number;
+  readonly group: string;
+  readonly key: string;
+  readonly groupBytes: number;
+  readonly keyBytes: number;
+  readonly signal: AbortSignal;
+  readonly deadline: number;
+  readonly owner: GetStreamClient;
+  resolve!: (result: PeerGetResult) => void;
+  reject!: (reason: unknown) => void;
+  /** The stream it was sent on; `undefined` while queued. */
+  conn: Conn | undefined = undefined;
+  done = false;
+
+  constructor(owner: GetStreamClient, id: number, group: string, key: string, signal: AbortSignal, deadline: number) {
+    this.owner = owner;
+    this.id = id;
+    this.group = group;
+    this.key = key;
+    this.groupBytes = Buffer.byteLength(group, "utf8");
+    this.keyBytes = Buffer.byteLength(key, "utf8");
+    this.signal = signal;
+    this.deadline = deadline;
+  }
+
+  handleEvent(): void {
+    this.owner.abortCall(this);
+  }
+}
+
+/** One GetStream call: an HTTP/2 stream and what is in flight on it. */
+interface Conn {
+  readonly stream: http2.ClientHttp2Stream;
+  readonly reader: GrpcFrameReader;
+  inFlight: number;
+  /** Ids cancelled since the last write. */
+  cancels: number[];
+  /** Takes no new keys (idle, or the server sent GOAWAY); half-closed once nothing is in flight. */
+  retired: boolean;
+  gotMessage: boolean;
+  status: { code: number; message: string } | undefined;
+  closed: boolean;
+}
+
+/**
+ * The caller's side of GetStream to one peer: every key fetched from that
+ * peer travels on one long-lived HTTP/2 stream, with an id. Keys asked for
+ * in the same microtask go out in one message; answers come back in any
+ * order, each with its own status. A key whose caller aborts, or whose
+ * `timeoutMs` runs out, is settled at once and a cancel goes to the owner.
+ *
+ * A broken stream fails only the keys in flight on it (the core then loads
+ * them itself); the next key opens a new one. A peer that answers
+ * UNIMPLEMENTED before any message (an older or non-TypeScript peer, such
+ * as Go's gRPC fork) gets every key through `fallback`, a unary Get, from
+ * then on.
+ */
+export class GetStreamClient {
+  readonly #o: GetStreamClientOptions;
+  readonly #calls = new Map<number, Call>();
+  #queue: Call[] = [];
+  #conn: Conn | undefined;
+  /** Retired streams with cancels to send. */
+  #dirty: Conn[] = [];
+  #opening = false;
+  #flushScheduled = false;
+  #legacy = false;
+  #closed = false;
+  #nextId = 0;
+  #lastUsed = 0;
+  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flushNow = () => this.#flush();
+  readonly #onDeadline = () => this.#expireDue();
+  readonly #onIdle = () => this.#checkIdle();
+
+  constructor(options: GetStreamClientOptions) {
+    this.#o = options;
+  }
+
+  /** Whether the peer turned out not to serve GetStream (every key now goes through `fallback`). */
+  get legacy(): boolean {
+    return this.#legacy;
+  }
+
+  /** Asks the peer for `key` of `group` on the stream. */
+  get(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (signal.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled", `peer ${this.#o.peer}`));
+    if (this.#legacy) return this.#o.fallback(group, key, signal);
+    const now = performance.now();
+    this.#lastUsed = now;
+    const timeoutMs = this.#o.timeoutMs;
+    const call = new Call(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);
+    const promise = new Promise<PeerGetResult>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    this.#calls.set(call.id, call);
+    this.#queue.push(call);
+    signal.addEventListener("abort", call, { once: true });
+    if (timeoutMs > 0 && this.#deadlineTimer === undefined) this.#armDeadline(timeoutMs);
+    this.#schedule();
+    return promise;
+  }
+
+  /** For {@link Call}: its caller aborted. */
+  abortCall(call: Call): void {
+    if (call.done) return;
+    this.#fail(call, GroupCacheError.from(call.signal.reason, "canceled", `peer ${this.#o.peer}`));
+  }
+
+  /** Fails every key still waiting with `unavailable` and closes the streams. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#deadlineTimer);
+    clearTimeout(this.#idleTimer);
+    const error = this.#closedError();
+    for (const call of [...this.#calls.values()]) this.#fail(call, error);
+    this.#queue = [];
+    this.#conn?.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.#conn = undefined;
+  }
+
+  #closedError(): GroupCacheError {
+    return new GroupCacheError("unavailable", `peer ${this.#o.peer}: client is closed`);
+  }
+
+  #newId(): number {
+    let id: number;
+    do {
+      id = this.#nextId = (this.#nextId + 1) >>> 0;
+    } while (id === 0 || this.#calls.has(id));
+    return id;
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(this.#flushNow);
+  }
+
+  /** Sends what is queued: cancels to every stream that has some, new keys on the current stream. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    if (this.#dirty.length > 0) {
+      const dirty = this.#dirty;
+      this.#dirty = [];
+      for (const conn of dirty) {
+        if (conn === this.#conn) continue;
+        this.#write(conn, [], 0);
+        this.#endIfDone(conn);
+      }
+    }
+    if (this.#queue.length === 0) {
+      if (this.#conn !== undefined && this.#conn.cancels.length > 0) this.#write(this.#conn, [], 0);
+      return;
+    }
+    if (this.#legacy) {
+      this.#fallBack(this.#takeQueue());
+      return;
+    }
+    const conn = this.#conn;
+    if (conn === undefined) {
+      this.#open();
+      return;
+    }
+    this.#send(conn, this.#takeQueue());
+  }
+
+  #takeQueue(): Call[] {
+    const queue = this.#queue;
+    this.#queue = [];
+    return queue;
+  }
+
+  /** Sends `calls` on `conn`, in messages of at most `writeMaxBytes`. */
+  #send(conn: Conn, calls: Call[]): void {
+    const limit = this.#o.writeMaxBytes - 5;
+    const live: Call[] = [];
+    let size = 0;
+    for (const call of calls) {
+      if (call.done) continue;
+      const entry = keyRequestEntrySize(call);
+      if (entry > limit) {
+        this.#fail(
+          call,
+          new GroupCacheError(
+            "resource-exhausted",
+            `peer ${this.#o.peer}: message size ${entry} is larger than configured writeMaxBytes ${this.#o.writeMaxBytes}`,
+          ),
+        );
+        continue;
+      }
+      if (size + entry > limit) {
+        this.#write(conn, live, size);
+        live.length = 0;
+        size = 0;
+      }
+      live.push(call);
+      size += entry;
+    }
+    this.#write(conn, live, size);
+  }
+
+  /** Writes one message with `calls` (entry sizes summing to `size`) and `conn`'s pending cancels. */
+  #write(conn: Conn, calls: readonly Call[], size: number): void {
+    const cancels = conn.cancels;
+    if (calls.length === 0 && cancels.length === 0) return;
+    conn.cancels = [];
+    for (const call of calls) call.conn = conn;
+    conn.inFlight += calls.length;
+    conn.stream.write(encodeRequestFrame(calls, 0, calls.length, size, cancels));
+  }
+
+  #open(): void {
+    if (this.#opening) return;
+    this.#opening = true;
+    const headers = {
+      "content-type": "application/grpc",
+      te: "trailers",
+      [readMaxBytesHeader]: String(this.#o.readMaxBytes),
+    };
+    this.#o.sessionManager.request("POST", getStreamPath, headers, {}).then(
+      (stream) => {
+        this.#opening = false;
+        if (this.#closed) {
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
+        this.#conn = this.#attach(stream);
+        this.#armIdle(this.#o.idleMs);
+        this.#flush();
+      },
+      (error: unknown) => {
+        this.#opening = false;
+        const failure = fromConnectError(error, this.#o.peer);
+        for (const call of this.#takeQueue()) this.#fail(call, failure);
+      },
+    );
+  }
+
+  #attach(stream: http2.ClientHttp2Stream): Conn {
+    const conn: Conn = {
+      stream,
+      reader: new GrpcFrameReader(this.#o.readMaxBytes),
+      inFlight: 0,
+      cancels: [],
+      retired: false,
+      gotMessage: false,
+      status: undefined,
+      closed: false,
+    };
+    const visit = (id: number, code: number, message: string, value: Buffer, minuteQps: number) =>
+      this.#answer(conn, id, code, message, value, minuteQps);
+    const onMessage = (buf: Buffer, start: number, end: number) => {
+      conn.gotMessage = true;
+      decodeResponse(buf, start, end, visit);
+    };
+    const session = stream.session;
+    const onGoaway = () => this.#retire(conn);
+    session?.once("goaway", onGoaway);
+    stream.on("response", (headers) => {
+      const status = headers[":status"];
+      if (status !== 200) {
+        this.#abandon(conn, httpToGrpc(status), `HTTP status ${String(status)} for ${getStreamPath}`);
+      } else if (headers["grpc-status"] !== undefined) {
+        conn.status = statusOf(headers);
+      }
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (conn.closed) return;
+      this.#o.sessionManager.notifyResponseByteRead(stream);
+      try {
+        conn.reader.push(chunk, onMessage);
+      } catch (error) {
+        if (error instanceof FrameError) {
+          this.#abandon(
+            conn,
+            error.kind === "resource-exhausted" ? Code.ResourceExhausted : Code.Internal,
+            error.message,
+          );
+        } else if (error instanceof DecodeError) {
+          this.#abandon(conn, Code.Internal, `parse binary: ${error.message}`);
+        } else {
+          throw error;
+        }
+      }
+    });
+    stream.on("trailers", (trailers) => {
+      conn.status ??= statusOf(trailers);
+    });
+    stream.on("error", () => {});
+    stream.on("close", () => {
+      session?.off("goaway", onGoaway);
+      this.#ended(conn);
+    });
+    return conn;
+  }
+
+  /** One key's answer arrived on `conn`. */
+  #answer(conn: Conn, id: number, code: number, message: string, value: Buffer, minuteQps: number): void {
+    const call = this.#calls.get(id);
+    if (call === undefined || call.conn !== conn) return; // cancelled, or timed out
+    this.#calls.delete(id);
+    call.done = true;
+    conn.inFlight--;
+    call.signal.removeEventListener("abort", call);
+    if (code === 0) {
+      // A copy: the view would keep the whole received frame alive.
+      const copy = new Uint8Array(value);
+      call.resolve(minuteQps > 0 ? { value: copy, minuteQps } : { value: copy });
+    } else {
+      call.reject(fromGrpcStatus(code, message, this.#o.peer));
+    }
+    this.#endIfDone(conn);
+  }
+
+  /** Gives up on `conn` with a status of our own (bad response): closes it, which fails its keys. */
+  #abandon(conn: Conn, code: number, message: string): void {
+    conn.status = { code, message };
+    conn.closed = true;
+    this.#ended(conn, true);
+    conn.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  /** `conn` closed: its keys fail with its status; a peer without GetStream gets them by unary Get instead. */
+  #ended(conn: Conn, force = false): void {
+    if (conn.closed && !force) return;
+    conn.closed = true;
+    if (this.#conn === conn) this.#conn = undefined;
+    const status = conn.status ?? {
+      code: Code.Unavailable,
+      message: `stream closed without a status (HTTP/2 code ${conn.stream.rstCode ?? "none"})`,
+    };
+    const mine: Call[] = [];
+    for (const call of this.#calls.values()) if (call.conn === conn) mine.push(call);
+    if (status.code === Code.Unimplemented && !conn.gotMessage) {
+      this.#legacy = true;
+      this.#fallBack([...mine, ...this.#takeQueue()]);
+      return;
+    }
+    if (mine.length > 0) {
+      const failure =
+        status.code === 0
+          ? new GroupCacheError("unavailable", `peer ${this.#o.peer}: stream ended with ${mine.length} keys unanswered`)
+          : fromGrpcStatus(status.code, status.message, this.#o.peer);
+      for (const call of mine) this.#fail(call, failure);
+    }
+    if (this.#queue.length > 0) this.#schedule();
+  }
+
+  /** Settles `call` with `error` and tells its stream, if any, that it is no longer wanted. */
+  #fail(call: Call, error: GroupCacheError): void {
+    if (call.done) return;
+    call.done = true;
+    this.#calls.delete(call.id);
+    call.signal.removeEventListener("abort", call);
+    const conn = call.conn;
+    if (conn !== undefined && !conn.closed) {
+      conn.inFlight--;
+      conn.cancels.push(call.id);
+      if (conn !== this.#conn && conn.cancels.length === 1) this.#dirty.push(conn);
+      this.#schedule();
+    }
+    call.reject(error);
+  }
+
+  #fallBack(calls: Call[]): void {
+    for (const call of calls) {
+      if (call.done) continue;
+      call.done = true;
+      this.#calls.delete(call.id);
+      call.signal.removeEventListener("abort", call);
+      this.#o.fallback(call.group, call.key, call.signal).then(call.resolve, call.reject);
+    }
+  }
+
+  /** Stops sending new keys on `conn`; it is half-closed once nothing is in flight on it. */
+  #retire(conn: Conn): void {
+    if (conn.retired) return;
+    conn.retired = true;
+    if (this.#conn === conn) {
+      this.#conn = undefined;
+      if (conn.cancels.length > 0) this.#dirty.push(conn);
+    }
+    this.#endIfDone(conn);
+    if (this.#queue.length > 0) this.#schedule();
+  }
+
+  #endIfDone(conn: Conn): void {
+    if (conn.retired && conn.inFlight === 0 && conn.cancels.length === 0 && !conn.closed) conn.stream.end();
+  }
+
+  #armDeadline(ms: number): void {
+    this.#deadlineTimer = setTimeout(this.#onDeadline, ms);
+    this.#deadlineTimer.unref();
+  }
+
+  /** Fails the keys past their deadline (the oldest first: all share one `timeoutMs`). */
+  #expireDue(): void {
+    this.#deadlineTimer = undefined;
+    if (this.#closed) return;
+    const now = performance.now();
+    for (const call of this.#calls.values()) {
+      if (call.deadline > now) {
+        this.#armDeadline(Math.ceil(call.deadline - now));
+        return;
+      }
+      this.#fail(
+        call,
+        new GroupCacheError(
+          "deadline-exceeded",
+          `peer ${this.#o.peer}: no answer within timeoutMs (${this.#o.timeoutMs} ms)`,
+        ),
+      );
+    }
+  }
+
+  #armIdle(ms: number): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(this.#onIdle, ms);
+    this.#idleTimer.unref();
+  }
+
+  /** Retires the current stream once nothing has been asked on it for `idleMs`, so it does not hold the process open. */
+  #checkIdle(): void {
+    this.#idleTimer = undefined;
+    const conn = this.#conn;
+    if (conn === undefined || this.#closed) return;
+    const quietMs = performance.now() - this.#lastUsed;
+    if (conn.inFlight === 0 && this.#queue.length === 0 && quietMs >= this.#o.idleMs) this.#retire(conn);
+    else this.#armIdle(Math.max(1, Math.ceil(this.#o.idleMs - quietMs)));
+  }
+}
+
+/** The `grpc-status` and `grpc-message` of response headers or trailers. */
+function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: string } {
+  const code = Number(headers["grpc-status"]);
+  const raw = headers["grpc-message"];
+  let message = typeof raw === "string" ? raw : "";
+  try {
+    message = decodeURIComponent(message);
+  } catch {
+    // not percent-encoded after all: keep it as sent
+  }
+  return Number.isInteger(code) && code >= 0 ? { code, message } : { code: Code.Unknown, message: "bad grpc-status" };
+}
+
+/** The gRPC status for an HTTP status other than 200, as the gRPC spec maps them (404: UNIMPLEMENTED). */
+function httpToGrpc(status: number | undefined): number {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}

@@ -1,0 +1,342 @@
+import { Buffer } from "node:buffer";
+
+/**
+ * Protobuf encoding and decoding of the GetStream messages
+ * (`proto/groupcachepb/groupcache.proto`), written out by hand for the hot
+ * path: one pass to size a batch, one allocation for the whole gRPC frame,
+ * no message objects on the way in or out, and values handed over as views
+ * of the received frame for the caller to copy. The output is the same as
+ * protobuf-es's (proto3: zero values omitted), and the decoders accept
+ * anything a conforming encoder may send (unknown fields, unpacked repeated
+ * scalars, over-long varints); `test/stream-codec.test.ts` checks both
+ * against the generated code.
+ */
+
+/** Thrown by the decoders for bytes that are not a valid message. */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+}
+
+/** The size of `n` (0 to 2^32-1) as a varint. */
+export function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n > 0x7f) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/** The 5-byte gRPC message prefix: not compressed, then the length, big-endian. */
+function writePrefix(buf: Buffer, length: number): void {
+  buf[0] = 0;
+  buf.writeUInt32BE(length, 1);
+}
+
+/** A key to send: its id, group and key, with the UTF-8 sizes of the strings. */
+export interface OutgoingKey {
+  id: number;
+  group: string;
+  key: string;
+  groupBytes: number;
+  keyBytes: number;
+}
+
+/** The encoded size of a KeyRequest's body. */
+export function keyRequestSize(k: OutgoingKey): number {
+  return (
+    (k.id === 0 ? 0 : 1 + varintSize(k.id)) +
+    (k.groupBytes === 0 ? 0 : 1 + varintSize(k.groupBytes) + k.groupBytes) +
+    (k.keyBytes === 0 ? 0 : 1 + varintSize(k.keyBytes) + k.keyBytes)
+  );
+}
+
+/** The bytes a KeyRequest adds to a GetStreamRequest (tag, length, body). */
+export function keyRequestEntrySize(k: OutgoingKey): number {
+  const size = keyRequestSize(k);
+  return 1 + varintSize(size) + size;
+}
+
+/**
+ * One gRPC frame holding a GetStreamRequest with `keys[from..to)` and
+ * `cancels`; `size` is the sum of their `keyRequestEntrySize`s.
+ */
+export function encodeRequestFrame(
+  keys: readonly OutgoingKey[],
+  from: number,
+  to: number,
+  size: number,
+  cancels: readonly number[],
+): Buffer {
+  let packed = 0;
+  for (const id of cancels) packed += varintSize(id);
+  const length = size + (packed === 0 ? 0 : 1 + varintSize(packed) + packed);
+  const buf = Buffer.allocUnsafe(5 + length);
+  writePrefix(buf, length);
+  let pos = 5;
+  for (let i = from; i < to; i++) {
+    const k = keys[i] as OutgoingKey;
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, keyRequestSize(k));
+    if (k.id !== 0) {
+      buf[pos++] = 0x08;
+      pos = writeVarint(buf, pos, k.id);
+    }
+    if (k.groupBytes !== 0) {
+      buf[pos++] = 0x12;
+      pos = writeVarint(buf, pos, k.groupBytes);
+      pos += buf.write(k.group, pos, "utf8");
+    }
+    if (k.keyBytes !== 0) {
+      buf[pos++] = 0x1a;
+      pos = writeVarint(buf, pos, k.keyBytes);
+      pos += buf.write(k.key, pos, "utf8");
+    }
+  }
+  if (packed !== 0) {
+    buf[pos++] = 0x12;
+    pos = writeVarint(buf, pos, packed);
+    for (const id of cancels) pos = writeVarint(buf, pos, id);
+  }
+  return buf;
+}
+
+/** One key's answer to send: a value (code 0) or an error status. */
+export interface OutgoingResult {
+  id: number;
+  code: number;
+  message: string;
+  value: Uint8Array | undefined;
+  minuteQps: number;
+}
+
+function keyResponseSize(r: OutgoingResult, messageBytes: number): number {
+  const valueBytes = r.value === undefined ? 0 : r.value.byteLength;
+  return (
+    (r.id === 0 ? 0 : 1 + varintSize(r.id)) +
+    (r.code === 0 ? 0 : 1 + varintSize(r.code)) +
+    (messageBytes === 0 ? 0 : 1 + varintSize(messageBytes) + messageBytes) +
+    (valueBytes === 0 ? 0 : 1 + varintSize(valueBytes) + valueBytes) +
+    (r.minuteQps === 0 ? 0 : 9)
+  );
+}
+
+/** The bytes a KeyResponse adds to a GetStreamResponse (tag, length, body). */
+export function keyResponseEntrySize(r: OutgoingResult): number {
+  const size = keyResponseSize(r, r.message === "" ? 0 : Buffer.byteLength(r.message, "utf8"));
+  return 1 + varintSize(size) + size;
+}
+
+/** One gRPC frame holding a GetStreamResponse with `results[from..to)`, whose entry sizes sum to `size`. */
+export function encodeResponseFrame(
+  results: readonly OutgoingResult[],
+  from: number,
+  to: number,
+  size: number,
+): Buffer {
+  const buf = Buffer.allocUnsafe(5 + size);
+  writePrefix(buf, size);
+  let pos = 5;
+  for (let i = from; i < to; i++) {
+    const r = results[i] as OutgoingResult;
+    const messageBytes = r.message === "" ? 0 : Buffer.byteLength(r.message, "utf8");
+    buf[pos++] = 0x0a;
+    pos = writeVarint(buf, pos, keyResponseSize(r, messageBytes));
+    if (r.id !== 0) {
+      buf[pos++] = 0x08;
+      pos = writeVarint(buf, pos, r.id);
+    }
+    if (r.code !== 0) {
+      buf[pos++] = 0x10;
+      pos = writeVarint(buf, pos, r.code);
+    }
+    if (messageBytes !== 0) {
+      buf[pos++] = 0x1a;
+      pos = writeVarint(buf, pos, messageBytes);
+      pos += buf.write(r.message, pos, "utf8");
+    }
+    const value = r.value;
+    if (value !== undefined && value.byteLength !== 0) {
+      buf[pos++] = 0x22;
+      pos = writeVarint(buf, pos, value.byteLength);
+      buf.set(value, pos);
+      pos += value.byteLength;
+    }
+    if (r.minuteQps !== 0) {
+      buf[pos++] = 0x29;
+      pos = buf.writeDoubleLE(r.minuteQps, pos);
+    }
+  }
+  return buf;
+}
+
+/** A cursor over `buf[pos..end)`. */
+class Reader {
+  readonly buf: Buffer;
+  readonly end: number;
+  pos: number;
+
+  constructor(buf: Buffer, start: number, end: number) {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** A varint, truncated to its low 32 bits as protobuf does for uint32 (read as unsigned). */
+  varint32(): number {
+    const buf = this.buf;
+    let result = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new DecodeError("premature EOF");
+      const byte = buf[this.pos++] as number;
+      if (shift < 32) result |= (byte & 0x7f) << shift;
+      shift += 7;
+      if (byte < 0x80) return result >>> 0;
+    }
+    throw new DecodeError("invalid varint");
+  }
+
+  /** The end of a length-delimited field starting here (after its tag). */
+  delimited(): number {
+    const length = this.varint32();
+    const end = this.pos + length;
+    if (end > this.end) throw new DecodeError("premature EOF");
+    return end;
+  }
+
+  skip(wireType: number): void {
+    if (wireType === 0) this.varint32();
+    else if (wireType === 1) this.advance(8);
+    else if (wireType === 2) this.pos = this.delimited();
+    else if (wireType === 5) this.advance(4);
+    else throw new DecodeError(`cannot skip wire type ${wireType}`);
+  }
+
+  advance(n: number): void {
+    if (this.pos + n > this.end) throw new DecodeError("premature EOF");
+    this.pos += n;
+  }
+}
+
+/** Strict UTF-8: `undefined` for bytes that are not valid UTF-8, rather than U+FFFD in their place. */
+function utf8(buf: Buffer, start: number, end: number): string | undefined {
+  if (start === end) return "";
+  const text = buf.toString("utf8", start, end);
+  // Only text with a U+FFFD needs the strict check (it is rare in keys).
+  if (!text.includes("\uFFFD")) return text;
+  try {
+    strictDecoder.decode(buf.subarray(start, end));
+    return text;
+  } catch {
+    return undefined;
+  }
+}
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Receives what a GetStreamRequest holds, in order. A string that is not valid UTF-8 is `undefined`. */
+export interface RequestVisitor {
+  get(id: number, group: string | undefined, key: string | undefined): void;
+  cancel(id: number): void;
+}
+
+/** Decodes the GetStreamRequest in `buf[start..end)`. Throws {@link DecodeError} on malformed bytes. */
+export function decodeRequest(buf: Buffer, start: number, end: number, visitor: RequestVisitor): void {
+  const r = new Reader(buf, start, end);
+  while (r.pos < end) {
+    const tag = r.varint32();
+    if (tag === 0x0a) {
+      const itemEnd = r.delimited();
+      let id = 0;
+      let group: string | undefined = "";
+      let key: string | undefined = "";
+      while (r.pos < itemEnd) {
+        const t = r.varint32();
+        if (t === 0x08) id = nestedVarint(r, itemEnd);
+        else if (t === 0x12) {
+          const e = nestedEnd(r, itemEnd);
+          group = utf8(buf, r.pos, e);
+          r.pos = e;
+        } else if (t === 0x1a) {
+          const e = nestedEnd(r, itemEnd);
+          key = utf8(buf, r.pos, e);
+          r.pos = e;
+        } else skipNested(r, t, itemEnd);
+      }
+      if (r.pos !== itemEnd) throw new DecodeError("premature EOF");
+      visitor.get(id, group, key);
+    } else if (tag === 0x12) {
+      const e = r.delimited();
+      while (r.pos < e) visitor.cancel(nestedVarint(r, e));
+    } else if (tag === 0x10) {
+      visitor.cancel(r.varint32());
+    } else {
+      r.skip(tag & 7);
+    }
+  }
+}
+
+/** Receives each KeyResponse of a GetStreamResponse; `value` is a view of the frame. */
+export type ResultVisitor = (id: number, code: number, message: string, value: Buffer, minuteQps: number) => void;
+
+const empty = Buffer.alloc(0);
+
+/** Decodes the GetStreamResponse in `buf[start..end)`. Throws {@link DecodeError} on malformed bytes. */
+export function decodeResponse(buf: Buffer, start: number, end: number, visit: ResultVisitor): void {
+  const r = new Reader(buf, start, end);
+  while (r.pos < end) {
+    const tag = r.varint32();
+    if (tag !== 0x0a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const itemEnd = r.delimited();
+    let id = 0;
+    let code = 0;
+    let message = "";
+    let value: Buffer = empty;
+    let minuteQps = 0;
+    while (r.pos < itemEnd) {
+      const t = r.varint32();
+      if (t === 0x08) id = nestedVarint(r, itemEnd);
+      else if (t === 0x10) code = nestedVarint(r, itemEnd);
+      else if (t === 0x1a) {
+        const e = nestedEnd(r, itemEnd);
+        message = buf.toString("utf8", r.pos, e);
+        r.pos = e;
+      } else if (t === 0x22) {
+        const e = nestedEnd(r, itemEnd);
+        value = buf.subarray(r.pos, e);
+        r.pos = e;
+      } else if (t === 0x29) {
+        if (r.pos + 8 > itemEnd) throw new DecodeError("premature EOF");
+        minuteQps = buf.readDoubleLE(r.pos);
+        r.pos += 8;
+      } else skipNested(r, t, itemEnd);
+    }
+    if (r.pos !== itemEnd) throw new DecodeError("premature EOF");
+    visit(id, code, message, value, minuteQps);
+  }
+}
+
+/** Reads a varint of a nested message that must not run past `end`. */
+function nestedVarint(r: Reader, end: number): number {
+  const value = r.varint32();
+  if (r.pos > end) throw new DecodeError("premature EOF");
+  return value;
+}
+
+function nestedEnd(r: Reader, end: number): number {
+  const e = r.delimited();
+  if (e > end) throw new DecodeError("premature EOF");
+  return e;
+}
+
+function skipNested(r: Reader, tag: number, end: number): void {
+  r.skip(tag & 7);
+  if (r.pos > end) throw new DecodeError("premature EOF");
+}

@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
-import { clearTimeout, setTimeout } from "node:timers";
+import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
@@ -28,6 +28,8 @@ export interface GetStreamClientOptions {
   writeMaxBytes: number;
   /** How long a stream with nothing in flight stays open. */
   idleMs: number;
+  /** The connection-level HTTP/2 receive window to ask for (the streams' is a session setting). */
+  receiveWindowBytes: number;
   /** Fetches a key with a unary Get: used for every key once the peer turns out not to serve GetStream. */
   fallback: (group: string, key: string, signal: AbortSignal) => Promise<PeerGetResult>;
 }
@@ -171,10 +173,17 @@ export class GetStreamClient {
     return id;
   }
 
+  /**
+   * Flushes at the end of this microtask when the stream is quiet (one key
+   * at a time: latency first), otherwise at the end of this round of I/O
+   * (`setImmediate`), so the keys that follow answers arriving in several
+   * reads together go out in one message rather than one per read.
+   */
   #schedule(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flushNow);
+    if (this.#conn === undefined || this.#conn.inFlight === 0) queueMicrotask(this.#flushNow);
+    else setImmediate(this.#flushNow);
   }
 
   /** Sends what is queued: cancels to every stream that has some, new keys on the current stream. */
@@ -296,6 +305,13 @@ export class GetStreamClient {
       decodeResponse(buf, start, end, visit);
     };
     const session = stream.session;
+    if (session !== undefined && !widened.has(session)) {
+      widened.add(session);
+      // Not every runtime's node:http2 has it; the default window only costs throughput.
+      try {
+        session.setLocalWindowSize?.(this.#o.receiveWindowBytes);
+      } catch {}
+    }
     const onGoaway = () => this.#retire(conn);
     session?.once("goaway", onGoaway);
     stream.on("response", (headers) => {
@@ -471,6 +487,9 @@ export class GetStreamClient {
     else this.#armIdle(Math.max(1, Math.ceil(this.#o.idleMs - quietMs)));
   }
 }
+
+/** Sessions whose connection-level receive window has been widened. */
+const widened = new WeakSet<http2.Http2Session>();
 
 /** The `grpc-status` and `grpc-message` of response headers or trailers. */
 function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: string } {

@@ -1,3 +1,4 @@
+import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerServable } from "./group-cache-routes.ts";
@@ -9,7 +10,7 @@ import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "
  * larger answer (up to the message limit) goes alone. Smaller messages let
  * the caller start on the first answers while the rest are on the wire.
  */
-const batchBytes = 64 << 10;
+const batchBytes = (16 << 10) - 5;
 
 /** Receives a batch of answers to send as one GetStreamResponse: `results[from..to)`, entry sizes summing to `size`. */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => void;
@@ -32,6 +33,10 @@ export class GetStreamSession implements RequestVisitor {
   #flushScheduled = false;
   #closed = false;
   #drained: (() => void) | undefined;
+  readonly #flushNow = () => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   /**
    * `maxMessageBytes`: the largest message to send (the server's
@@ -145,13 +150,17 @@ export class GetStreamSession implements RequestVisitor {
     this.#schedule();
   }
 
+  /**
+   * Flushes at the end of this microtask when no other key is in flight
+   * (latency first), otherwise at the end of this round of I/O
+   * (`setImmediate`), so answers to keys that came in several reads, or
+   * that settle a few promise hops apart, share one message.
+   */
   #schedule(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
+    if (this.#inFlight.size === 0) queueMicrotask(this.#flushNow);
+    else setImmediate(this.#flushNow);
   }
 
   #flush(): void {

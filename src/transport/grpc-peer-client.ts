@@ -80,6 +80,11 @@ export interface GrpcPeerClientOptions {
 }
 
 const defaultTimeoutMs = 35_000;
+/**
+ * HTTP/2 receive window of each peer connection and of each of its streams:
+ * enough for 64 answers of 10 KB in flight on one stream without stalling.
+ */
+const receiveWindowBytes = 4 << 20;
 const defaultStreamIdleMs = 1_000;
 
 /**
@@ -116,8 +121,12 @@ export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientF
     // Node's HTTP/2 client sends `:authority` as `servername:port`, or
     // `host:port` without brackets for an IPv6 host, which is not a valid
     // authority. Over cleartext, servername only feeds that header: bracket it.
-    const connectOptions =
-      tls === undefined && host.includes(":") ? { servername: `[${host}]` } : tls === undefined ? undefined : tls;
+    const connectOptions: http2.SecureClientSessionOptions = {
+      ...(tls === undefined && host.includes(":") ? { servername: `[${host}]` } : tls),
+      // Values come back on one stream: with HTTP/2's default 64 KiB
+      // window, 10 KB values at 64 keys in flight wait on WINDOW_UPDATEs.
+      settings: { initialWindowSize: receiveWindowBytes, ...tls?.settings },
+    };
     const sessionManager = new Http2SessionManager(baseUrl, session, connectOptions);
     const transport = createGrpcTransport({
       baseUrl,
@@ -138,6 +147,7 @@ export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientF
           readMaxBytes,
           writeMaxBytes,
           idleMs: streamIdleMs,
+          receiveWindowBytes,
           fallback: (group, key, signal) => peer.unaryGet(group, key, signal),
         }),
       );

@@ -56,7 +56,10 @@ const server = await startPeerServer(
 );
 cache = new GroupCache({
   self: server.id,
-  peerClient: grpcPeerClient(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+  peerClient: grpcPeerClient({
+    ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+    ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
+  }),
 });
 for (const spec of config.groups ?? []) newGroup(spec);
 

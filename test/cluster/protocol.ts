@@ -32,6 +32,8 @@ export interface PeerConfig {
   groups?: GroupSpec[];
   /** Client `timeoutMs` for calls to other peers. Default: the transport's. */
   clientTimeoutMs?: number;
+  /** Client `stream`: keys on a GetStream (true) or one Get per key (false). Default: the transport's (true). */
+  clientStream?: boolean;
 }
 
 /** What a single get returned. */

@@ -1,7 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterEach, describe, expect, test } from "vitest";
-import { GetResponseSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
+import {
+  GetResponseSchema,
+  type GetStreamRequest,
+  GetStreamRequestSchema,
+  type GetStreamResponse,
+  GetStreamResponseSchema,
+} from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache, GroupCacheError, NotFoundError } from "../src/index.ts";
 import { grpcPeerClient } from "../src/transport/index.ts";
 import { grpcJsClient, startGrpcJsServer, statusOf } from "./support/grpc-js-service.ts";
@@ -59,7 +65,7 @@ describe("a grpc-js client calls our server", () => {
   });
 });
 
-describe("our client calls a grpc-js server", () => {
+describe("our client calls a grpc-js server that serves only Get (as Go's gRPC fork does)", () => {
   const seen: { key: string; deadline: number }[] = [];
   let hangReceived = deferred<void>();
   let hangCancelled = deferred<void>();
@@ -90,6 +96,15 @@ describe("our client calls a grpc-js server", () => {
     return { id: server.id, client };
   }
   const signal = () => new AbortController().signal;
+
+  test("GetStream is answered UNIMPLEMENTED: keys asked together all fall back to Get, and later keys go straight to Get", async () => {
+    const { client } = await grpcJsOwner();
+    const keys = ["a", "b", "c", "d"];
+    const values = await Promise.all(keys.map((k) => client.get("g", k, { signal: signal() })));
+    expect(values.map((v) => text(v.value))).toEqual(keys.map((k) => `grpc-js:g/${k}`));
+    expect(text((await client.get("g", "e", { signal: signal() })).value)).toBe("grpc-js:g/e");
+    expect(seen.map((s) => s.key).toSorted()).toEqual(["a", "b", "c", "d", "e"]);
+  });
 
   test("Get: value copied out, minute_qps 0 means not reported, the deadline is sent", async () => {
     const { client } = await grpcJsOwner();
@@ -135,5 +150,124 @@ describe("our client calls a grpc-js server", () => {
     expect(text(await group.get(key))).toBe(`grpc-js:g/${key}`);
     expect(group.stats).toMatchObject({ peerLoads: 1, peerErrors: 0, localLoads: 0 });
     expect(local).toBe(0);
+  });
+});
+
+describe("GetStream between a grpc-js peer and ours", () => {
+  const signal = () => new AbortController().signal;
+  async function ourServer(): Promise<InProcessPeer> {
+    const peer = await startInProcessPeer();
+    cleanups.push(() => peer.close());
+    const gate = deferred<string>();
+    cleanups.push(() => gate.resolve("late"));
+    peer.cache.newGroup({
+      name: "g",
+      getter: (key) => {
+        if (key.startsWith("missing")) throw new NotFoundError(`no such row: ${key}`);
+        if (key === "hang") return gate.promise;
+        return `v:${key}`;
+      },
+    });
+    return peer;
+  }
+
+  test("a grpc-js client sends one message of keys: each is answered with its own status; a cancel releases a key; OK at the end", async () => {
+    const peer = await ourServer();
+    const client = grpcJsClient(peer.id);
+    cleanups.push(() => client.close());
+    const call = client.getStream();
+    call.send(
+      create(GetStreamRequestSchema, {
+        gets: [
+          { id: 1, group: "g", key: "k1" },
+          { id: 2, group: "g", key: "missing-2" },
+          { id: 3, group: "nope", key: "k3" },
+          { id: 4, group: "g", key: "hang" },
+          { id: 5, group: "g", key: "k5" },
+        ],
+        cancels: [],
+      }),
+    );
+    const answers: GetStreamResponse["results"] = [];
+    while (answers.length < 4) answers.push(...((await call.next())?.results ?? []));
+    const byId = Object.fromEntries(
+      answers.map((r) => [r.id, { code: r.code, message: r.message, value: text(r.value), minuteQps: r.minuteQps }]),
+    );
+    expect(byId).toEqual({
+      1: { code: 0, message: "", value: "v:k1", minuteQps: 1 },
+      2: { code: grpc.status.NOT_FOUND, message: "no such row: missing-2", value: "", minuteQps: 0 },
+      3: {
+        code: grpc.status.FAILED_PRECONDITION,
+        message: `no group named "nope" on peer "${peer.id}"`,
+        value: "",
+        minuteQps: 0,
+      },
+      5: { code: 0, message: "", value: "v:k5", minuteQps: 1 },
+    });
+    call.send(create(GetStreamRequestSchema, { gets: [], cancels: [4] }));
+    expect(await peer.waitServed(5)).toContain("canceled");
+    call.end();
+    expect(await call.next()).toBeUndefined();
+    expect(await call.status).toEqual({ code: grpc.status.OK, details: "" });
+  });
+
+  test("our client on a grpc-js server that implements GetStream: answers out of order, per-key statuses, cancels sent", async () => {
+    const received: number[] = [];
+    const cancelled = deferred<number[]>();
+    const server = await startGrpcJsServer(
+      (_call, callback) => callback({ code: grpc.status.INTERNAL, details: "Get must not be used" }),
+      (call) => {
+        const held: { id: number; key: string }[] = [];
+        call.on("data", (request: GetStreamRequest) => {
+          if (request.cancels.length > 0) cancelled.resolve([...request.cancels]);
+          for (const get of request.gets) {
+            received.push(get.id);
+            if (get.key === "hang") continue;
+            held.push({ id: get.id, key: get.key });
+          }
+          if (held.length === 3) {
+            // Answer in reverse order, in two messages.
+            const [a, b, c] = held.splice(0).reverse() as [
+              { id: number; key: string },
+              { id: number; key: string },
+              { id: number; key: string },
+            ];
+            call.write(
+              create(GetStreamResponseSchema, {
+                results: [{ id: a.id, value: new TextEncoder().encode(`grpc-js:${a.key}`), minuteQps: 7 }],
+              }),
+            );
+            call.write(
+              create(GetStreamResponseSchema, {
+                results: [
+                  { id: b.id, code: grpc.status.NOT_FOUND, message: "not here" },
+                  { id: c.id, value: new TextEncoder().encode(`grpc-js:${c.key}`) },
+                ],
+              }),
+            );
+          }
+        });
+        call.on("end", () => call.end());
+      },
+    );
+    cleanups.push(() => server.close());
+    const client = grpcPeerClient()(server.id);
+    cleanups.push(() => client.close());
+    const controller = new AbortController();
+    const hang = client.get("g", "hang", { signal: controller.signal });
+    const [first, missing, last] = await Promise.allSettled([
+      client.get("g", "first", { signal: signal() }),
+      client.get("g", "missing", { signal: signal() }),
+      client.get("g", "last", { signal: signal() }),
+    ]);
+    expect(first.status === "fulfilled" && text(first.value.value)).toBe("grpc-js:first");
+    expect(first.status === "fulfilled" && first.value.minuteQps).toBe(undefined);
+    expect(last.status === "fulfilled" && last.value).toMatchObject({ minuteQps: 7 });
+    expect(last.status === "fulfilled" && text(last.value.value)).toBe("grpc-js:last");
+    expect(missing.status === "rejected" && missing.reason).toBeInstanceOf(NotFoundError);
+    controller.abort();
+    await expect(hang).rejects.toMatchObject({ code: "canceled" });
+    expect(await cancelled.promise).toEqual([1]);
+    expect(received).toEqual([1, 2, 3, 4]);
   });
 });

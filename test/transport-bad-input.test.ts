@@ -1,9 +1,11 @@
 import * as http2 from "node:http2";
+import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { GetStreamRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache } from "../src/index.ts";
 import { type PeerServer, startPeerServer } from "../src/transport/index.ts";
-import { type GrpcJsClient, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
+import { type GrpcJsClient, type GrpcJsStream, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
 import { text } from "./support/in-process-peer.ts";
 
 // Hostile or broken requests, sent as raw bytes by an independent gRPC
@@ -142,4 +144,111 @@ test("an unbracketed IPv6 :authority (as Node's own HTTP/2 client sends) does no
   } finally {
     await v6.close();
   }
+});
+
+describe("GetStream", () => {
+  /** Collects a call's answers by id until `count` have come. */
+  async function answers(call: { next: GrpcJsStream<unknown>["next"] }, count: number) {
+    const byId: Record<number, { code: number; message: string; value: string }> = {};
+    let n = 0;
+    while (n < count) {
+      const message = await call.next();
+      if (message === undefined) break;
+      for (const r of message.results) {
+        byId[r.id] = { code: r.code, message: r.message, value: text(r.value) };
+        n++;
+      }
+    }
+    return byId;
+  }
+  const request = (gets: { id: number; group: string; key: string }[], cancels: number[] = []) =>
+    create(GetStreamRequestSchema, { gets, cancels });
+
+  test("garbage message bytes end the stream with INTERNAL; the server keeps serving", async () => {
+    const before = getterCalls;
+    const call = client.getStreamRaw();
+    call.send(new Uint8Array([0x0a, 0x50, 0x61]));
+    expect(await call.status).toEqual({ code: grpc.status.INTERNAL, details: "parse binary: premature EOF" });
+    expect(getterCalls).toBe(before);
+    await expectStillServing();
+  });
+
+  test("a message over readMaxBytes ends the stream with RESOURCE_EXHAUSTED", async () => {
+    const call = client.getStream();
+    call.send(request([{ id: 1, group: "g", key: "k".repeat(2000) }]));
+    expect(await call.status).toEqual({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: "message size 2011 is larger than configured readMaxBytes 1024",
+    });
+    await expectStillServing();
+  });
+
+  test("a key that is not valid UTF-8 and a value over writeMaxBytes fail only their keys", async () => {
+    const before = getterCalls;
+    const call = client.getStreamRaw();
+    // Hand-built: id 1 with key "a" + U+D800 as WTF-8; then id 2 with key "u8".
+    const bad = [0x0a, 0x0b, 0x08, 0x01, 0x12, 0x01, 0x67, 0x1a, 0x04, 0x61, 0xed, 0xa0, 0x80];
+    const good = [0x0a, 0x09, 0x08, 0x02, 0x12, 0x01, 0x67, 0x1a, 0x02, 0x75, 0x38];
+    call.send(new Uint8Array([...bad, ...good]));
+    expect(await answers(call, 2)).toEqual({
+      1: { code: grpc.status.INVALID_ARGUMENT, message: "key is not valid UTF-8", value: "" },
+      2: { code: 0, message: "", value: "v:u8" },
+    });
+    expect(getterCalls).toBe(before + 1);
+    call.cancel();
+
+    const typed = client.getStream();
+    typed.send(
+      request([
+        { id: 3, group: "g", key: "huge" },
+        { id: 4, group: "g", key: "k" },
+      ]),
+    );
+    expect(await answers(typed, 2)).toEqual({
+      3: {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        message: "message size 5017 is larger than configured writeMaxBytes 4096",
+        value: "",
+      },
+      4: { code: 0, message: "", value: "v:k" },
+    });
+    typed.end();
+    expect(await typed.status).toEqual({ code: grpc.status.OK, details: "" });
+    await expectStillServing();
+  });
+
+  test("the caller's groupcache-read-max-bytes header lowers the limit per key", async () => {
+    const call = client.getStream({ metadata: { "groupcache-read-max-bytes": "100" } });
+    call.send(
+      request([
+        { id: 1, group: "g", key: "k" },
+        { id: 2, group: "g", key: "huge" },
+      ]),
+    );
+    expect(await answers(call, 2)).toEqual({
+      1: { code: 0, message: "", value: "v:k" },
+      2: {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        message: "message size 5017 is larger than configured writeMaxBytes 100",
+        value: "",
+      },
+    });
+    call.end();
+    expect((await call.status).code).toBe(grpc.status.OK);
+  });
+
+  test("a compressed stream is UNIMPLEMENTED", async () => {
+    const gzip = grpcJsClient(server.id, { "grpc.default_compression_algorithm": 2 });
+    try {
+      const call = gzip.getStream();
+      call.send(request([{ id: 1, group: "g", key: "k" }]));
+      expect(await call.status).toMatchObject({
+        code: grpc.status.UNIMPLEMENTED,
+        details: expect.stringContaining('unknown compression "gzip"'),
+      });
+    } finally {
+      gzip.close();
+    }
+    await expectStillServing();
+  });
 });

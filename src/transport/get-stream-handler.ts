@@ -53,7 +53,7 @@ export function serveGetStream(
 ): void {
   const encoding = request.headers["grpc-encoding"];
   if (encoding !== undefined && encoding !== "identity") {
-    trailersOnly(response, Code.Unimplemented, `unknown compression "${encoding}": supported encodings are identity`);
+    statusOnly(response, Code.Unimplemented, `unknown compression "${encoding}": supported encodings are identity`);
     return;
   }
   const readLimit = Number(request.headers[readMaxBytesHeader]);
@@ -114,7 +114,7 @@ export function serveGetStream(
 
   if (options.shutdownSignal?.aborted) {
     const status = toGrpcStatus(options.shutdownSignal.reason);
-    trailersOnly(response, status.code, status.message);
+    statusOnly(response, status.code, status.message);
     return;
   }
   options.shutdownSignal?.addEventListener("abort", onShutdown, { once: true });
@@ -140,10 +140,15 @@ export function serveGetStream(
   });
 }
 
-/** A response with no messages: the status in the headers (gRPC's "trailers-only"). */
-function trailersOnly(response: http2.Http2ServerResponse, code: number, message: string): void {
-  response.writeHead(200, {
-    "content-type": "application/grpc",
+/**
+ * A response with no messages, only a status. Sent as headers, then
+ * trailers: a "trailers-only" response (the status in the headers) that
+ * ends while the caller is still sending makes Node reset the stream, and
+ * grpc-js then reports the reset rather than the status.
+ */
+function statusOnly(response: http2.Http2ServerResponse, code: number, message: string): void {
+  response.writeHead(200, { "content-type": "application/grpc" });
+  response.addTrailers({
     "grpc-status": String(code),
     ...(message === "" ? {} : { "grpc-message": encodeURIComponent(message) }),
   });

@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 
 /**
  * The behaviour suite every runtime must pass: the core, the transport round
- * trip over real loopback HTTP/2 and discovery against a real DNS server.
+ * trip and GetStream over real loopback HTTP/2, and discovery against a real
+ * DNS server.
  * `test/run-suites.ts` runs it under Deno and Bun (GROUPCACHE_SUITE=shared);
  * Node runs every test, including the multi-process cluster tests.
  */
@@ -13,6 +14,8 @@ const shared = [
   "test/group.test.ts",
   "test/key-rate.test.ts",
   "test/transport-roundtrip.test.ts",
+  "test/transport-stream.test.ts",
+  "test/stream-codec.test.ts",
   "test/dns-srv.test.ts",
   "test/start-peer.test.ts",
 ];

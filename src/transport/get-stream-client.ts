@@ -106,6 +106,8 @@ export class GetStreamClient {
   #closed = false;
   #nextId = 0;
   #lastUsed = 0;
+  /** When the first key waiting for the next flush was asked for. */
+  #batchTime: number | undefined;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushNow = () => this.#flush();
@@ -126,7 +128,8 @@ export class GetStreamClient {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (signal.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled", `peer ${this.#o.peer}`));
     if (this.#legacy) return this.#o.fallback(group, key, signal);
-    const now = performance.now();
+    // One clock read per batch: the keys queued before the next flush share it.
+    const now = (this.#batchTime ??= performance.now());
     this.#lastUsed = now;
     const timeoutMs = this.#o.timeoutMs;
     const call = new Call(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);
@@ -189,6 +192,7 @@ export class GetStreamClient {
   /** Sends what is queued: cancels to every stream that has some, new keys on the current stream. */
   #flush(): void {
     this.#flushScheduled = false;
+    this.#batchTime = undefined;
     if (this.#closed) return;
     if (this.#dirty.length > 0) {
       const dirty = this.#dirty;
@@ -298,8 +302,15 @@ export class GetStreamClient {
       status: undefined,
       closed: false,
     };
-    const visit = (id: number, code: number, message: string, value: Buffer, minuteQps: number) =>
-      this.#answer(conn, id, code, message, value, minuteQps);
+    const visit = (
+      id: number,
+      code: number,
+      message: string,
+      buf: Buffer,
+      valueStart: number,
+      valueEnd: number,
+      minuteQps: number,
+    ) => this.#answer(conn, id, code, message, buf, valueStart, valueEnd, minuteQps);
     const onMessage = (buf: Buffer, start: number, end: number) => {
       conn.gotMessage = true;
       decodeResponse(buf, start, end, visit);
@@ -353,7 +364,16 @@ export class GetStreamClient {
   }
 
   /** One key's answer arrived on `conn`. */
-  #answer(conn: Conn, id: number, code: number, message: string, value: Buffer, minuteQps: number): void {
+  #answer(
+    conn: Conn,
+    id: number,
+    code: number,
+    message: string,
+    buf: Buffer,
+    valueStart: number,
+    valueEnd: number,
+    minuteQps: number,
+  ): void {
     const call = this.#calls.get(id);
     if (call === undefined || call.conn !== conn) return; // cancelled, or timed out
     this.#calls.delete(id);
@@ -361,8 +381,9 @@ export class GetStreamClient {
     conn.inFlight--;
     call.signal.removeEventListener("abort", call);
     if (code === 0) {
-      // A copy: the view would keep the whole received frame alive.
-      const copy = new Uint8Array(value);
+      // A copy in its own buffer: a view would keep the whole received frame alive.
+      const copy = new Uint8Array(valueEnd - valueStart);
+      buf.copy(copy, 0, valueStart, valueEnd);
       call.resolve(minuteQps > 0 ? { value: copy, minuteQps } : { value: copy });
     } else {
       call.reject(fromGrpcStatus(code, message, this.#o.peer));

@@ -280,10 +280,20 @@ export function decodeRequest(buf: Buffer, start: number, end: number, visitor: 
   }
 }
 
-/** Receives each KeyResponse of a GetStreamResponse; `value` is a view of the frame. */
-export type ResultVisitor = (id: number, code: number, message: string, value: Buffer, minuteQps: number) => void;
-
-const empty = Buffer.alloc(0);
+/**
+ * Receives each KeyResponse of a GetStreamResponse. The value is
+ * `buf[valueStart..valueEnd)`, left in the frame for the receiver to copy
+ * out (without a view object in between).
+ */
+export type ResultVisitor = (
+  id: number,
+  code: number,
+  message: string,
+  buf: Buffer,
+  valueStart: number,
+  valueEnd: number,
+  minuteQps: number,
+) => void;
 
 /** Decodes the GetStreamResponse in `buf[start..end)`. Throws {@link DecodeError} on malformed bytes. */
 export function decodeResponse(buf: Buffer, start: number, end: number, visit: ResultVisitor): void {
@@ -298,7 +308,8 @@ export function decodeResponse(buf: Buffer, start: number, end: number, visit: R
     let id = 0;
     let code = 0;
     let message = "";
-    let value: Buffer = empty;
+    let valueStart = 0;
+    let valueEnd = 0;
     let minuteQps = 0;
     while (r.pos < itemEnd) {
       const t = r.varint32();
@@ -310,7 +321,8 @@ export function decodeResponse(buf: Buffer, start: number, end: number, visit: R
         r.pos = e;
       } else if (t === 0x22) {
         const e = nestedEnd(r, itemEnd);
-        value = buf.subarray(r.pos, e);
+        valueStart = r.pos;
+        valueEnd = e;
         r.pos = e;
       } else if (t === 0x29) {
         if (r.pos + 8 > itemEnd) throw new DecodeError("premature EOF");
@@ -319,7 +331,7 @@ export function decodeResponse(buf: Buffer, start: number, end: number, visit: R
       } else skipNested(r, t, itemEnd);
     }
     if (r.pos !== itemEnd) throw new DecodeError("premature EOF");
-    visit(id, code, message, value, minuteQps);
+    visit(id, code, message, buf, valueStart, valueEnd, minuteQps);
   }
 }
 

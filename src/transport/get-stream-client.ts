@@ -129,7 +129,8 @@ export class GetStreamClient {
     if (signal.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled", `peer ${this.#o.peer}`));
     if (this.#legacy) return this.#o.fallback(group, key, signal);
     // One clock read per batch: the keys queued before the next flush share it.
-    const now = (this.#batchTime ??= performance.now());
+    this.#batchTime ??= performance.now();
+    const now = this.#batchTime;
     this.#lastUsed = now;
     const timeoutMs = this.#o.timeoutMs;
     const call = new Call(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);

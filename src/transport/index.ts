@@ -1,8 +1,10 @@
 /**
- * The peer transport over Connect-RPC (gRPC on HTTP/2) for Node, and for Bun
- * and Deno through their `node:http2`: a client factory for
- * `GroupCache`'s `peerClient` option, the `groupcachepb.GroupCache` service
- * as Connect routes, and a server that serves them.
+ * The peer transport over gRPC on HTTP/2 for Node, and for Bun and Deno
+ * through their `node:http2`: a client factory for `GroupCache`'s
+ * `peerClient` option, the `groupcachepb.GroupCache` service as Connect
+ * routes, and a server that serves them. Keys travel on one GetStream per
+ * peer (hand-written gRPC on `node:http2`), or as Connect unary `Get` calls
+ * (`stream: false`, and with peers that only know `Get`, as Go's).
  */
 export { type GroupCacheRoutesOptions, groupCacheRoutes, type PeerServable } from "./group-cache-routes.ts";
 export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.ts";

@@ -50,7 +50,8 @@ export interface PeerServer {
 /**
  * Starts an HTTP/2 server (cleartext, or TLS with `tls`) that serves
  * `cache` to its peers over gRPC (and Connect and gRPC-web) at
- * `/groupcachepb.GroupCache/Get`; see `groupCacheRoutes`. Resolves once it
+ * `/groupcachepb.GroupCache/Get` and `/groupcachepb.GroupCache/GetStream`;
+ * see `groupCacheRoutes` and `peerRequestHandler`. Resolves once it
  * listens. To serve from your own server instead, use `peerRequestHandler`.
  *
  * A cache's `self` id usually names the port; with `port: 0` it is known

@@ -212,20 +212,30 @@ describe("one GetStream per peer", () => {
 });
 
 describe("peers without GetStream", () => {
-  /** A server of only Get, as an earlier version of this library: Connect answers GetStream with UNIMPLEMENTED. */
-  async function getOnlyServer() {
+  /**
+   * A server of only Get, as an earlier version of this library: Connect
+   * answers GetStream with UNIMPLEMENTED; with `notFound`, the HTTP server
+   * answers its path with a plain 404 (as a proxy in front of it might).
+   */
+  async function getOnlyServer(notFound = false) {
     const cache = new GroupCache({ self: "old:1" });
     cache.newGroup({ name: "g", getter: (k) => `old:${k}` });
-    const server = http2.createServer(
-      connectNodeAdapter({
-        routes: (router) =>
-          router.service(GroupCacheService, {
-            async get(request) {
-              return cache.serve(request.group, request.key);
-            },
-          }),
-      }),
-    );
+    const adapter = connectNodeAdapter({
+      routes: (router) =>
+        router.service(GroupCacheService, {
+          async get(request) {
+            return cache.serve(request.group, request.key);
+          },
+        }),
+    });
+    const server = http2.createServer((request, response) => {
+      if (notFound && request.url === getStreamPath) {
+        response.writeHead(404);
+        response.end();
+        return;
+      }
+      adapter(request, response);
+    });
     const streams = watchStreams(server);
     const sessions = new Set<http2.ServerHttp2Session>();
     server.on("session", (s) => sessions.add(s));
@@ -249,6 +259,16 @@ describe("peers without GetStream", () => {
     expect(second.map((r) => text(r.value))).toEqual(["old:d", "old:e"]);
     expect(old.streams.count(getStreamPath)).toBe(1);
     expect(old.streams.count(getPath)).toBe(5);
+  });
+
+  test("an HTTP 404 for GetStream counts as UNIMPLEMENTED (the gRPC mapping of HTTP statuses)", async () => {
+    const old = await getOnlyServer(true);
+    const c = client(old.id);
+    const values = await Promise.all(["a", "b"].map((k) => c.get("g", k, { signal: signal() })));
+    expect(values.map((r) => text(r.value))).toEqual(["old:a", "old:b"]);
+    expect(text((await c.get("g", "c", { signal: signal() })).value)).toBe("old:c");
+    expect(old.streams.count(getStreamPath)).toBe(1);
+    expect(old.streams.count(getPath)).toBe(3);
   });
 
   test("a caller's abort still works after the fallback", async () => {

@@ -276,6 +276,15 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       const hit = this.#hit(key);
       if (hit !== undefined) return hit;
     }
+    return this.#miss(key, signal);
+  }
+
+  /**
+   * The rest of `get` after the hit path found nothing: validate, count,
+   * load. A method of its own so that `get` stays small enough for V8 to
+   * inline it into its callers.
+   */
+  #miss(key: string, signal: AbortSignal | undefined): Promise<T> {
     try {
       validateKey(key, this.name);
       if (signal?.aborted) throw GroupCacheError.from(signal.reason, "canceled", `group "${this.name}"`);
@@ -380,7 +389,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     return this.#memo.get(id) ?? this.#decodeHit(key, id);
   }
 
-  /** Decodes a hit's stored value; remembers the promise when values are shared. */
+  /** Decodes a hit's stored value; remembers the promise when values are shared and the key is hit repeatedly. */
   #decodeHit(key: string, id: number): Promise<T> {
     let value: T;
     try {
@@ -389,7 +398,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       return Promise.reject(this.#decodeError(key, error));
     }
     const promise = Promise.resolve(value);
-    if (this.#shared) this.#memo.set(id, promise, this.#store.length(id), true);
+    if (this.#shared && this.#memo.admit(id)) this.#memo.set(id, promise, this.#store.length(id), true);
     return promise;
   }
 

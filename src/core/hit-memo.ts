@@ -14,6 +14,12 @@ const empty = -1;
  * reads and bounds its memory whatever the cache holds: `slots` promises,
  * and at most `maxBytes` of values (counted as their encoded length). It
  * is a memo only: a miss means decoding again, nothing else.
+ *
+ * A hit is remembered only when its slot saw the same id miss just before
+ * ({@link admit}). Without that, hits spread over more keys than slots
+ * replace each other's promises on every get: each promise then lives just
+ * long enough to reach the old generation, and the garbage collector pays
+ * for it (measured: +16% instructions per hit over 20,000 keys).
  */
 export class HitMemo<T> {
   readonly #mask: number;
@@ -21,6 +27,8 @@ export class HitMemo<T> {
   readonly #ids: Int32Array;
   readonly #sizes: Float64Array;
   readonly #promises: (Promise<T> | undefined)[];
+  /** Per slot, the id whose hit last missed the memo there. */
+  readonly #candidates: Int32Array;
   #bytes = 0;
 
   /** `slots` is rounded up to a power of two (at least 1). */
@@ -32,6 +40,7 @@ export class HitMemo<T> {
     this.#ids = new Int32Array(size).fill(empty);
     this.#sizes = new Float64Array(size);
     this.#promises = new Array<Promise<T> | undefined>(size).fill(undefined);
+    this.#candidates = new Int32Array(size).fill(empty);
   }
 
   /** The promise remembered for `id`, if any. */
@@ -55,6 +64,18 @@ export class HitMemo<T> {
     this.#sizes[slot] = bytes;
     this.#promises[slot] = promise;
     this.#bytes += bytes - freed;
+  }
+
+  /**
+   * Whether a hit on `id` that missed the memo should be remembered: yes
+   * if the previous miss in its slot was `id` too, so that a key hit
+   * repeatedly gets a slot and a key hit once does not.
+   */
+  admit(id: number): boolean {
+    const slot = id & this.#mask;
+    if (this.#candidates[slot] === id) return true;
+    this.#candidates[slot] = id;
+    return false;
   }
 
   /** Forgets `id`: its entry was freed, or moved to other storage. */

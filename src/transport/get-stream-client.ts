@@ -5,16 +5,9 @@ import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerGetResult } from "../core/peers.ts";
-import { getStreamPath, readMaxBytesHeader } from "./get-stream-handler.ts";
-import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
+import { type ChannelEvents, GetStreamChannel } from "./get-stream-channel.ts";
 import { fromConnectError, fromGrpcStatus } from "./grpc-status.ts";
-import {
-  DecodeError,
-  decodeResponse,
-  encodeRequestFrame,
-  keyRequestEntrySize,
-  type OutgoingKey,
-} from "./stream-codec.ts";
+import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./stream-codec.ts";
 
 /** Options of {@link GetStreamClient}, checked by `grpcPeerClient`. */
 export interface GetStreamClientOptions {
@@ -47,7 +40,7 @@ class Call implements OutgoingKey {
   resolve!: (result: PeerGetResult) => void;
   reject!: (reason: unknown) => void;
   /** The stream it was sent on; `undefined` while queued. */
-  conn: Conn | undefined = undefined;
+  conn: GetStreamChannel | undefined = undefined;
   done = false;
 
   constructor(owner: GetStreamClient, id: number, group: string, key: string, signal: AbortSignal, deadline: number) {
@@ -64,20 +57,6 @@ class Call implements OutgoingKey {
   handleEvent(): void {
     this.owner.abortCall(this);
   }
-}
-
-/** One GetStream call: an HTTP/2 stream and what is in flight on it. */
-interface Conn {
-  readonly stream: http2.ClientHttp2Stream;
-  readonly reader: GrpcFrameReader;
-  inFlight: number;
-  /** Ids cancelled since the last write. */
-  cancels: number[];
-  /** Takes no new keys (idle, or the server sent GOAWAY); half-closed once nothing is in flight. */
-  retired: boolean;
-  gotMessage: boolean;
-  status: { code: number; message: string } | undefined;
-  closed: boolean;
 }
 
 /**
@@ -97,9 +76,9 @@ export class GetStreamClient {
   readonly #o: GetStreamClientOptions;
   readonly #calls = new Map<number, Call>();
   #queue: Call[] = [];
-  #conn: Conn | undefined;
+  #conn: GetStreamChannel | undefined;
   /** Retired streams with cancels to send. */
-  #dirty: Conn[] = [];
+  #dirty: GetStreamChannel[] = [];
   #opening = false;
   #flushScheduled = false;
   #legacy = false;
@@ -113,6 +92,13 @@ export class GetStreamClient {
   readonly #flushNow = () => this.#flush();
   readonly #onDeadline = () => this.#expireDue();
   readonly #onIdle = () => this.#checkIdle();
+  readonly #events: ChannelEvents = {
+    answer: (channel, id, code, message, buf, valueStart, valueEnd, minuteQps) =>
+      this.#answer(channel, id, code, message, buf, valueStart, valueEnd, minuteQps),
+    ended: (channel) => this.#ended(channel),
+    goaway: (channel) => this.#retire(channel),
+    bytesRead: (stream) => this.#o.sessionManager.notifyResponseByteRead(stream),
+  };
 
   constructor(options: GetStreamClientOptions) {
     this.#o = options;
@@ -200,12 +186,12 @@ export class GetStreamClient {
       this.#dirty = [];
       for (const conn of dirty) {
         if (conn === this.#conn) continue;
-        this.#write(conn, [], 0);
-        this.#endIfDone(conn);
+        conn.write([], 0);
+        conn.endIfDone();
       }
     }
     if (this.#queue.length === 0) {
-      if (this.#conn !== undefined && this.#conn.cancels.length > 0) this.#write(this.#conn, [], 0);
+      if (this.#conn !== undefined && this.#conn.cancels.length > 0) this.#conn.write([], 0);
       return;
     }
     if (this.#legacy) {
@@ -227,7 +213,7 @@ export class GetStreamClient {
   }
 
   /** Sends `calls` on `conn`, in messages of at most `writeMaxBytes`. */
-  #send(conn: Conn, calls: Call[]): void {
+  #send(conn: GetStreamChannel, calls: Call[]): void {
     const limit = this.#o.writeMaxBytes - 5;
     const live: Call[] = [];
     let size = 0;
@@ -256,13 +242,9 @@ export class GetStreamClient {
   }
 
   /** Writes one message with `calls` (entry sizes summing to `size`) and `conn`'s pending cancels. */
-  #write(conn: Conn, calls: readonly Call[], size: number): void {
-    const cancels = conn.cancels;
-    if (calls.length === 0 && cancels.length === 0) return;
-    conn.cancels = [];
+  #write(conn: GetStreamChannel, calls: readonly Call[], size: number): void {
     for (const call of calls) call.conn = conn;
-    conn.inFlight += calls.length;
-    conn.stream.write(encodeRequestFrame(calls, 0, calls.length, size, cancels));
+    conn.write(calls, size);
   }
 
   #open(): void {
@@ -280,7 +262,7 @@ export class GetStreamClient {
           stream.close(http2.constants.NGHTTP2_CANCEL);
           return;
         }
-        this.#conn = this.#attach(stream);
+        this.#conn = new GetStreamChannel(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
         this.#armIdle(this.#o.idleMs);
         this.#flush();
       },
@@ -292,81 +274,9 @@ export class GetStreamClient {
     );
   }
 
-  #attach(stream: http2.ClientHttp2Stream): Conn {
-    const conn: Conn = {
-      stream,
-      reader: new GrpcFrameReader(this.#o.readMaxBytes),
-      inFlight: 0,
-      cancels: [],
-      retired: false,
-      gotMessage: false,
-      status: undefined,
-      closed: false,
-    };
-    const visit = (
-      id: number,
-      code: number,
-      message: string,
-      buf: Buffer,
-      valueStart: number,
-      valueEnd: number,
-      minuteQps: number,
-    ) => this.#answer(conn, id, code, message, buf, valueStart, valueEnd, minuteQps);
-    const onMessage = (buf: Buffer, start: number, end: number) => {
-      conn.gotMessage = true;
-      decodeResponse(buf, start, end, visit);
-    };
-    const session = stream.session;
-    if (session !== undefined && !widened.has(session)) {
-      widened.add(session);
-      // Not every runtime's node:http2 has it; the default window only costs throughput.
-      try {
-        session.setLocalWindowSize?.(this.#o.receiveWindowBytes);
-      } catch {}
-    }
-    const onGoaway = () => this.#retire(conn);
-    session?.once("goaway", onGoaway);
-    stream.on("response", (headers) => {
-      const status = headers[":status"];
-      if (status !== 200) {
-        this.#abandon(conn, httpToGrpc(status), `HTTP status ${String(status)} for ${getStreamPath}`);
-      } else if (headers["grpc-status"] !== undefined) {
-        conn.status = statusOf(headers);
-      }
-    });
-    stream.on("data", (chunk: Buffer) => {
-      if (conn.closed) return;
-      this.#o.sessionManager.notifyResponseByteRead(stream);
-      try {
-        conn.reader.push(chunk, onMessage);
-      } catch (error) {
-        if (error instanceof FrameError) {
-          this.#abandon(
-            conn,
-            error.kind === "resource-exhausted" ? Code.ResourceExhausted : Code.Internal,
-            error.message,
-          );
-        } else if (error instanceof DecodeError) {
-          this.#abandon(conn, Code.Internal, `parse binary: ${error.message}`);
-        } else {
-          throw error;
-        }
-      }
-    });
-    stream.on("trailers", (trailers) => {
-      conn.status ??= statusOf(trailers);
-    });
-    stream.on("error", () => {});
-    stream.on("close", () => {
-      session?.off("goaway", onGoaway);
-      this.#ended(conn);
-    });
-    return conn;
-  }
-
   /** One key's answer arrived on `conn`. */
   #answer(
-    conn: Conn,
+    conn: GetStreamChannel,
     id: number,
     code: number,
     message: string,
@@ -389,26 +299,13 @@ export class GetStreamClient {
     } else {
       call.reject(fromGrpcStatus(code, message, this.#o.peer));
     }
-    this.#endIfDone(conn);
-  }
-
-  /** Gives up on `conn` with a status of our own (bad response): closes it, which fails its keys. */
-  #abandon(conn: Conn, code: number, message: string): void {
-    conn.status = { code, message };
-    conn.closed = true;
-    this.#ended(conn, true);
-    conn.stream.close(http2.constants.NGHTTP2_CANCEL);
+    conn.endIfDone();
   }
 
   /** `conn` closed: its keys fail with its status; a peer without GetStream gets them by unary Get instead. */
-  #ended(conn: Conn, force = false): void {
-    if (conn.closed && !force) return;
-    conn.closed = true;
+  #ended(conn: GetStreamChannel): void {
     if (this.#conn === conn) this.#conn = undefined;
-    const status = conn.status ?? {
-      code: Code.Unavailable,
-      message: `stream closed without a status (HTTP/2 code ${conn.stream.rstCode ?? "none"})`,
-    };
+    const status = conn.endStatus;
     const mine: Call[] = [];
     for (const call of this.#calls.values()) if (call.conn === conn) mine.push(call);
     if (status.code === Code.Unimplemented && !conn.gotMessage) {
@@ -453,19 +350,15 @@ export class GetStreamClient {
   }
 
   /** Stops sending new keys on `conn`; it is half-closed once nothing is in flight on it. */
-  #retire(conn: Conn): void {
+  #retire(conn: GetStreamChannel): void {
     if (conn.retired) return;
     conn.retired = true;
     if (this.#conn === conn) {
       this.#conn = undefined;
       if (conn.cancels.length > 0) this.#dirty.push(conn);
     }
-    this.#endIfDone(conn);
+    conn.endIfDone();
     if (this.#queue.length > 0) this.#schedule();
-  }
-
-  #endIfDone(conn: Conn): void {
-    if (conn.retired && conn.inFlight === 0 && conn.cancels.length === 0 && !conn.closed) conn.stream.end();
   }
 
   #armDeadline(ms: number): void {
@@ -507,42 +400,5 @@ export class GetStreamClient {
     const quietMs = performance.now() - this.#lastUsed;
     if (conn.inFlight === 0 && this.#queue.length === 0 && quietMs >= this.#o.idleMs) this.#retire(conn);
     else this.#armIdle(Math.max(1, Math.ceil(this.#o.idleMs - quietMs)));
-  }
-}
-
-/** Sessions whose connection-level receive window has been widened. */
-const widened = new WeakSet<http2.Http2Session>();
-
-/** The `grpc-status` and `grpc-message` of response headers or trailers. */
-function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: string } {
-  const code = Number(headers["grpc-status"]);
-  const raw = headers["grpc-message"];
-  let message = typeof raw === "string" ? raw : "";
-  try {
-    message = decodeURIComponent(message);
-  } catch {
-    // not percent-encoded after all: keep it as sent
-  }
-  return Number.isInteger(code) && code >= 0 ? { code, message } : { code: Code.Unknown, message: "bad grpc-status" };
-}
-
-/** The gRPC status for an HTTP status other than 200, as the gRPC spec maps them (404: UNIMPLEMENTED). */
-function httpToGrpc(status: number | undefined): number {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
   }
 }

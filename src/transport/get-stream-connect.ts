@@ -6,10 +6,10 @@ import {
   type GetStreamResponse,
   GetStreamResponseSchema,
 } from "../gen/groupcachepb/groupcache_pb.ts";
-import { readMaxBytesHeader } from "./get-stream-handler.ts";
 import { GetStreamSession } from "./get-stream-session.ts";
 import type { PeerServable } from "./group-cache-routes.ts";
 import { toConnectError } from "./grpc-status.ts";
+import { readMaxBytesHeader } from "./stream-codec.ts";
 
 const noBytes = new Uint8Array(0);
 

@@ -5,18 +5,7 @@ import { GetStreamSession } from "./get-stream-session.ts";
 import type { PeerServable } from "./group-cache-routes.ts";
 import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
 import { toGrpcStatus } from "./grpc-status.ts";
-import { DecodeError, decodeRequest, encodeResponseFrame } from "./stream-codec.ts";
-
-/** The RPC path of GetStream. */
-export const getStreamPath = "/groupcachepb.GroupCache/GetStream";
-
-/**
- * Request header in which a caller states the largest message it accepts
- * (its `readMaxBytes`), so the owner answers a key too large for it with
- * RESOURCE_EXHAUSTED for that key alone rather than a message the caller
- * must reject with every key in flight.
- */
-export const readMaxBytesHeader = "groupcache-read-max-bytes";
+import { DecodeError, decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./stream-codec.ts";
 
 /** Whether a request is a gRPC call (not Connect or gRPC-web) of GetStream. */
 export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {

@@ -96,3 +96,46 @@ export function fromConnectError(reason: unknown, peer: string): GroupCacheError
   const error = ConnectError.from(reason);
   return fromGrpcStatus(error.code, error.rawMessage, peer, error);
 }
+
+/** The `grpc-status` and (percent-decoded) `grpc-message` of response headers or trailers. */
+export function grpcStatusOf(headers: Record<string, string | string[] | number | undefined>): {
+  code: number;
+  message: string;
+} {
+  const code = Number(headers["grpc-status"]);
+  const raw = headers["grpc-message"];
+  let message = typeof raw === "string" ? raw : "";
+  try {
+    message = decodeURIComponent(message);
+  } catch {
+    // not percent-encoded after all: keep it as sent
+  }
+  return Number.isInteger(code) && code >= 0
+    ? { code, message }
+    : { code: Code.Unknown, message: `bad grpc-status ${JSON.stringify(headers["grpc-status"])}` };
+}
+
+/**
+ * The gRPC status for an HTTP response status other than 200, as the gRPC
+ * spec maps them: 404 (a server without the method, or a proxy) is
+ * UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE.
+ */
+export function grpcCodeOfHttpStatus(status: number | undefined): Code {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}

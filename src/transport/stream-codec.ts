@@ -1,7 +1,8 @@
 import { Buffer } from "node:buffer";
 
 /**
- * Protobuf encoding and decoding of the GetStream messages
+ * The GetStream wire format: its path and header, and the protobuf encoding
+ * and decoding of its messages
  * (`proto/groupcachepb/groupcache.proto`), written out by hand for the hot
  * path: one pass to size a batch, one allocation for the whole gRPC frame,
  * no message objects on the way in or out, and values handed over as views
@@ -11,6 +12,17 @@ import { Buffer } from "node:buffer";
  * scalars, over-long varints); `test/stream-codec.test.ts` checks both
  * against the generated code.
  */
+
+/** The RPC path of GetStream. */
+export const getStreamPath = "/groupcachepb.GroupCache/GetStream";
+
+/**
+ * Request header in which a caller of GetStream states the largest message
+ * it accepts (its `readMaxBytes`), so the owner answers a key too large for
+ * it with RESOURCE_EXHAUSTED for that key alone, rather than with a message
+ * the caller must reject along with every key in flight.
+ */
+export const readMaxBytesHeader = "groupcache-read-max-bytes";
 
 /** Thrown by the decoders for bytes that are not a valid message. */
 export class DecodeError extends Error {

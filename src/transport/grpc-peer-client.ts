@@ -73,8 +73,9 @@ export interface GrpcPeerClientOptions {
   stream?: boolean;
   /**
    * How long a peer's GetStream stays open with nothing in flight, in
-   * milliseconds; the next key opens a new one. An open stream keeps its
-   * connection, and so the process, alive. Default: 1 000.
+   * milliseconds; the next key opens a new one (`0`: as soon as nothing is
+   * in flight). An open stream keeps its connection, and so the process,
+   * alive. Default: 1 000.
    */
   streamIdleMs?: number;
 }

@@ -62,8 +62,9 @@ class Call implements OutgoingKey {
 /**
  * The caller's side of GetStream to one peer: every key fetched from that
  * peer travels on one long-lived HTTP/2 stream, with an id. Keys asked for
- * in the same microtask go out in one message; answers come back in any
- * order, each with its own status. A key whose caller aborts, or whose
+ * together go out in one message (those of one microtask when the stream is
+ * quiet, of one round of I/O while keys are in flight); answers come back
+ * in any order, each with its own status. A key whose caller aborts, or whose
  * `timeoutMs` runs out, is settled at once and a cancel goes to the owner.
  *
  * A broken stream fails only the keys in flight on it (the core then loads

@@ -29,7 +29,9 @@ const valueText = "x".repeat(valueBytes);
 
 type Get = (key: string) => Promise<unknown>;
 
+/** Collects garbage first (with `--expose-gc`, as `bench/run.ts` runs it), so no candidate pays for the previous one's. */
 async function measure(get: Get): Promise<number> {
+  (globalThis as { gc?: () => void }).gc?.();
   const start = performance.now();
   for (let i = 0; i < opsPerRun; i++) await get(keys[i % keyCount] as string);
   return ((performance.now() - start) * 1e6) / opsPerRun;
@@ -68,10 +70,19 @@ async function candidates(): Promise<[string, Get][]> {
 export async function main(): Promise<void> {
   const list = await candidates();
   const samples = new Map<string, number[]>(list.map(([name]) => [name, []]));
-  for (const [, get] of list) await measure(get); // warm up every candidate first
+  // The copying candidate runs apart, after the others: its garbage (a new
+  // ArrayBuffer per get) slowed whichever candidate ran next by up to 1.5×,
+  // even with a collection in between.
+  const apart = list.filter(([name]) => name.includes("bytesCodec"));
+  const together = list.filter((c) => !apart.includes(c));
+  for (const [, get] of together) await measure(get); // warm up every candidate first
   for (let r = 0; r < runs; r++) {
     // Interleave candidates so machine noise hits all of them alike.
-    for (const [name, get] of list) samples.get(name)?.push(await measure(get));
+    for (const [name, get] of together) samples.get(name)?.push(await measure(get));
+  }
+  for (const [name, get] of apart) {
+    await measure(get);
+    for (let r = 0; r < runs; r++) samples.get(name)?.push(await measure(get));
   }
   const lruMedian = summarize(samples.get("lru-cache fetch() hit") ?? []).median;
   const mapMedian = summarize(samples.get("async Map lookup") ?? []).median;

@@ -25,7 +25,7 @@ import { GroupCache, stringCodec } from "../src/index.ts";
 import { fmt, printTable, quick, summarize } from "./support/stats.ts";
 
 const entries = quick ? 2_000 : 100_000;
-const runs = 3;
+const runs = quick ? 1 : 3;
 const valueBytes = 100;
 const goBytesPerEntry = 385;
 /** Keys all have 10 characters (`key-100000` …), so every entry costs the same. */
@@ -86,6 +86,11 @@ const candidates: Record<string, Fill> = {
   "lru-cache (Uint8Array values)": async () => {
     const lru = new LRUCache<string, Uint8Array>({ max: entries });
     for (let i = 0; i < entries; i++) lru.set(keyOf(i), new Uint8Array(valueBytes).fill(7));
+    return lru;
+  },
+  "lru-cache after as many evictions (churn)": async () => {
+    const lru = new LRUCache<string, Uint8Array>({ max: entries });
+    for (let i = 0; i < 2 * entries; i++) lru.set(keyOf(i), new Uint8Array(valueBytes).fill(7));
     return lru;
   },
   "groupcache, default getterTimeoutMs (loads < 30 s ago)": async () => {

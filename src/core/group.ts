@@ -37,20 +37,31 @@ export interface GroupOptions<T, In> {
    * `entryOverheadBytes` per entry. `0` disables caching: every get loads.
    * Default: 64 MiB.
    *
-   * What the process really holds is more: each entry's key string and
-   * table slots (~100 bytes of RSS on Node 24, see `bench/README.md`), slab
-   * space not yet reclaimed from evicted values (at most as much again as
-   * the live values, by the store's compaction rule, plus one slab), and
-   * up to `cacheBytes / 8` of decoded values kept for fast hits by codecs
-   * whose values are shared.
+   * What the process really holds is more (measured on Node 24, see
+   * `bench/README.md`):
+   * - per entry, the key string and the table slots of the LRU and the
+   *   value store: ~130 bytes of RSS beyond key and value bytes for
+   *   100-byte values (counted in the budget with `entryOverheadBytes`);
+   * - slab space of evicted values not yet compacted: at most as much
+   *   again as the live values plus two slabs (1 MiB each at the default
+   *   budget; see `SlabStore`'s `compactBelow`), usually far less;
+   * - for codecs whose values are shared, the promises of up to 4,096
+   *   recently hit values and at most `cacheBytes / 8` of their decoded
+   *   values;
+   * - slabs dropped after eviction until V8's next full garbage collection,
+   *   which it starts once ~64–100 MiB of buffers have been released: a
+   *   per-process amount under churn, not per entry or per group.
    */
   cacheBytes?: number;
   /**
-   * Bytes each entry costs in the budget on top of its key and value, to
-   * make `cacheBytes` bound real memory rather than payload. About 100
-   * makes it match the measured RSS per entry on Node 24 (`bench/memory.ts`).
-   * Default: 0, Go's accounting, so `cacheStats` bytes mean the same as on
-   * a Go peer and existing budgets keep the number of entries they held.
+   * Bytes each entry costs in the budget on top of its key and value, so
+   * that `cacheBytes` bounds memory rather than payload: 130 matches the
+   * measured per-entry overhead on Node 24 (`bench/memory.ts`). Default: 0,
+   * Go's accounting: `cacheStats` bytes then mean what they mean on a Go
+   * peer (in a mixed cluster, or on dashboards built for Go), and a budget
+   * keeps the number of entries it held before. Raise it when values are
+   * small: at 100-byte values the overhead is more than half of what an
+   * entry really costs, at 10 KiB it is about 1%.
    */
   entryOverheadBytes?: number;
   /** Turns values into bytes and back. Default: {@link byteViewCodec} (immutable `ByteView`s). */

@@ -10,6 +10,8 @@ import { defineConfig } from "vitest/config";
 const shared = [
   "test/ring.test.ts",
   "test/lru.test.ts",
+  "test/slab-store.test.ts",
+  "test/hit-memo.test.ts",
   "test/singleflight.test.ts",
   "test/group.test.ts",
   "test/key-rate.test.ts",

@@ -15,16 +15,7 @@ import {
 /** What a {@link GetStreamChannel} reports to the client that owns it. */
 export interface ChannelEvents {
   /** One key's answer: the value is `buf[valueStart..valueEnd)` when `code` is 0. */
-  answer: (
-    channel: GetStreamChannel,
-    id: number,
-    code: number,
-    message: string,
-    buf: Buffer,
-    valueStart: number,
-    valueEnd: number,
-    minuteQps: number,
-  ) => void;
+  answer: (channel: GetStreamChannel, ...result: Parameters<ResultVisitor>) => void;
   /** The stream is over; `channel.status` says how (`undefined`: reset without a status). */
   ended: (channel: GetStreamChannel) => void;
   /** The server is going away (GOAWAY): send no new keys on this stream. */

@@ -18,6 +18,7 @@ const shared = [
   "test/transport-roundtrip.test.ts",
   "test/transport-stream.test.ts",
   "test/stream-codec.test.ts",
+  "test/frame-pool.test.ts",
   "test/dns-srv.test.ts",
   "test/start-peer.test.ts",
 ];

@@ -215,6 +215,40 @@ describe("GrpcFrameReader", () => {
     expect(views.every((v) => v === all)).toBe(true);
   });
 
+  test("a message split across chunks is copied once into a buffer of its own, of its exact size", () => {
+    const big = frames[1] as Buffer;
+    for (const cut of [1, 4, 5, 6, 50, big.byteLength - 1]) {
+      const got: { buf: Buffer; s: number; e: number; own: boolean }[] = [];
+      const first = Buffer.from(big.subarray(0, cut));
+      const reader = new GrpcFrameReader(1000);
+      reader.push(first, (buf, s, e, own) => got.push({ buf, s, e, own }));
+      expect(got).toEqual([]);
+      reader.push(Buffer.from(big.subarray(cut)), (buf, s, e, own) => got.push({ buf, s, e, own }));
+      expect(got).toHaveLength(1);
+      const message = got[0] as (typeof got)[number];
+      expect(message.own).toBe(true);
+      expect([message.s, message.e, message.buf.byteLength]).toEqual([0, big.byteLength - 5, big.byteLength - 5]);
+      first.fill(0); // the chunks are not referenced any more
+      expect(message.buf.toString("hex")).toBe(expected[1]);
+    }
+  });
+
+  test("messages inside one chunk are not their own; an empty message is read whole", () => {
+    const owns: boolean[] = [];
+    const empty = Buffer.from([0, 0, 0, 0, 0]);
+    const reader = new GrpcFrameReader(1000);
+    const lengths: number[] = [];
+    for (const chunk of [all, empty.subarray(0, 2), empty.subarray(2)]) {
+      reader.push(chunk, (_buf, s, e, own) => {
+        owns.push(own);
+        lengths.push(e - s);
+      });
+    }
+    expect(owns).toEqual([false, false, true]);
+    expect(lengths).toEqual([(frames[0] as Buffer).byteLength - 5, (frames[1] as Buffer).byteLength - 5, 0]);
+    expect(reader.partial).toBe(false);
+  });
+
   test("a message over the limit is resource-exhausted; a compressed one internal", () => {
     const over = new GrpcFrameReader(10);
     expect(() => read(over, [frames[1] as Buffer])).toThrow(

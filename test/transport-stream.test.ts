@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
@@ -190,6 +191,29 @@ describe("one GetStream per peer", () => {
     expect(big.status === "rejected" && big.reason).toMatchObject({ code: "resource-exhausted" });
     expect(text((await c.get("g", "after", { signal: signal() })).value)).toBe("v:after");
     expect(o.streams.count(getStreamPath)).toBe(1);
+  });
+
+  test("large values come back byte for byte under concurrency, with no more than twice their size kept alive", async () => {
+    const peer = await startInProcessPeer();
+    cleanups.push(() => peer.close());
+    // Every key's bytes differ, so a frame buffer reused too early, or a value
+    // read from the wrong place, shows up as a wrong byte.
+    const blob = (key: string) => {
+      const seed = Number(key.slice(5));
+      return Uint8Array.from({ length: 12_000 + seed }, (_, i) => (i * 31 + seed * 7) & 0xff);
+    };
+    peer.cache.newGroup({ name: "blobs", getter: (key) => blob(key) });
+    const c = client(peer.id);
+    const keys = Array.from({ length: 120 }, (_, i) => `blob-${i}`);
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(keys.map((k) => c.get("blobs", k, { signal: signal() })));
+      for (const [i, result] of results.entries()) {
+        const want = blob(keys[i] as string);
+        expect(result.value.byteLength).toBe(want.byteLength);
+        expect(Buffer.compare(result.value, want)).toBe(0);
+        expect(result.value.buffer.byteLength).toBeLessThanOrEqual(2 * want.byteLength);
+      }
+    }
   });
 
   test("stream: false sends one unary Get per key", async () => {

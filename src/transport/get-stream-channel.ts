@@ -40,6 +40,8 @@ export class GetStreamChannel {
   retired = false;
   /** Whether a message arrived (an UNIMPLEMENTED after one is not "GetStream unknown"). */
   gotMessage = false;
+  /** Whether the message being decoded is in a buffer of its own (see `MessageHandler`), rather than in a received chunk. */
+  ownMessage = false;
   /** The gRPC status the stream ended with, once known. */
   status: { code: number; message: string } | undefined;
   closed = false;
@@ -57,8 +59,9 @@ export class GetStreamChannel {
     this.#reader = new GrpcFrameReader(readMaxBytes);
     const visit: ResultVisitor = (id, code, message, buf, valueStart, valueEnd, minuteQps) =>
       events.answer(this, id, code, message, buf, valueStart, valueEnd, minuteQps);
-    const onMessage = (buf: Buffer, start: number, end: number) => {
+    const onMessage = (buf: Buffer, start: number, end: number, own: boolean) => {
       this.gotMessage = true;
+      this.ownMessage = own;
       decodeResponse(buf, start, end, visit);
     };
     const session = stream.session;

@@ -27,6 +27,25 @@ export interface GetStreamClientOptions {
   fallback: (group: string, key: string, signal: AbortSignal) => Promise<PeerGetResult>;
 }
 
+/**
+ * Whether an answer's value may stay a view of the message it came in: only
+ * when that message was assembled in a buffer of its own and the value is
+ * at least half of it. A view of a received chunk would keep the whole read
+ * buffer (64 KiB in Node) alive for as long as the caller keeps the value;
+ * a large value is most of its message, and not copying it spares the
+ * allocation that makes V8 run full collections (external memory).
+ */
+function keepsOwnBuffer(conn: GetStreamChannel, buf: Buffer, valueBytes: number): boolean {
+  return conn.ownMessage && valueBytes * 2 >= buf.byteLength;
+}
+
+/** `buf[start..end)` in a buffer of its own. */
+function copyOf(buf: Buffer, start: number, end: number): Uint8Array {
+  const copy = new Uint8Array(end - start);
+  buf.copy(copy, 0, start, end);
+  return copy;
+}
+
 /** A key waiting for its answer. Doubles as its signal's abort listener. */
 class Call implements OutgoingKey {
   readonly id: number;
@@ -293,10 +312,10 @@ export class GetStreamClient {
     conn.inFlight--;
     call.signal.removeEventListener("abort", call);
     if (code === 0) {
-      // A copy in its own buffer: a view would keep the whole received frame alive.
-      const copy = new Uint8Array(valueEnd - valueStart);
-      buf.copy(copy, 0, valueStart, valueEnd);
-      call.resolve(minuteQps > 0 ? { value: copy, minuteQps } : { value: copy });
+      const value = keepsOwnBuffer(conn, buf, valueEnd - valueStart)
+        ? buf.subarray(valueStart, valueEnd)
+        : copyOf(buf, valueStart, valueEnd);
+      call.resolve(minuteQps > 0 ? { value, minuteQps } : { value });
     } else {
       call.reject(fromGrpcStatus(code, message, this.#o.peer));
     }

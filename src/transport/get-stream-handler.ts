@@ -1,11 +1,15 @@
 import type * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../core/errors.ts";
-import { GetStreamSession } from "./get-stream-session.ts";
+import { FramePool } from "./frame-pool.ts";
+import { batchFrameBytes, GetStreamSession } from "./get-stream-session.ts";
 import type { PeerServable } from "./group-cache-routes.ts";
 import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
 import { toGrpcStatus } from "./grpc-status.ts";
 import { DecodeError, decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./stream-codec.ts";
+
+/** Response frames of every GetStream this process serves: up to 2 MiB of them kept for reuse. */
+const responseFrames = new FramePool(batchFrameBytes, 128);
 
 /** Whether a request is a gRPC call (not Connect or gRPC-web) of GetStream. */
 export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {
@@ -51,7 +55,10 @@ export function serveGetStream(
 
   let finished = false;
   const session = new GetStreamSession(cache, maxMessageBytes, (results, from, to, size) => {
-    if (!finished) response.write(encodeResponseFrame(results, from, to, size));
+    if (finished) return;
+    const slot = responseFrames.take(5 + size);
+    if (slot === undefined) response.write(encodeResponseFrame(results, from, to, size));
+    else response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
   });
   const reader = new GrpcFrameReader(options.readMaxBytes);
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -6,11 +6,13 @@ import { toGrpcStatus } from "./grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./stream-codec.ts";
 
 /**
- * Largest GetStreamResponse the owner builds from several answers; a single
- * larger answer (up to the message limit) goes alone. Smaller messages let
- * the caller start on the first answers while the rest are on the wire.
+ * Largest gRPC frame (prefix included) the owner builds from several
+ * answers; a single larger answer (up to the message limit) goes alone.
+ * Smaller messages let the caller start on the first answers while the
+ * rest are on the wire.
  */
-const batchBytes = (16 << 10) - 5;
+export const batchFrameBytes = 16 << 10;
+const batchBytes = batchFrameBytes - 5;
 
 /** Receives a batch of answers to send as one GetStreamResponse: `results[from..to)`, entry sizes summing to `size`. */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => void;

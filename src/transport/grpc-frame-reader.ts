@@ -13,20 +13,32 @@ export class FrameError extends Error {
 }
 
 /**
+ * Receives one message: `buf[start..end)`. `own` is true when `buf` holds
+ * this message alone (it was split across chunks and assembled into a
+ * buffer of its own), so a part of it may be kept without a copy; false when
+ * `buf` is a received chunk, which shares its memory with other data.
+ */
+export type MessageHandler = (buf: Buffer, start: number, end: number, own: boolean) => void;
+
+/**
  * Splits the bytes of an HTTP/2 stream into gRPC messages (each a 5-byte
  * prefix, a compression flag and a big-endian length, then the message).
  * A message that arrives inside one chunk is handed over as a view of it,
- * without copying; one split across chunks is joined once, when complete.
+ * without copying; one split across chunks is copied once into a buffer of
+ * its exact size, allocated when its prefix is complete, so large messages
+ * cost one copy and one allocation however many chunks they span.
  * Compressed messages are refused: this transport never negotiates
  * compression on its streams.
  */
 export class GrpcFrameReader {
   readonly #maxBytes: number;
   readonly #limitName: string;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  /** Length of the message being assembled, or -1 while its prefix is incomplete. */
-  #need = -1;
+  /** The prefix being read, while it is incomplete. */
+  readonly #prefix = Buffer.alloc(5);
+  #prefixBytes = 0;
+  /** The message being assembled, and how much of it has arrived. */
+  #message: Buffer | undefined;
+  #filled = 0;
 
   /** `maxBytes`: the largest message accepted; `limitName` names it in the error (`readMaxBytes`). */
   constructor(maxBytes: number, limitName = "readMaxBytes") {
@@ -36,46 +48,56 @@ export class GrpcFrameReader {
 
   /** Whether part of a message is waiting for more bytes. */
   get partial(): boolean {
-    return this.#buffered > 0;
+    return this.#prefixBytes > 0 || this.#message !== undefined;
   }
 
   /**
-   * Adds `chunk` and calls `onMessage(buf, start, end)` for every message
-   * now complete, in order. Throws a {@link FrameError} for a compressed or
-   * oversized message; the reader is unusable afterwards.
+   * Adds `chunk` and calls `onMessage` for every message now complete, in
+   * order. Throws a {@link FrameError} for a compressed or oversized
+   * message; the reader is unusable afterwards.
    */
-  push(chunk: Buffer, onMessage: (buf: Buffer, start: number, end: number) => void): void {
-    let buf = chunk;
+  push(chunk: Buffer, onMessage: MessageHandler): void {
+    const end = chunk.byteLength;
     let pos = 0;
-    if (this.#buffered > 0) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.byteLength;
-      if (this.#need === -1 && this.#buffered >= 5) this.#need = this.#readPrefix(this.#join(), 0);
-      if (this.#need === -1 || this.#buffered < 5 + this.#need) return;
-      buf = this.#join();
-      this.#chunks = [];
-      this.#buffered = 0;
-      this.#need = -1;
-    }
-    const end = buf.byteLength;
-    while (end - pos >= 5) {
-      const length = this.#readPrefix(buf, pos);
-      if (end - pos - 5 < length) break;
-      onMessage(buf, pos + 5, pos + 5 + length);
-      pos += 5 + length;
-    }
-    if (pos < end) {
-      const rest = buf.subarray(pos);
-      this.#chunks = [rest];
-      this.#buffered = rest.byteLength;
-      this.#need = rest.byteLength >= 5 ? this.#readPrefix(rest, 0) : -1;
+    while (pos < end) {
+      const message = this.#message;
+      if (message !== undefined) {
+        const n = Math.min(message.byteLength - this.#filled, end - pos);
+        chunk.copy(message, this.#filled, pos, pos + n);
+        this.#filled += n;
+        pos += n;
+        if (this.#filled < message.byteLength) return;
+        this.#message = undefined;
+        onMessage(message, 0, message.byteLength, true);
+      } else if (this.#prefixBytes > 0 || end - pos < 5) {
+        const n = Math.min(5 - this.#prefixBytes, end - pos);
+        chunk.copy(this.#prefix, this.#prefixBytes, pos, pos + n);
+        this.#prefixBytes += n;
+        pos += n;
+        if (this.#prefixBytes < 5) return;
+        this.#prefixBytes = 0;
+        this.#begin(this.#readPrefix(this.#prefix, 0), onMessage);
+      } else {
+        const length = this.#readPrefix(chunk, pos);
+        if (end - pos - 5 >= length) {
+          onMessage(chunk, pos + 5, pos + 5 + length, false);
+          pos += 5 + length;
+        } else {
+          pos += 5;
+          this.#begin(length, onMessage);
+        }
+      }
     }
   }
 
-  #join(): Buffer {
-    const joined = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
-    this.#chunks = [joined];
-    return joined;
+  /** A prefix announced `length` bytes that are not all here: starts assembling them. */
+  #begin(length: number, onMessage: MessageHandler): void {
+    if (length === 0) {
+      onMessage(this.#prefix, 0, 0, true);
+      return;
+    }
+    this.#message = Buffer.allocUnsafeSlow(length);
+    this.#filled = 0;
   }
 
   #readPrefix(buf: Buffer, pos: number): number {

@@ -149,8 +149,9 @@ export function encodeResponseFrame(
   from: number,
   to: number,
   size: number,
+  into: Buffer = Buffer.allocUnsafe(5 + size),
 ): Buffer {
-  const buf = Buffer.allocUnsafe(5 + size);
+  const buf = into;
   writePrefix(buf, size);
   let pos = 5;
   for (let i = from; i < to; i++) {

@@ -5,8 +5,11 @@
  * is per process, and a process never gives all its pages back): it reads
  * RSS and the JS heap plus ArrayBuffers after `gc()`, fills, collects
  * again, reads again, and divides the growth by the number of entries.
- * Go groupcache's figure on this machine kind is ~385 bytes of RSS
- * (REFERENCE §8).
+ * Go groupcache is measured the same way in its own fresh processes
+ * (`support/go-baseline.ts`: a self-only HTTPPool's group filled through
+ * `Get`; RSS from /proc/self/statm and the live Go heap, after
+ * `runtime.GC()` and `debug.FreeOSMemory()`). Without Go, REFERENCE §8's
+ * ~385 bytes of RSS stands in.
  *
  * Two RSS figures: with V8's young generation fixed at 16 MiB per
  * semispace and warmed up before the first reading, and with Node's
@@ -22,12 +25,14 @@
 import { spawnSync } from "node:child_process";
 import { LRUCache } from "lru-cache";
 import { GroupCache, stringCodec } from "../src/index.ts";
-import { fmt, printTable, quick, summarize } from "./support/stats.ts";
+import { buildGoBaseline, type GoMemory, skippedLine } from "./support/go-baseline.ts";
+import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";
 
 const entries = quick ? 2_000 : 100_000;
 const runs = quick ? 1 : 3;
 const valueBytes = 100;
-const goBytesPerEntry = 385;
+/** Go groupcache's RSS per entry on this machine kind (REFERENCE §8), when Go is missing. */
+const staticGoBytesPerEntry = 385;
 /** Keys all have 10 characters (`key-100000` …), so every entry costs the same. */
 const keyOf = (i: number) => `key-${100_000 + i}`;
 
@@ -140,34 +145,56 @@ function measure(name: string, flags: readonly string[]): Measurement {
   return JSON.parse(out.stdout.trim().split("\n").at(-1) as string) as Measurement;
 }
 
+const goName = "Go groupcache (group of a self-only HTTPPool)";
+
 export function main(): void {
+  const built = buildGoBaseline();
+  if (built.go === undefined) console.log(skippedLine(built.reason));
   const names = Object.keys(candidates);
   const samples = new Map<string, Sample[]>(names.map((n) => [n, []]));
+  const goSamples: GoMemory[] = [];
   // Interleave candidates so machine noise hits all of them alike.
   for (let r = 0; r < runs; r++) {
     for (const name of names) {
       samples.get(name)?.push({ fixed: measure(name, fixedYoungGeneration), naive: measure(name, []) });
     }
+    if (built.go !== undefined) goSamples.push(built.go.memory(entries));
   }
   const of = (name: string, pick: (s: Sample) => number) => summarize((samples.get(name) ?? []).map(pick));
   const range = (s: { min: number; max: number }) => `${fmt(s.min)}–${fmt(s.max)}`;
   const mapRss = of("Map of one Uint8Array per entry", (s) => s.fixed.rss).median;
+  const goRss = goSamples.length === 0 ? staticGoBytesPerEntry : summarize(goSamples.map((s) => s.rss)).median;
+  const row = (name: string, rss: Summary, heap: Summary, naive: string[]) => [
+    name,
+    fmt(rss.median),
+    range(rss),
+    fmt(heap.median),
+    range(heap),
+    `${fmt(rss.median / goRss, 2)}×`,
+    `${fmt(rss.median / mapRss, 2)}×`,
+    ...naive,
+  ];
   const rows = names.map((name) => {
-    const rss = of(name, (s) => s.fixed.rss);
-    const heap = of(name, (s) => s.fixed.heap);
     const naive = of(name, (s) => s.naive.rss);
-    return [
+    return row(
       name,
-      fmt(rss.median),
-      range(rss),
-      fmt(heap.median),
-      range(heap),
-      `${fmt(rss.median / goBytesPerEntry, 2)}×`,
-      `${fmt(rss.median / mapRss, 2)}×`,
-      fmt(naive.median),
-      range(naive),
-    ];
+      of(name, (s) => s.fixed.rss),
+      of(name, (s) => s.fixed.heap),
+      [fmt(naive.median), range(naive)],
+    );
   });
+  // Go has no V8 young generation: its one RSS figure goes in the first column.
+  if (goSamples.length > 0) {
+    const go = (pick: (s: GoMemory) => number) => summarize(goSamples.map(pick));
+    rows.push(
+      row(
+        goName,
+        go((s) => s.rss),
+        go((s) => s.heap),
+        ["–", "–"],
+      ),
+    );
+  }
   printTable(
     `Memory per entry beyond its ${valueBytes}-byte value, ${fmt(entries)} entries, ${runs} fresh processes each (median bytes; lower is better)`,
     [
@@ -176,7 +203,7 @@ export function main(): void {
       "min–max",
       "heap+buffers",
       "min–max",
-      "vs Go 385 B",
+      goSamples.length === 0 ? `vs Go ${staticGoBytesPerEntry} B (§8)` : "vs Go",
       "vs Map",
       "RSS, default flags",
       "min–max",

@@ -1,33 +1,37 @@
 /**
- * Remote hits over gRPC between real processes, on both client paths in the
- * same run: keys multiplexed on one GetStream per peer (the default) and one
- * unary Get per key (`grpcPeerClient({ stream: false })`). Two clusters of
- * 3 peer processes on loopback, one per path, alive together; in each, peer
- * 0 gets keys owned by peers 1 and 2 and already cached there (its hot cache
- * is off, so every get crosses the wire). For 100-byte and 10 KB values at
- * concurrency 1, 16 and 64, runs alternate between the paths; the table
- * shows gets/s (median and min–max of the runs), p50/p99 latency, the ratio
- * GetStream / single Get, and the static baselines of REFERENCE §8 and
- * issue 6. Then the thundering-herd wall time on each path (1,000
- * concurrent gets of 100 keys spread over the 3 peers, 50 ms getter,
- * checked to cost exactly 100 getter calls).
+ * Remote hits between real processes, our two client paths against Go
+ * groupcache in the same run: keys multiplexed on one GetStream per peer
+ * (our default), one unary Get per key (`grpcPeerClient({ stream: false })`),
+ * and Go groupcache over HTTP with its default client and with a tuned one
+ * (`support/go-baseline.ts`). One cluster of 3 peer processes on loopback
+ * per path, all alive together; in each, peer 0 gets keys owned by peers 1
+ * and 2 and already cached there, and caches nothing itself (our hot cache
+ * off; Go's driver groups have cacheBytes 0, which turns its hot cache off
+ * too), so every get crosses the wire. For 100-byte and 10 KB values at
+ * concurrency 1, 16 and 64, runs alternate between the paths; the tables
+ * show gets/s (median and min–max of the runs), ratios of GetStream to the
+ * others, and p50/p99 latency. Then the thundering-herd wall time on each
+ * path (1,000 concurrent gets of 100 keys spread over the 3 peers, 50 ms
+ * getter, checked to cost exactly 100 getter calls). Without Go, REFERENCE
+ * §8's static Go figures stand in.
  *
- *   node bench/remote.ts            # ~2 minutes
+ *   node bench/remote.ts            # ~3 minutes
  *   node bench/remote.ts --quick    # tiny runs: checks it works, not its speed
  *
  * The machine's load average is printed before and after: other work on
- * the machine moves these figures a lot, the ratio of the two paths much
+ * the machine moves these figures a lot, ratios measured together much
  * less.
  */
 import { loadavg } from "node:os";
 import { Ring } from "../src/index.ts";
-import { type Cluster, startCluster } from "../test/cluster/cluster.ts";
-import type { BenchResult } from "../test/cluster/protocol.ts";
+import { type Cluster, type ClusterOptions, startCluster } from "../test/cluster/cluster.ts";
+import type { BenchResult, GroupSpec } from "../test/cluster/protocol.ts";
 import { expectedValue } from "../test/cluster/protocol.ts";
+import { buildGoBaseline, type GoTransport, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";
 
 const runs = 3;
-const durationMs = quick ? 100 : 2_000;
+const durationMs = quick ? 50 : 2_000;
 const maxOps = quick ? 2_000 : 600_000;
 const keyCount = quick ? 60 : 1_000;
 const concurrencies = [1, 16, 64];
@@ -35,21 +39,50 @@ const sizes = [
   { name: "v100", bytes: 100, label: "100 B" },
   { name: "v10k", bytes: 10 * 1024, label: "10 KB" },
 ];
-const paths = [
-  { name: "GetStream", stream: true },
-  { name: "single Get", stream: false },
-] as const;
 
 /**
- * Gets/s measured on this machine kind for 100-byte values (REFERENCE §8,
- * issue 6): Go groupcache over HTTP (default client; 50k at 64 with a tuned
- * one), and Redis GET through ioredis without auto-pipelining.
+ * Gets/s measured earlier on this machine kind for 100-byte values
+ * (REFERENCE §8, issue 6): Redis GET through ioredis without
+ * auto-pipelining, and Go groupcache over HTTP (shown only when Go is
+ * missing; 50k at 64 with a tuned client).
  */
 const baselines: Record<number, { go: string; redis: string }> = {
   1: { go: "10.8k (p50 88 µs)", redis: "14–16k" },
   16: { go: "22k", redis: "–" },
   64: { go: "20k (50k tuned)", redis: "167k" },
 };
+
+interface Path {
+  name: string;
+  start: () => Promise<Cluster>;
+}
+
+/** The benchmark's groups: our peers never mirror what they fetch (hot cache off). */
+const ourGroups: GroupSpec[] = sizes.map((s) => ({ name: s.name, valueBytes: s.bytes, hot: "never" }));
+const ours = (name: string, stream: boolean): Path => ({
+  name,
+  start: () => startCluster({ size: 3, config: { clientStream: stream, groups: ourGroups } }),
+});
+const paths: Path[] = [ours("GetStream", true), ours("single Get", false)];
+
+const built = buildGoBaseline();
+if (built.go === undefined) console.log(skippedLine(built.reason));
+else {
+  const go = built.go;
+  /**
+   * Go groupcache has no hot policy: its driver caches nothing only with
+   * cacheBytes 0 (then `populateCache` returns early); owners get the
+   * 64 MiB our peers have.
+   */
+  const config: ClusterOptions["config"] = (i) => ({
+    groups: sizes.map((s) => ({ name: s.name, valueBytes: s.bytes, ...(i === 0 ? { cacheBytes: 0 } : {}) })),
+  });
+  const goPath = (transport: GoTransport): Path => ({
+    name: `Go ${transport}`,
+    start: () => go.startCluster(transport, { size: 3, config }),
+  });
+  paths.push(goPath("default"), goPath("tuned"));
+}
 
 const load = () =>
   loadavg()
@@ -59,17 +92,8 @@ console.log(`load average at start: ${load()} (2 cores)`);
 
 const clusters: Cluster[] = [];
 try {
-  for (const path of paths) {
-    clusters.push(
-      await startCluster({
-        size: 3,
-        config: {
-          clientStream: path.stream,
-          groups: sizes.map((s) => ({ name: s.name, valueBytes: s.bytes, hot: "never" as const })),
-        },
-      }),
-    );
-  }
+  for (const path of paths) clusters.push(await path.start());
+  /** Keys owned by peers 1 and 2 (Go's ring is ours, byte for byte; Go's bench checks with `PickPeer`). */
   const keysOf = (cluster: Cluster) => {
     const ring = new Ring(cluster.ids);
     const keys: string[] = [];
@@ -102,7 +126,8 @@ try {
     return r;
   };
 
-  const rows: string[][] = [];
+  const rateRows: string[][] = [];
+  const latencyRows: string[][] = [];
   for (const size of sizes) {
     for (const concurrency of concurrencies) {
       const samples = paths.map(() => ({ rates: [] as number[], p50s: [] as number[], p99s: [] as number[] }));
@@ -115,56 +140,51 @@ try {
           s.p99s.push(r.p99Us);
         }
       }
-      const [stream, single] = samples.map((s) => ({
+      const results = samples.map((s) => ({
         rate: summarize(s.rates),
         p50: summarize(s.p50s).median,
         p99: summarize(s.p99s).median,
-      })) as [{ rate: Summary; p50: number; p99: number }, { rate: Summary; p50: number; p99: number }];
+      })) as [{ rate: Summary; p50: number; p99: number }, ...{ rate: Summary; p50: number; p99: number }[]];
+      const stream = results[0].rate.median;
       const base = size.bytes === 100 ? baselines[concurrency] : undefined;
-      rows.push([
+      rateRows.push([
         size.label,
         String(concurrency),
-        fmt(stream.rate.median),
-        `${fmt(stream.rate.min)}–${fmt(stream.rate.max)}`,
-        fmt(stream.p50),
-        fmt(stream.p99),
-        fmt(single.rate.median),
-        `${fmt(single.rate.min)}–${fmt(single.rate.max)}`,
-        fmt(single.p50),
-        fmt(single.p99),
-        `${fmt(stream.rate.median / single.rate.median, 1)}×`,
-        base?.go ?? "–",
+        ...results.flatMap((r) => [fmt(r.rate.median), `${fmt(r.rate.min)}–${fmt(r.rate.max)}`]),
+        ...results.slice(1).map((r) => `${fmt(stream / r.rate.median, 1)}×`),
+        ...(built.go === undefined ? [base?.go ?? "–"] : []),
         base?.redis ?? "–",
       ]);
+      latencyRows.push([size.label, String(concurrency), ...results.flatMap((r) => [fmt(r.p50), fmt(r.p99)])]);
     }
   }
   // Every get above was a remote hit: no driver loaded anything itself.
-  for (const cluster of clusters) {
+  for (const [c, cluster] of clusters.entries()) {
     for (const size of sizes) {
       const s = await cluster.peer(0).request("stats", { group: size.name });
       if (s.getterTotal !== 0 || (s.stats.peerErrors ?? 0) !== 0) {
-        throw new Error(`driver loaded ${s.getterTotal} keys itself, ${s.stats.peerErrors} peer errors`);
+        throw new Error(
+          `${paths[c]?.name}: driver loaded ${s.getterTotal} keys itself, ${s.stats.peerErrors} peer errors`,
+        );
       }
     }
   }
   printTable(
-    `Remote hits, 3 peer processes per path, gRPC over HTTP/2 cleartext on loopback (${runs} runs of ${durationMs} ms each, median; p50/p99 in µs)`,
+    `Remote hits, 3 peer processes per path on loopback, ours gRPC over HTTP/2 cleartext${built.go === undefined ? "" : ", Go HTTP/1.1"} (${runs} runs of ${durationMs} ms each; gets/s, median and min–max; ÷: GetStream's rate over the path's)`,
     [
       "value",
       "c",
-      "GetStream/s",
-      "min–max",
-      "p50",
-      "p99",
-      "single Get/s",
-      "min–max",
-      "p50",
-      "p99",
-      "ratio",
-      "Go (HTTP)",
-      "Redis ioredis",
+      ...paths.flatMap((p) => [`${p.name}/s`, "min–max"]),
+      ...paths.slice(1).map((p) => `÷ ${p.name}`),
+      ...(built.go === undefined ? ["Go (HTTP) §8"] : []),
+      "Redis §8",
     ],
-    rows,
+    rateRows,
+  );
+  printTable(
+    "Latency of the same runs (median of the runs' p50 and p99, µs)",
+    ["value", "c", ...paths.flatMap((p) => [`${p.name} p50`, "p99"])],
+    latencyRows,
   );
 
   // Thundering herd: fresh group per run, 50 ms getter on every peer.
@@ -200,7 +220,7 @@ try {
     ]);
   }
   printTable(
-    "Thundering herd: 1,000 concurrent gets of 100 keys over 3 peers, 50 ms getter (Go: ~72 ms)",
+    `Thundering herd: 1,000 concurrent gets of 100 keys over 3 peers, 50 ms getter${built.go === undefined ? " (Go, REFERENCE §8: ~72 ms)" : ""}`,
     ["path", "runs", "getter calls", "wall ms (median)", "min–max"],
     herdRows,
   );

@@ -286,6 +286,38 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
     expect(g.stats).toMatchObject({ serverRequests: 1, gets: 1, loads: 1, loadsDeduped: 1, localLoads: 1 });
   });
 
+  test("serveCached answers a cached key at once, counted exactly as serve counts it; a miss returns undefined and counts nothing", async () => {
+    const viaServe = bytesGroup({});
+    const viaCached = bytesGroup({});
+    for (const g of [viaServe, viaCached]) await g.get("k");
+    const before = { stats: viaCached.stats, main: viaCached.cacheStats("main"), hot: viaCached.cacheStats("hot") };
+    expect(viaCached.serveCached("missing")).toBeUndefined();
+    expect(viaCached.serveCached("")).toBeUndefined();
+    expect({ stats: viaCached.stats, main: viaCached.cacheStats("main"), hot: viaCached.cacheStats("hot") }).toEqual(
+      before,
+    );
+
+    const served = await viaServe.serve("k");
+    const cached = viaCached.serveCached("k");
+    expect(cached).toBeDefined();
+    expect(text(cached?.value as Uint8Array)).toBe("v:k");
+    expect(cached?.minuteQps).toBe(served.minuteQps);
+    expect(served.minuteQps).toBe(1);
+    expect(viaCached.stats).toEqual(viaServe.stats);
+    expect(viaCached.cacheStats("main")).toEqual(viaServe.cacheStats("main"));
+    expect(viaCached.cacheStats("hot")).toEqual(viaServe.cacheStats("hot"));
+    expect(viaCached.stats).toMatchObject({ serverRequests: 1, cacheHits: 1 });
+  });
+
+  test("GroupCache.serveCached: undefined for an unknown group or an uncached key, the value for a cached one", async () => {
+    const cache = new GroupCache({ self: "me:1" });
+    const g = cache.newGroup({ name: "g", getter: (key) => `v:${key}` });
+    expect(cache.serveCached("nope", "k")).toBeUndefined();
+    expect(cache.serveCached("g", "k")).toBeUndefined();
+    await g.get("k");
+    expect(text(cache.serveCached("g", "k")?.value as Uint8Array)).toBe("v:k");
+  });
+
   test("a peer's request and a local get of the same key share one getter call", async () => {
     const { g, gate, calls } = gatedGroup();
     const fromPeer = g.serve("k");

@@ -80,7 +80,7 @@ describe("gRPC transport round trip (two caches, real HTTP/2 on loopback)", () =
     expect(groupA.stats).toMatchObject({ peerErrors: 0, localLoads: 0, localLoadErrs: 0 });
   });
 
-  test("values up to 8 MiB cross intact and are copies, not views of the response buffer", async () => {
+  test("values up to 8 MiB cross intact, keeping no more than twice their size alive", async () => {
     const [a, b] = await pair();
     const big = new Uint8Array(8 << 20).map((_, i) => i % 251);
     a.cache.newGroup({ name: "g", getter: () => "local" });
@@ -91,8 +91,9 @@ describe("gRPC transport round trip (two caches, real HTTP/2 on loopback)", () =
     try {
       const { value } = await client.get("g", key, { signal: new AbortController().signal });
       expect(value.byteLength).toBe(8 << 20);
-      expect(value.buffer.byteLength).toBe(8 << 20);
-      expect(value.byteOffset).toBe(0);
+      // The message it came in was assembled in a buffer of its own: the value
+      // is most of it and stays a view, rather than a second 8 MiB copy.
+      expect(value.buffer.byteLength).toBeLessThanOrEqual(2 * (8 << 20));
       expect(Buffer.from(value).equals(Buffer.from(big))).toBe(true);
     } finally {
       await client.close();

@@ -216,6 +216,34 @@ describe("one GetStream per peer", () => {
     }
   });
 
+  test("a server whose cache offers serveCached answers hits from it and everything else through serve", async () => {
+    const calls: string[] = [];
+    const server = await startPeerServer(
+      {
+        serve: async (group, key) => {
+          calls.push(`serve ${group}/${key}`);
+          if (key === "hit") throw new Error("a hit must not reach serve");
+          return { value: new TextEncoder().encode(`loaded:${key}`), minuteQps: 0 };
+        },
+        serveCached: (group, key) => {
+          calls.push(`cached ${group}/${key}`);
+          return key === "hit" ? { value: new TextEncoder().encode("from cache"), minuteQps: 7 } : undefined;
+        },
+      },
+      { host: "127.0.0.1", closeTimeoutMs: 0 },
+    );
+    cleanups.push(() => server.close());
+    const c = client(server.id);
+    const [hit, miss] = await Promise.all([
+      c.get("g", "hit", { signal: signal() }),
+      c.get("g", "miss", { signal: signal() }),
+    ]);
+    expect(text(hit.value)).toBe("from cache");
+    expect(hit.minuteQps).toBe(7);
+    expect(text(miss.value)).toBe("loaded:miss");
+    expect(calls).toEqual(["cached g/hit", "cached g/miss", "serve g/miss"]);
+  });
+
   test("stream: false sends one unary Get per key", async () => {
     const o = await owner();
     const c = client(o.peer.id, { stream: false });

@@ -356,6 +356,24 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     return value.then((entry) => ({ value: entry.bytes, minuteQps }));
   }
 
+  /**
+   * {@link serve} for a key that is cached, answered at once: its result,
+   * counted exactly as `serve` counts a hit, or `undefined` (nothing
+   * counted) when `serve` must be called. Spares a transport the promise
+   * and the cancellation state of a key that needs neither, and most keys
+   * a peer asks for are hits. The key needs no validation: a key found in
+   * the cache was validated when it was stored.
+   */
+  serveCached(key: string): ServeResult | undefined {
+    if (typeof key !== "string" || this.cacheBytes <= 0) return undefined;
+    const id = this.#touchHit(key);
+    if (id === undefined) return undefined;
+    this.#stats.serverRequests++;
+    this.#stats.gets++;
+    this.#stats.cacheHits++;
+    return { value: this.#store.view(id), minuteQps: this.#keyRate.record(key) };
+  }
+
   /** A snapshot of the group's counters. */
   get stats(): GroupStats {
     return { ...this.#stats };
@@ -387,6 +405,15 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * may still turn out invalid). Recency is updated as by `#lookupCache`.
    */
   #hit(key: string): Promise<T> | undefined {
+    const id = this.#touchHit(key);
+    if (id === undefined) return undefined;
+    this.#stats.gets++;
+    this.#stats.cacheHits++;
+    return this.#memo.get(id) ?? this.#decodeHit(key, id);
+  }
+
+  /** The id of `key`'s value if cached, with recency updated and the lookups counted; `undefined` (nothing counted) on a miss. */
+  #touchHit(key: string): number | undefined {
     let id = this.#mainCache.touch(key);
     if (id !== undefined) this.#mainCache.countLookup(true);
     else {
@@ -395,9 +422,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       this.#mainCache.countLookup(false);
       this.#hotCache.countLookup(true);
     }
-    this.#stats.gets++;
-    this.#stats.cacheHits++;
-    return this.#memo.get(id) ?? this.#decodeHit(key, id);
+    return id;
   }
 
   /** Decodes a hit's stored value; remembers the promise when values are shared and the key is hit repeatedly. */

@@ -147,6 +147,11 @@ export class GroupCache implements PeerPicker {
     return g.serve(key, options);
   }
 
+  /** {@link Group.serveCached} of `group`: a cached key's answer at once, or `undefined` when {@link serve} must be called. */
+  serveCached(group: string, key: string): ServeResult | undefined {
+    return this.#groups.get(group)?.serveCached(key);
+  }
+
   /** Closes every peer client. Creating groups or setting peers afterwards fails with `closed`. */
   async close(): Promise<void> {
     if (this.#closed) return;

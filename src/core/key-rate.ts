@@ -68,7 +68,7 @@ export class KeyRate {
     }
     count = (count ?? 0) + 1;
     this.#current.set(key, count);
-    return this.#rate(key, now);
+    return this.#rateOf(count + (this.#previous.get(key) ?? 0), now);
   }
 
   /** The rate of `key`, per minute, without counting a request. */
@@ -103,7 +103,11 @@ export class KeyRate {
   }
 
   #rate(key: string, now: number): number {
-    const count = (this.#previous.get(key) ?? 0) + (this.#current.get(key) ?? 0);
+    return this.#rateOf((this.#previous.get(key) ?? 0) + (this.#current.get(key) ?? 0), now);
+  }
+
+  /** `count` requests over both windows, per minute. */
+  #rateOf(count: number, now: number): number {
     if (count === 0) return 0;
     const spanMs = this.#previousMs + Math.max(0, now - this.#start);
     // Before the first window ends there were no requests earlier, so the

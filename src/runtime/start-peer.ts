@@ -132,6 +132,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
         cache === undefined
           ? Promise.reject(new GroupCacheError("unavailable", "peer is starting"))
           : cache.serve(group, key, opts),
+      serveCached: (group, key) => cache?.serveCached(group, key),
     },
     { ...options.server, host, port: options.port ?? 0 },
   );

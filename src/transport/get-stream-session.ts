@@ -67,6 +67,12 @@ export class GetStreamSession implements RequestVisitor {
       this.#push(id, Code.InvalidArgument, `request id ${id} is already in flight on this stream`);
       return;
     }
+    // A hit needs no promise and nothing to cancel.
+    const cached = this.#cache.serveCached?.(group, key);
+    if (cached !== undefined) {
+      this.#pushValue(id, cached.value, cached.minuteQps);
+      return;
+    }
     const controller = new AbortController();
     this.#inFlight.set(id, controller);
     let served: Promise<{ value: Uint8Array; minuteQps: number }>;

@@ -13,6 +13,8 @@ import { checkMaxBytes } from "./limits.ts";
  */
 export interface PeerServable {
   serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
+  /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
+  serveCached?(group: string, key: string): ServeResult | undefined;
 }
 
 /** Options of {@link groupCacheRoutes}. */
@@ -78,7 +80,9 @@ export function groupCacheRoutes(
       {
         async get(request, context) {
           try {
-            const { value, minuteQps } = await cache.serve(request.group, request.key, { signal: context.signal });
+            const { value, minuteQps } =
+              cache.serveCached?.(request.group, request.key) ??
+              (await cache.serve(request.group, request.key, { signal: context.signal }));
             return { value, minuteQps };
           } catch (error) {
             throw toConnectError(error);

@@ -56,7 +56,9 @@ export interface PeerServer {
  *
  * A cache's `self` id usually names the port; with `port: 0` it is known
  * only once this resolves, so pass an object that forwards to the cache you
- * create afterwards: `{ serve: (g, k, o) => cache.serve(g, k, o) }`.
+ * create afterwards: `{ serve: (g, k, o) => cache.serve(g, k, o),
+ * serveCached: (g, k) => cache.serveCached(g, k) }` (the second is
+ * optional: it answers cached keys without a promise each).
  */
 export async function startPeerServer(cache: PeerServable, options: PeerServerOptions = {}): Promise<PeerServer> {
   const host = options.host ?? "127.0.0.1";

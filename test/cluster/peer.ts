@@ -51,6 +51,7 @@ const server = await startPeerServer(
       cache === undefined
         ? Promise.reject(new GroupCacheError("unavailable", "starting"))
         : cache.serve(group, key, options),
+    serveCached: (group, key) => cache?.serveCached(group, key),
   },
   { host: config.host ?? "127.0.0.1", port: config.port ?? 0, closeTimeoutMs: 0 },
 );

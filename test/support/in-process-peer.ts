@@ -48,6 +48,11 @@ export async function startInProcessPeer(
           },
         );
       },
+      serveCached: (group, key) => {
+        const result = cache?.serveCached(group, key);
+        if (result !== undefined) record("ok");
+        return result;
+      },
     },
     { host: options.host ?? "127.0.0.1", closeTimeoutMs: 0, ...options.server },
   );

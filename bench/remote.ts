@@ -27,6 +27,7 @@ import { Ring } from "../src/index.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "../test/cluster/cluster.ts";
 import type { BenchResult, GroupSpec } from "../test/cluster/protocol.ts";
 import { expectedValue } from "../test/cluster/protocol.ts";
+import { type EchoFloor, startEchoFloor } from "./support/echo-floor.ts";
 import { buildGoBaseline, type GoTransport, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";
 
@@ -90,6 +91,7 @@ const load = () =>
     .join(" ");
 console.log(`load average at start: ${load()} (2 cores)`);
 
+let echo: EchoFloor | undefined;
 const clusters: Cluster[] = [];
 try {
   for (const path of paths) clusters.push(await path.start());
@@ -128,6 +130,9 @@ try {
 
   const rateRows: string[][] = [];
   const latencyRows: string[][] = [];
+  // The c=1 floor, run in the same runs as the 100-byte c=1 row.
+  echo = await startEchoFloor(120);
+  const floor = { rates: [] as number[], p50s: [] as number[], p99s: [] as number[], streamP50: Number.NaN };
   for (const size of sizes) {
     for (const concurrency of concurrencies) {
       const samples = paths.map(() => ({ rates: [] as number[], p50s: [] as number[], p99s: [] as number[] }));
@@ -139,6 +144,12 @@ try {
           s.p50s.push(r.p50Us);
           s.p99s.push(r.p99Us);
         }
+        if (concurrency === 1 && size.bytes === 100) {
+          const e = await echo.run(durationMs, maxOps);
+          floor.rates.push((e.ops / durationMs) * 1000);
+          floor.p50s.push(e.p50Us);
+          floor.p99s.push(e.p99Us);
+        }
       }
       const results = samples.map((s) => ({
         rate: summarize(s.rates),
@@ -146,6 +157,7 @@ try {
         p99: summarize(s.p99s).median,
       })) as [{ rate: Summary; p50: number; p99: number }, ...{ rate: Summary; p50: number; p99: number }[]];
       const stream = results[0].rate.median;
+      if (concurrency === 1 && size.bytes === 100) floor.streamP50 = results[0].p50;
       const base = size.bytes === 100 ? baselines[concurrency] : undefined;
       rateRows.push([
         size.label,
@@ -187,6 +199,21 @@ try {
     latencyRows,
   );
 
+  const echoP50 = summarize(floor.p50s).median;
+  printTable(
+    "The floor at c=1, same runs: round trips of 120 bytes on one bare node:http2 stream to an echo process (µs)",
+    ["round trips/s", "p50", "p99", "GetStream p50 (100 B)", "GetStream ÷ echo"],
+    [
+      [
+        fmt(summarize(floor.rates).median),
+        fmt(echoP50),
+        fmt(summarize(floor.p99s).median),
+        fmt(floor.streamP50),
+        `${fmt(floor.streamP50 / echoP50, 2)}×`,
+      ],
+    ],
+  );
+
   // Thundering herd: fresh group per run, 50 ms getter on every peer.
   const herdRows: string[][] = [];
   const herdKeys = Array.from({ length: 100 }, (_, i) => `herd-${i}`);
@@ -226,5 +253,5 @@ try {
   );
   console.log(`\nload average at end: ${load()} (2 cores)`);
 } finally {
-  await Promise.all(clusters.map((c) => c.close()));
+  await Promise.all([...clusters.map((c) => c.close()), echo?.close()]);
 }

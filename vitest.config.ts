@@ -19,6 +19,7 @@ const shared = [
   "test/transport-stream.test.ts",
   "test/stream-codec.test.ts",
   "test/frame-pool.test.ts",
+  "test/get-stream-session.test.ts",
   "test/dns-srv.test.ts",
   "test/start-peer.test.ts",
 ];

@@ -54,11 +54,28 @@ export function serveGetStream(
     Number.isInteger(readLimit) && readLimit > 0 ? Math.min(readLimit, options.writeMaxBytes) : options.writeMaxBytes;
 
   let finished = false;
-  const session = new GetStreamSession(cache, maxMessageBytes, (results, from, to, size) => {
+  let backedUp = false;
+  // The caller reads slower than we answer: stop reading its requests and
+  // serving its keys until what was written has gone out.
+  const onDrain = () => {
+    backedUp = false;
     if (finished) return;
+    request.resume();
+    session.resume();
+  };
+  const session = new GetStreamSession(cache, maxMessageBytes, (results, from, to, size) => {
+    if (finished) return true;
     const slot = responseFrames.take(5 + size);
-    if (slot === undefined) response.write(encodeResponseFrame(results, from, to, size));
-    else response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
+    const ok =
+      slot === undefined
+        ? response.write(encodeResponseFrame(results, from, to, size))
+        : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
+    if (!ok && !backedUp) {
+      backedUp = true;
+      request.pause();
+      response.once("drain", onDrain);
+    }
+    return ok;
   });
   const reader = new GrpcFrameReader(options.readMaxBytes);
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -91,6 +108,7 @@ export function serveGetStream(
     clearTimeout(timer);
     options.shutdownSignal?.removeEventListener("abort", onShutdown);
     request.off("data", onData);
+    response.off("drain", onDrain);
   };
   const onMessage = (buf: Buffer, start: number, end: number) => decodeRequest(buf, start, end, session);
   const onData = (chunk: Buffer) => {

@@ -14,8 +14,20 @@ import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "
 export const batchFrameBytes = 16 << 10;
 const batchBytes = batchFrameBytes - 5;
 
-/** Receives a batch of answers to send as one GetStreamResponse: `results[from..to)`, entry sizes summing to `size`. */
-export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => void;
+/**
+ * Receives a batch of answers to send as one GetStreamResponse:
+ * `results[from..to)`, entry sizes summing to `size`. Returns `false` when
+ * the transport is backed up (the caller is not reading as fast as answers
+ * come): the session then serves no new key until {@link GetStreamSession.resume}.
+ */
+export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean | void;
+
+/** A key asked for while the session was paused, served on resume. */
+interface QueuedGet {
+  id: number;
+  group: string | undefined;
+  key: string | undefined;
+}
 
 /**
  * The owner's side of one GetStream, whatever carries it (the hand-written
@@ -25,6 +37,13 @@ export type ResultSink = (results: readonly OutgoingResult[], from: number, to: 
  * are sent as they become ready, those ready in the same microtask together
  * in one message, each with its own status, so one slow or failing key
  * holds up or fails nothing else.
+ *
+ * Back-pressure: once answers waiting to be sent reach one batch, they are
+ * handed to the sink at once, and if the sink says it is backed up, keys
+ * asked for afterwards wait in a queue, unserved, until `resume`. So a
+ * caller that asks without reading holds at most the answers to keys
+ * already being served, not one answer per key it asks for (a single
+ * request message may name thousands).
  */
 export class GetStreamSession implements RequestVisitor {
   readonly #cache: PeerServable;
@@ -32,6 +51,10 @@ export class GetStreamSession implements RequestVisitor {
   readonly #sink: ResultSink;
   readonly #inFlight = new Map<number, AbortController>();
   #out: OutgoingResult[] = [];
+  /** Sum of the entry sizes in `#out`. */
+  #outBytes = 0;
+  #paused = false;
+  #queue: QueuedGet[] = [];
   #flushScheduled = false;
   #closed = false;
   #drained: (() => void) | undefined;
@@ -56,9 +79,18 @@ export class GetStreamSession implements RequestVisitor {
     return this.#inFlight.size;
   }
 
-  /** A KeyRequest arrived: serves it. Strings that were not valid UTF-8 are `undefined`. */
+  /** Whether the sink is backed up: new keys are queued, not served. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** A KeyRequest arrived: serves it (or queues it while paused). Strings that were not valid UTF-8 are `undefined`. */
   get(id: number, group: string | undefined, key: string | undefined): void {
     if (this.#closed) return;
+    if (this.#paused) {
+      this.#queue.push({ id, group, key });
+      return;
+    }
     if (group === undefined || key === undefined) {
       this.#push(id, Code.InvalidArgument, `${group === undefined ? "group" : "key"} is not valid UTF-8`);
       return;
@@ -93,10 +125,34 @@ export class GetStreamSession implements RequestVisitor {
     );
   }
 
+  /** The transport can take answers again: sends what waits and serves the queued keys, until it is backed up again. */
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    this.#flush();
+    while (!this.#paused && this.#queue.length > 0) {
+      const queue = this.#queue;
+      this.#queue = [];
+      let i = 0;
+      for (; i < queue.length && !this.#paused; i++) {
+        const q = queue[i] as QueuedGet;
+        this.get(q.id, q.group, q.key);
+      }
+      // Paused again part way: the rest stays first in line.
+      if (i < queue.length) this.#queue = queue.slice(i).concat(this.#queue);
+    }
+    this.#drain();
+  }
+
   /** The caller stopped waiting for `id`: releases it, without an answer. */
   cancel(id: number): void {
     const controller = this.#inFlight.get(id);
-    if (controller === undefined) return;
+    if (controller === undefined) {
+      const queued = this.#queue.findIndex((q) => q.id === id);
+      if (queued !== -1) this.#queue.splice(queued, 1);
+      this.#drain();
+      return;
+    }
     this.#inFlight.delete(id);
     controller.abort(new GroupCacheError("canceled", "the caller cancelled this key"));
     this.#drain();
@@ -104,7 +160,7 @@ export class GetStreamSession implements RequestVisitor {
 
   /** Resolves once every key asked for so far has been answered (the caller has sent its last request). */
   drained(): Promise<void> {
-    if (this.#inFlight.size === 0 && this.#out.length === 0) return Promise.resolve();
+    if (this.#idle()) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drained = resolve;
     });
@@ -120,13 +176,18 @@ export class GetStreamSession implements RequestVisitor {
     if (this.#closed) return;
     const status = toGrpcStatus(reason);
     const controllers = [...this.#inFlight];
+    const queued = this.#queue;
     this.#inFlight.clear();
+    this.#queue = [];
     if (answer) {
       for (const [id] of controllers) this.#push(id, status.code, status.message);
+      for (const q of queued) this.#push(q.id, status.code, status.message);
+      this.#paused = false; // the last answers go out whatever the caller reads
       this.#flush();
     }
     this.#closed = true;
     this.#out = [];
+    this.#outBytes = 0;
     for (const [, controller] of controllers) controller.abort(reason);
     this.#drain();
   }
@@ -149,13 +210,20 @@ export class GetStreamSession implements RequestVisitor {
       );
       return;
     }
-    this.#out.push(result);
-    this.#schedule();
+    this.#enqueue(result, size);
   }
 
   #push(id: number, code: number, message: string): void {
-    this.#out.push({ id, code, message, value: undefined, minuteQps: 0 });
-    this.#schedule();
+    const result: OutgoingResult = { id, code, message, value: undefined, minuteQps: 0 };
+    this.#enqueue(result, keyResponseEntrySize(result));
+  }
+
+  /** Adds an answer to send; a full batch goes to the sink at once, so a backed-up sink is seen before more keys are served. */
+  #enqueue(result: OutgoingResult, size: number): void {
+    this.#out.push(result);
+    this.#outBytes += size;
+    if (this.#outBytes >= batchBytes && !this.#paused) this.#flush();
+    else this.#schedule();
   }
 
   /**
@@ -173,26 +241,32 @@ export class GetStreamSession implements RequestVisitor {
 
   #flush(): void {
     const out = this.#out;
-    if (this.#closed || out.length === 0) return;
+    if (this.#closed || this.#paused || out.length === 0) return;
     this.#out = [];
+    this.#outBytes = 0;
     const limit = Math.min(batchBytes, this.#maxMessageBytes - 5);
     let from = 0;
     let size = 0;
     for (let i = 0; i < out.length; i++) {
       const entry = keyResponseEntrySize(out[i] as OutgoingResult);
       if (i > from && size + entry > limit) {
-        this.#sink(out, from, i, size);
+        if (this.#sink(out, from, i, size) === false) this.#paused = true;
         from = i;
         size = 0;
       }
       size += entry;
     }
-    this.#sink(out, from, out.length, size);
+    if (this.#sink(out, from, out.length, size) === false) this.#paused = true;
     this.#drain();
   }
 
+  /** Nothing in flight, queued or waiting to be sent. */
+  #idle(): boolean {
+    return this.#inFlight.size === 0 && this.#out.length === 0 && this.#queue.length === 0;
+  }
+
   #drain(): void {
-    if (this.#drained === undefined || this.#inFlight.size > 0 || this.#out.length > 0) return;
+    if (this.#drained === undefined || !this.#idle()) return;
     const resolve = this.#drained;
     this.#drained = undefined;
     resolve();

@@ -250,67 +250,76 @@ describe("one GetStream per peer", () => {
     expect(calls).toEqual(["cached g/hit", "cached g/miss", "serve g/miss"]);
   });
 
-  test("a caller that asks without reading makes the owner stop serving its keys until it reads; then every key is answered", async () => {
-    const valueBytes = 64 << 10;
-    const valueOf = (key: string) => new Uint8Array(valueBytes).fill(Number(key.slice(2)) & 0xff);
-    let served = 0;
-    const firstServed = deferred<void>();
-    const server = await startPeerServer(
-      {
-        serve: () => Promise.reject(new Error("every key is cached")),
-        serveCached: (_group, key) => {
-          served++;
-          firstServed.resolve();
-          return { value: valueOf(key), minuteQps: 0 };
+  const passThrough: Interceptor = (next) => (request) => next(request);
+  test.each([
+    ["the gRPC handler", {}],
+    ["Connect (a server with interceptors)", { interceptors: [passThrough] }],
+  ])(
+    "%s: a caller that asks without reading makes the owner stop serving its keys until it reads; then every key is answered",
+    async (_path, serverOptions) => {
+      const valueBytes = 64 << 10;
+      const valueOf = (key: string) => new Uint8Array(valueBytes).fill(Number(key.slice(2)) & 0xff);
+      let served = 0;
+      const firstServed = deferred<void>();
+      const server = await startPeerServer(
+        {
+          serve: () => Promise.reject(new Error("every key is cached")),
+          serveCached: (_group, key) => {
+            served++;
+            firstServed.resolve();
+            return { value: valueOf(key), minuteQps: 0 };
+          },
         },
-      },
-      { host: "127.0.0.1", closeTimeoutMs: 0 },
-    );
-    cleanups.push(() => server.close());
-    const session = http2.connect(`http://${server.id}`);
-    cleanups.push(() => void session.destroy());
-    const stream = session.request({
-      ":method": "POST",
-      ":path": getStreamPath,
-      "content-type": "application/grpc",
-      te: "trailers",
-    });
-    stream.pause(); // not reading: HTTP/2 flow control stops the owner's writes
-    // 200 keys of 64 KiB in one message: 12.5 MiB of answers for one small request.
-    const keys = Array.from({ length: 200 }, (_, i) => `k-${i}`);
-    const message = toBinary(
-      GetStreamRequestSchema,
-      create(GetStreamRequestSchema, { gets: keys.map((key, i) => ({ id: i + 1, group: "g", key })) }),
-    );
-    const prefix = Buffer.alloc(5);
-    prefix.writeUInt32BE(message.byteLength, 1);
-    stream.write(Buffer.concat([prefix, message]));
-    await firstServed.promise;
-    // The whole message was decoded in the task that served the first key;
-    // one more turn of the event loop lets anything else it scheduled run.
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(served).toBeLessThan(4);
+        { host: "127.0.0.1", closeTimeoutMs: 0, ...serverOptions },
+      );
+      cleanups.push(() => server.close());
+      const session = http2.connect(`http://${server.id}`);
+      cleanups.push(() => void session.destroy());
+      const stream = session.request({
+        ":method": "POST",
+        ":path": getStreamPath,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.pause(); // not reading: HTTP/2 flow control stops the owner's writes
+      // 200 keys of 64 KiB in one message: 12.5 MiB of answers for one small request.
+      const keys = Array.from({ length: 200 }, (_, i) => `k-${i}`);
+      const message = toBinary(
+        GetStreamRequestSchema,
+        create(GetStreamRequestSchema, { gets: keys.map((key, i) => ({ id: i + 1, group: "g", key })) }),
+      );
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(message.byteLength, 1);
+      stream.write(Buffer.concat([prefix, message]));
+      await firstServed.promise;
+      // The whole message was decoded in the task that served the first key;
+      // one more turn of the event loop lets anything else it scheduled run.
+      await new Promise((resolve) => setImmediate(resolve));
+      // A handful of answers (what the transport buffers before it reports
+      // back-pressure), not one per key asked for.
+      expect(served).toBeLessThanOrEqual(10);
 
-    const answers = new Map<number, Uint8Array>();
-    const reader = new GrpcFrameReader(8 << 20);
-    const allAnswered = deferred<void>();
-    stream.on("data", (chunk: Buffer) =>
-      reader.push(chunk, (buf, start, end) => {
-        for (const r of fromBinary(GetStreamResponseSchema, buf.subarray(start, end)).results) {
-          expect(r.code).toBe(0);
-          answers.set(r.id, r.value);
-        }
-        if (answers.size === keys.length) allAnswered.resolve();
-      }),
-    );
-    stream.resume();
-    await allAnswered.promise;
-    expect(served).toBe(keys.length);
-    for (const [i, key] of keys.entries()) {
-      expect(Buffer.compare(answers.get(i + 1) as Uint8Array, valueOf(key))).toBe(0);
-    }
-    stream.end();
-  });
+      const answers = new Map<number, Uint8Array>();
+      const reader = new GrpcFrameReader(8 << 20);
+      const allAnswered = deferred<void>();
+      stream.on("data", (chunk: Buffer) =>
+        reader.push(chunk, (buf, start, end) => {
+          for (const r of fromBinary(GetStreamResponseSchema, buf.subarray(start, end)).results) {
+            expect(r.code).toBe(0);
+            answers.set(r.id, r.value);
+          }
+          if (answers.size === keys.length) allAnswered.resolve();
+        }),
+      );
+      stream.resume();
+      await allAnswered.promise;
+      expect(served).toBe(keys.length);
+      for (const [i, key] of keys.entries()) {
+        expect(Buffer.compare(answers.get(i + 1) as Uint8Array, valueOf(key))).toBe(0);
+      }
+      stream.end();
+    },
+  );
 
   test("stream: false sends one unary Get per key", async () => {
     const o = await owner();

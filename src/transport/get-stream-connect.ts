@@ -13,6 +13,9 @@ import { readMaxBytesHeader } from "./stream-codec.ts";
 
 const noBytes = new Uint8Array(0);
 
+/** Messages waiting for Connect to take them before the session stops serving new keys. */
+const maxWaitingMessages = 8;
+
 /**
  * GetStream as a Connect handler, for the routes mounted through Connect
  * (`groupCacheRoutes` on your own server, the Connect protocol, calls that
@@ -39,6 +42,9 @@ export function connectGetStream(
       }
       ready.push(create(GetStreamResponseSchema, { results: batch }));
       wake?.();
+      // Connect pulls the next message once it has written the last: more
+      // than a few waiting means the caller is not reading (back-pressure).
+      return ready.length < maxWaitingMessages;
     });
     const stop = () => {
       done = true;
@@ -64,7 +70,10 @@ export function connectGetStream(
     })();
     try {
       for (;;) {
-        while (ready.length > 0) yield ready.shift() as GetStreamResponse;
+        while (ready.length > 0) {
+          yield ready.shift() as GetStreamResponse;
+          if (ready.length === 0) session.resume();
+        }
         if (done) break;
         await new Promise<void>((resolve) => {
           wake = resolve;

@@ -258,7 +258,7 @@ describe("one GetStream per peer", () => {
     "%s: a caller that asks without reading makes the owner stop serving its keys until it reads; then every key is answered",
     async (_path, serverOptions) => {
       const valueBytes = 64 << 10;
-      const valueOf = (key: string) => new Uint8Array(valueBytes).fill(Number(key.slice(2)) & 0xff);
+      const blobOf = (key: string) => new Uint8Array(valueBytes).fill(Number(key.slice(2)) & 0xff);
       let served = 0;
       const firstServed = deferred<void>();
       const server = await startPeerServer(
@@ -267,7 +267,7 @@ describe("one GetStream per peer", () => {
           serveCached: (_group, key) => {
             served++;
             firstServed.resolve();
-            return { value: valueOf(key), minuteQps: 0 };
+            return { value: blobOf(key), minuteQps: 0 };
           },
         },
         { host: "127.0.0.1", closeTimeoutMs: 0, ...serverOptions },
@@ -315,7 +315,7 @@ describe("one GetStream per peer", () => {
       await allAnswered.promise;
       expect(served).toBe(keys.length);
       for (const [i, key] of keys.entries()) {
-        expect(Buffer.compare(answers.get(i + 1) as Uint8Array, valueOf(key))).toBe(0);
+        expect(Buffer.compare(answers.get(i + 1) as Uint8Array, blobOf(key))).toBe(0);
       }
       stream.end();
     },

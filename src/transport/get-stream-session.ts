@@ -20,7 +20,7 @@ const batchBytes = batchFrameBytes - 5;
  * the transport is backed up (the caller is not reading as fast as answers
  * come): the session then serves no new key until {@link GetStreamSession.resume}.
  */
-export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean | void;
+export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean;
 
 /** A key asked for while the session was paused, served on resume. */
 interface QueuedGet {
@@ -250,13 +250,13 @@ export class GetStreamSession implements RequestVisitor {
     for (let i = 0; i < out.length; i++) {
       const entry = keyResponseEntrySize(out[i] as OutgoingResult);
       if (i > from && size + entry > limit) {
-        if (this.#sink(out, from, i, size) === false) this.#paused = true;
+        if (!this.#sink(out, from, i, size)) this.#paused = true;
         from = i;
         size = 0;
       }
       size += entry;
     }
-    if (this.#sink(out, from, out.length, size) === false) this.#paused = true;
+    if (!this.#sink(out, from, out.length, size)) this.#paused = true;
     this.#drain();
   }
 

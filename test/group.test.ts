@@ -309,6 +309,22 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
     expect(viaCached.stats).toMatchObject({ serverRequests: 1, cacheHits: 1 });
   });
 
+  test("serve counts lookups as get does: misses in both caches, then a hit in the main cache", async () => {
+    const viaServe = bytesGroup({});
+    const viaGet = bytesGroup({});
+    await viaServe.serve("k");
+    await viaGet.get("k");
+    for (const which of ["main", "hot"] as const) {
+      expect(viaServe.cacheStats(which)).toEqual(viaGet.cacheStats(which));
+    }
+    // The miss, then Go's re-check inside the flight: two lookups, no hit.
+    expect(viaServe.cacheStats("main")).toMatchObject({ gets: 2, hits: 0 });
+    expect(viaServe.cacheStats("hot")).toMatchObject({ gets: 2, hits: 0 });
+    await viaServe.serve("k");
+    expect(viaServe.cacheStats("main")).toMatchObject({ gets: 3, hits: 1 });
+    expect(viaServe.cacheStats("hot")).toMatchObject({ gets: 2, hits: 0 });
+  });
+
   test("GroupCache.serveCached: undefined for an unknown group or an uncached key, the value for a cached one", async () => {
     const cache = new GroupCache({ self: "me:1" });
     const g = cache.newGroup({ name: "g", getter: (key) => `v:${key}` });

@@ -330,13 +330,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     } catch (error) {
       return Promise.reject(error);
     }
+    const cached = this.serveCached(key);
+    if (cached !== undefined) return Promise.resolve(cached);
     this.#stats.serverRequests++;
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
-    const hit = this.#lookupCache(key);
-    if (hit !== undefined) {
-      this.#stats.cacheHits++;
-      return Promise.resolve({ value: this.#store.view(hit), minuteQps });
+    if (this.cacheBytes > 0) {
+      this.#mainCache.countLookup(false);
+      this.#hotCache.countLookup(false);
     }
     this.#stats.loads++;
     const value = this.#localGroup.do(

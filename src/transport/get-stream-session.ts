@@ -130,17 +130,15 @@ export class GetStreamSession implements RequestVisitor {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
     this.#flush();
-    while (!this.#paused && this.#queue.length > 0) {
-      const queue = this.#queue;
-      this.#queue = [];
-      let i = 0;
-      for (; i < queue.length && !this.#paused; i++) {
-        const q = queue[i] as QueuedGet;
-        this.get(q.id, q.group, q.key);
-      }
-      // Paused again part way: the rest stays first in line.
-      if (i < queue.length) this.#queue = queue.slice(i).concat(this.#queue);
+    const queue = this.#queue;
+    this.#queue = [];
+    let i = 0;
+    for (; i < queue.length && !this.#paused; i++) {
+      const q = queue[i] as QueuedGet;
+      this.get(q.id, q.group, q.key);
     }
+    // Backed up again part way: the rest stays queued, in order.
+    if (i < queue.length) this.#queue = queue.slice(i);
     this.#drain();
   }
 

@@ -7,15 +7,6 @@
 export { ByteView } from "./core/byteview.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { crc32, crc32String } from "./core/crc32.ts";
-export {
-  type ConnectDiscoveryOptions,
-  connectDiscovery,
-  type Membership,
-  type PeerDiscovery,
-  type PeerSetListener,
-  staticDiscovery,
-  type WatchOptions,
-} from "./core/discovery.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export {
   type CacheType,
@@ -31,6 +22,15 @@ export { GroupCache, type GroupCacheOptions } from "./core/groupcache.ts";
 export { type HotCandidate, type HotPolicy, neverHot, qpsHotPolicy, randomHotPolicy } from "./core/hot-policy.ts";
 export { KeyRate, type KeyRateOptions } from "./core/key-rate.ts";
 export { type CacheStats, LRU, type LRUOptions } from "./core/lru.ts";
+export {
+  type ConnectDiscoveryOptions,
+  connectDiscovery,
+  type Membership,
+  type PeerDiscovery,
+  type PeerSetListener,
+  staticDiscovery,
+  type WatchOptions,
+} from "./core/membership.ts";
 export { formatPeerId, normalizePeerIds } from "./core/peer-id.ts";
 export {
   noPeers,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { connectDiscovery, type PeerDiscovery, staticDiscovery } from "../src/core/discovery.ts";
+import { connectDiscovery, type PeerDiscovery, staticDiscovery } from "../src/core/membership.ts";
 import { formatPeerId, normalizePeerIds, samePeerIds } from "../src/core/peer-id.ts";
 import { createDenoResolver } from "../src/discovery/deno-resolver.ts";
 import { createDnsSrvDiscovery } from "../src/discovery/dns-srv.ts";

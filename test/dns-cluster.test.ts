@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { connectDiscovery, type Membership } from "../src/core/discovery.ts";
+import { connectDiscovery, type Membership } from "../src/core/membership.ts";
 import { formatPeerId } from "../src/core/peer-id.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscovery } from "../src/discovery/dns-srv.ts";
 import { type Group, type GroupCache, neverHot, stringCodec } from "../src/index.ts";

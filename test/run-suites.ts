@@ -1,12 +1,12 @@
 /**
  * `npm test`: runs the whole suite under Node, then the shared behaviour
- * suite (see vitest.config.ts) under Deno and Bun, with the binaries from
+ * suite (test/shared/, see vitest.config.ts) under Deno and Bun, with the binaries from
  * node_modules/.bin. Prints one row per runtime and a closing
  * "N passed, N failed" line; exits non-zero if any runtime failed.
  *
  *   npm test                      # all three runtimes
  *   npm test -- --runtime node    # one runtime (repeatable)
- *   npm test -- test/ring.test.ts # extra arguments go to vitest
+ *   npm test -- test/shared/ring.test.ts# extra arguments go to vitest
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -52,3 +52,13 @@ export interface PeerPicker {
 
 /** A picker with no peers: every key is loaded locally. */
 export const noPeers: PeerPicker = { pickPeer: () => undefined };
+
+/**
+ * What the server half needs of a cache: `GroupCache.serve`, which answers
+ * from cache or by a local load and never forwards to another peer.
+ */
+export interface PeerServable {
+  serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
+  /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
+  serveCached?(group: string, key: string): ServeResult | undefined;
+}

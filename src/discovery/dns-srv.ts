@@ -1,6 +1,6 @@
-import type { PeerDiscovery, PeerSetListener, WatchOptions } from "../core/discovery.ts";
-import { notifyError, notifyPeers } from "../core/discovery.ts";
 import { GroupCacheError } from "../core/errors.ts";
+import type { PeerDiscovery, PeerSetListener, WatchOptions } from "../core/membership.ts";
+import { notifyError, notifyPeers } from "../core/membership.ts";
 import { formatPeerId, normalizePeerIds, samePeerIds } from "../core/peer-id.ts";
 import { throwIfAborted } from "../core/signals.ts";
 import { jitteredDelay, sleep, withTimeout } from "./poll.ts";

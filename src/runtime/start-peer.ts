@@ -1,12 +1,12 @@
+import { GroupCacheError } from "../core/errors.ts";
+import { GroupCache } from "../core/groupcache.ts";
 import {
   type ConnectDiscoveryOptions,
   connectDiscovery,
   type Membership,
   type PeerDiscovery,
   staticDiscovery,
-} from "../core/discovery.ts";
-import { GroupCacheError } from "../core/errors.ts";
-import { GroupCache } from "../core/groupcache.ts";
+} from "../core/membership.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { RingHash } from "../core/ring.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery/dns-srv.ts";

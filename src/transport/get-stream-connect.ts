@@ -1,13 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
 import { GroupCacheError } from "../core/errors.ts";
+import type { PeerServable } from "../core/peers.ts";
 import {
   type GetStreamRequest,
   type GetStreamResponse,
   GetStreamResponseSchema,
 } from "../gen/groupcachepb/groupcache_pb.ts";
 import { GetStreamSession } from "./get-stream-session.ts";
-import type { PeerServable } from "./group-cache-routes.ts";
 import { toConnectError } from "./grpc-status.ts";
 import { readMaxBytesHeader } from "./stream-codec.ts";
 

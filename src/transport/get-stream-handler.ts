@@ -1,9 +1,9 @@
 import type * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../core/errors.ts";
+import type { PeerServable } from "../core/peers.ts";
 import { FramePool } from "./frame-pool.ts";
 import { batchFrameBytes, GetStreamSession } from "./get-stream-session.ts";
-import type { PeerServable } from "./group-cache-routes.ts";
 import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
 import { toGrpcStatus } from "./grpc-status.ts";
 import { DecodeError, decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./stream-codec.ts";

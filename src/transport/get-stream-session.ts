@@ -1,7 +1,7 @@
 import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../core/errors.ts";
-import type { PeerServable } from "./group-cache-routes.ts";
+import type { PeerServable } from "../core/peers.ts";
 import { toGrpcStatus } from "./grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./stream-codec.ts";
 

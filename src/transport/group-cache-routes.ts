@@ -1,21 +1,11 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { GroupCacheError } from "../core/errors.ts";
-import type { ServeResult } from "../core/peers.ts";
+import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { connectGetStream } from "./get-stream-connect.ts";
 import { toConnectError } from "./grpc-status.ts";
 import { checkMaxBytes } from "./limits.ts";
-
-/**
- * What the server half needs of a cache: `GroupCache.serve`, which answers
- * from cache or by a local load and never forwards to another peer.
- */
-export interface PeerServable {
-  serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
-  /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
-  serveCached?(group: string, key: string): ServeResult | undefined;
-}
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {

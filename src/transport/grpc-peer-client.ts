@@ -3,12 +3,13 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import type { Compression } from "@connectrpc/connect/protocol";
 import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
+import { parsePeerId } from "../core/peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetResult } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { GetStreamClient } from "./get-stream-client.ts";
 import { fromConnectError } from "./grpc-status.ts";
 import { checkMaxBytes, checkMs } from "./limits.ts";
-import { parsePeerId, peerBaseUrl } from "./peer-address.ts";
+import { peerBaseUrl } from "./peer-base-url.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
 export interface GrpcPeerClientOptions {

@@ -6,10 +6,13 @@
  * peer (hand-written gRPC on `node:http2`), or as Connect unary `Get` calls
  * (`stream: false`, and with peers that only know `Get`, as Go's).
  */
-export { type GroupCacheRoutesOptions, groupCacheRoutes, type PeerServable } from "./group-cache-routes.ts";
+
+export { type PeerAddress, parsePeerId } from "../core/peer-id.ts";
+export type { PeerServable } from "../core/peers.ts";
+export { type GroupCacheRoutesOptions, groupCacheRoutes } from "./group-cache-routes.ts";
 export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.ts";
 export { fromConnectError, toConnectError } from "./grpc-status.ts";
 export { defaultMaxMessageBytes } from "./limits.ts";
-export { type PeerAddress, parsePeerId, peerBaseUrl } from "./peer-address.ts";
+export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";

@@ -1,12 +1,8 @@
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { PeerServable } from "../core/peers.ts";
 import { isGrpcGetStream, serveGetStream } from "./get-stream-handler.ts";
-import {
-  type GroupCacheRoutesOptions,
-  groupCacheRoutes,
-  type PeerServable,
-  resolveRoutesOptions,
-} from "./group-cache-routes.ts";
+import { type GroupCacheRoutesOptions, groupCacheRoutes, resolveRoutesOptions } from "./group-cache-routes.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
 export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;

@@ -2,7 +2,8 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { GroupCacheError } from "../core/errors.ts";
 import { formatPeerId } from "../core/peer-id.ts";
-import type { GroupCacheRoutesOptions, PeerServable } from "./group-cache-routes.ts";
+import type { PeerServable } from "../core/peers.ts";
+import type { GroupCacheRoutesOptions } from "./group-cache-routes.ts";
 import { checkMs } from "./limits.ts";
 import { peerRequestHandler } from "./peer-request-handler.ts";
 

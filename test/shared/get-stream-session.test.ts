@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { GroupCacheError } from "../src/index.ts";
-import { GetStreamSession } from "../src/transport/get-stream-session.ts";
-import type { OutgoingResult } from "../src/transport/stream-codec.ts";
+import { GroupCacheError } from "../../src/index.ts";
+import { GetStreamSession } from "../../src/transport/get-stream-session.ts";
+import type { OutgoingResult } from "../../src/transport/stream-codec.ts";
 
 // The owner's side of GetStream without a network: a cache that answers
 // every key from "cache" with `valueBytes` bytes, and a sink that reports

@@ -1,13 +1,13 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import { connectDiscovery, type PeerSetListener } from "../src/core/discovery.ts";
-import { formatPeerId } from "../src/core/peer-id.ts";
-import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../src/discovery/dns-srv.ts";
-import type { DnsResolver } from "../src/discovery/resolver.ts";
-import { GroupCache, GroupCacheError } from "../src/index.ts";
-import { emptyZone, setPods, startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
-import { MemoryNetwork } from "./helpers/memory-peers.ts";
-import { runtime, testResolver } from "./helpers/test-resolver.ts";
-import { nextCall, Recorder } from "./helpers/watch.ts";
+import { connectDiscovery, type PeerSetListener } from "../../src/core/membership.ts";
+import { formatPeerId } from "../../src/core/peer-id.ts";
+import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../../src/discovery/dns-srv.ts";
+import type { DnsResolver } from "../../src/discovery/resolver.ts";
+import { GroupCache, GroupCacheError } from "../../src/index.ts";
+import { emptyZone, setPods, startDnsServer, type TestDnsServer } from "../helpers/dns-server.ts";
+import { MemoryNetwork } from "../helpers/memory-peers.ts";
+import { runtime, testResolver } from "../helpers/test-resolver.ts";
+import { nextCall, Recorder } from "../helpers/watch.ts";
 
 // One discovery at a time against a real DNS server on 127.0.0.1 (UDP).
 

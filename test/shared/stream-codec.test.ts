@@ -6,8 +6,8 @@ import {
   GetStreamResponseSchema,
   KeyRequestSchema,
   KeyResponseSchema,
-} from "../src/gen/groupcachepb/groupcache_pb.ts";
-import { FrameError, GrpcFrameReader } from "../src/transport/grpc-frame-reader.ts";
+} from "../../src/gen/groupcachepb/groupcache_pb.ts";
+import { FrameError, GrpcFrameReader } from "../../src/transport/grpc-frame-reader.ts";
 import {
   DecodeError,
   decodeRequest,
@@ -18,7 +18,7 @@ import {
   keyResponseEntrySize,
   type OutgoingKey,
   type OutgoingResult,
-} from "../src/transport/stream-codec.ts";
+} from "../../src/transport/stream-codec.ts";
 
 // The hand-written GetStream codec against the generated protobuf-es code:
 // the same bytes out, the same messages in, and malformed input refused.

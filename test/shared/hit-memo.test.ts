@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { HitMemo } from "../src/core/hit-memo.ts";
+import { HitMemo } from "../../src/core/hit-memo.ts";
 
 const p = (value: string) => Promise.resolve(value);
 

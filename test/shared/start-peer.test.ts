@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, test } from "vitest";
-import type { Peer, StartPeerOptions } from "../src/runtime/start-peer.ts";
+import type { Peer, StartPeerOptions } from "../../src/runtime/start-peer.ts";
 
 /** The entrypoint of the runtime this suite runs under: each must start a working peer. */
 async function runtimeEntry(): Promise<{ name: string; startPeer: (options?: StartPeerOptions) => Promise<Peer> }> {
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
-  if (g.Deno !== undefined) return { name: "deno", ...(await import("../src/runtime/deno.ts")) };
-  if (g.Bun !== undefined) return { name: "bun", ...(await import("../src/runtime/bun.ts")) };
-  return { name: "node", ...(await import("../src/runtime/node.ts")) };
+  if (g.Deno !== undefined) return { name: "deno", ...(await import("../../src/runtime/deno.ts")) };
+  if (g.Bun !== undefined) return { name: "bun", ...(await import("../../src/runtime/bun.ts")) };
+  return { name: "node", ...(await import("../../src/runtime/node.ts")) };
 }
 
 const started: Peer[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { SlabStore } from "../src/core/slab-store.ts";
-import { ByteView } from "../src/index.ts";
+import { SlabStore } from "../../src/core/slab-store.ts";
+import { ByteView } from "../../src/index.ts";
 
 const recordBytes = (length: number) => 8 + Math.ceil(length / 4) * 4;
 

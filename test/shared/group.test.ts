@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { GetRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
+import { GetRequestSchema } from "../../src/gen/groupcachepb/groupcache_pb.ts";
 import {
   type ByteView,
   bytesCodec,
@@ -18,8 +18,8 @@ import {
   protobufCodec,
   randomHotPolicy,
   stringCodec,
-} from "../src/index.ts";
-import { deferred } from "./support/deferred.ts";
+} from "../../src/index.ts";
+import { deferred } from "../support/deferred.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -540,7 +540,7 @@ describe("Group: codecs and immutability", () => {
     const s = cache.newGroup({ name: "s", codec: stringCodec, getter: () => 1 as unknown as string });
     await expect(s.get("k")).rejects.toThrow("getter must return a string, got number");
     const { create } = await import("@bufbuild/protobuf");
-    const { GetResponseSchema } = await import("../src/gen/groupcachepb/groupcache_pb.ts");
+    const { GetResponseSchema } = await import("../../src/gen/groupcachepb/groupcache_pb.ts");
     const p = cache.newGroup({
       name: "p",
       codec: protobufCodec(GetRequestSchema),

@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
-import { GroupCacheError, NotFoundError } from "../src/index.ts";
-import { grpcPeerClient, parsePeerId, peerBaseUrl } from "../src/transport/index.ts";
+import { GroupCacheError, NotFoundError } from "../../src/index.ts";
+import { grpcPeerClient, parsePeerId, peerBaseUrl } from "../../src/transport/index.ts";
 import {
   countingGetter,
   type InProcessPeer,
   keysOwnedBy,
   startInProcessPeer,
   text,
-} from "./support/in-process-peer.ts";
+} from "../support/in-process-peer.ts";
 
 const open: InProcessPeer[] = [];
 afterEach(async () => {
@@ -146,7 +146,7 @@ describe("gRPC transport round trip (two caches, real HTTP/2 on loopback)", () =
 });
 
 describe("TLS and limits", () => {
-  const fixtures = new URL("./fixtures/tls/", import.meta.url);
+  const fixtures = new URL("../fixtures/tls/", import.meta.url);
   const cert = readFileSync(new URL("cert.pem", fixtures));
   const key = readFileSync(new URL("key.pem", fixtures));
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { crc32, crc32String, Ring } from "../src/index.ts";
+import { crc32, crc32String, Ring } from "../../src/index.ts";
 
 const enc = new TextEncoder();
 

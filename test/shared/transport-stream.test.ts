@@ -9,11 +9,11 @@ import {
   GetStreamRequestSchema,
   GetStreamResponseSchema,
   GroupCache as GroupCacheService,
-} from "../src/gen/groupcachepb/groupcache_pb.ts";
-import { GroupCache, GroupCacheError, NotFoundError, type PeerClient } from "../src/index.ts";
-import { GrpcFrameReader } from "../src/transport/grpc-frame-reader.ts";
-import { grpcPeerClient, type PeerServable, startPeerServer } from "../src/transport/index.ts";
-import { deferred, keysOwnedBy, startInProcessPeer, text } from "./support/in-process-peer.ts";
+} from "../../src/gen/groupcachepb/groupcache_pb.ts";
+import { GroupCache, GroupCacheError, NotFoundError, type PeerClient } from "../../src/index.ts";
+import { GrpcFrameReader } from "../../src/transport/grpc-frame-reader.ts";
+import { grpcPeerClient, type PeerServable, startPeerServer } from "../../src/transport/index.ts";
+import { deferred, keysOwnedBy, startInProcessPeer, text } from "../support/in-process-peer.ts";
 
 // GetStream, the default path of grpcPeerClient: many keys on one HTTP/2
 // stream per peer, each answered with its own status.

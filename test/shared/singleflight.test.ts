@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { GroupCacheError, SingleFlight } from "../src/index.ts";
-import { deferred } from "./support/deferred.ts";
+import { GroupCacheError, SingleFlight } from "../../src/index.ts";
+import { deferred } from "../support/deferred.ts";
 
 describe("SingleFlight", () => {
   test("concurrent callers of one key share one call and its value", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { GroupCache, KeyRate } from "../src/index.ts";
+import { GroupCache, KeyRate } from "../../src/index.ts";
 
 function clock(start = 1_000_000) {
   const c = { t: start, now: () => c.t };

@@ -1,6 +1,7 @@
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
+import { describe } from "./options.ts";
 import { utf8Encode } from "./utf8.ts";
 
 /**
@@ -29,13 +30,6 @@ export interface Codec<T, In = T> {
    * with it, and a hit costs no decoding. Default: `false` (decode per get).
    */
   readonly shared?: boolean;
-}
-
-/** Names a value's type for error messages. */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return (value as object).constructor?.name ?? "object";
 }
 
 function encodeBytes(value: Uint8Array | string): Uint8Array {

@@ -1,10 +1,11 @@
 import type { ByteView } from "./byteview.ts";
-import { byteViewCodec, type Codec, describe } from "./codec.ts";
+import { byteViewCodec, type Codec } from "./codec.ts";
 import { GroupCacheError } from "./errors.ts";
 import { HitMemo } from "./hit-memo.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
 import { KeyRate } from "./key-rate.ts";
 import { type CacheStats, LRU } from "./lru.ts";
+import { describe } from "./options.ts";
 import type { PeerGetResult, PeerPicker, ServeResult } from "./peers.ts";
 import { raceSignal } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";

@@ -28,3 +28,44 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefin
     );
   });
 }
+
+/** What {@link linkedSignal} returns. */
+export interface LinkedSignal {
+  /** Fires when the parent fires (with its reason) or when the timeout runs out (with `timeoutReason()`). */
+  signal: AbortSignal;
+  /** Removes the parent listener and clears the timer. Call it once the work settles; calling it twice is harmless. */
+  cleanup(): void;
+}
+
+/**
+ * A signal that follows `parent` and, when `timeoutMs > 0`, also fires after
+ * `timeoutMs` with `timeoutReason()`. One controller and a timer cleared by
+ * `cleanup`, rather than `AbortSignal.any` and `AbortSignal.timeout`: on
+ * Node 24 the signals `AbortSignal.any` creates stay reachable from their
+ * parents and are never collected, and a pending `AbortSignal.timeout`
+ * holds its memory for the whole timeout even after the work is done. The
+ * timer is unreferenced where the runtime allows (Node, Bun), so a pending
+ * timeout does not keep a process alive.
+ */
+export function linkedSignal(
+  parent: AbortSignal | undefined,
+  timeoutMs = 0,
+  timeoutReason: () => unknown = () => new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError"),
+): LinkedSignal {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(parent?.reason);
+  if (parent?.aborted) onAbort();
+  else parent?.addEventListener("abort", onAbort, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (timeoutMs > 0 && !controller.signal.aborted) {
+    timer = setTimeout(() => controller.abort(timeoutReason()), timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+  }
+  return {
+    signal: controller.signal,
+    cleanup() {
+      if (timer !== undefined) clearTimeout(timer);
+      parent?.removeEventListener("abort", onAbort);
+    },
+  };
+}

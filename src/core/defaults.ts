@@ -1,0 +1,41 @@
+/**
+ * Defaults that more than one module depends on, written once so that the
+ * ones derived from others stay derived when those change: a transport's
+ * message limit follows a group's `maxValueBytes`, a peer call's deadline
+ * follows `getterTimeoutMs`.
+ */
+
+/** A group's `cacheBytes`: 64 MiB. */
+export const defaultCacheBytes = 64 << 20;
+
+/** A group's `maxValueBytes`: 8 MiB. */
+export const defaultMaxValueBytes = 8 << 20;
+
+/** A group's `getterTimeoutMs`: 30 s. */
+export const defaultGetterTimeoutMs = 30_000;
+
+/** Ring points per peer: 50, as Go's gRPC fork. Every node must use the same value. */
+export const defaultReplicas = 50;
+
+/**
+ * Room for the key, the group name and protobuf framing in a message that
+ * also carries a value: a message limit is `maxValueBytes` plus this.
+ */
+export const messageOverheadBytes = 64 << 10;
+
+/** The largest gRPC message peers send or accept by default: a default-sized value with its framing. */
+export const defaultMaxMessageBytes = defaultMaxValueBytes + messageOverheadBytes;
+
+/**
+ * A peer call's default deadline: the owner's getter timeout plus 5 s, so
+ * the caller does not give up on a load the owner is still allowed to
+ * finish and then load the key a second time itself.
+ */
+export const defaultPeerTimeoutMs = defaultGetterTimeoutMs + 5_000;
+
+/**
+ * The address a peer server listens on by default: this machine only. A
+ * cache is reachable from other hosts only when asked for (a pod IP, or
+ * `0.0.0.0` with the address peers use as `advertiseHost`).
+ */
+export const defaultPeerHost = "127.0.0.1";

@@ -24,9 +24,8 @@
  */
 import { loadavg } from "node:os";
 import { Ring } from "../src/index.ts";
-import { type Cluster, type ClusterOptions, startCluster } from "../test/cluster/cluster.ts";
-import type { BenchResult, GroupSpec } from "../test/cluster/protocol.ts";
-import { expectedValue } from "../test/cluster/protocol.ts";
+import { type Cluster, type ClusterOptions, startCluster } from "../src/testing/cluster.ts";
+import { type BenchResult, expectedValue, type GroupSpec } from "../src/testing/protocol.ts";
 import { type EchoFloor, startEchoFloor } from "./support/echo-floor.ts";
 import { buildGoBaseline, type GoTransport, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";

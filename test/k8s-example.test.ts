@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
+import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 
 // The Kubernetes example server (examples/kubernetes/server.ts), three
 // processes on 127.0.0.1 over the real gRPC transport, finding each other

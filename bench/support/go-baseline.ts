@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Cluster, type ClusterOptions, startCluster } from "../../test/cluster/cluster.ts";
+import { type Cluster, type ClusterOptions, startCluster } from "../../src/testing/cluster.ts";
 
 /** Where Debian's Go packages put their sources (a GOPATH). */
 const debianGopath = "/usr/share/gocode";

@@ -3,9 +3,10 @@
  * gRPC peer server on `host`:0, controlled by the harness through the
  * line-delimited JSON protocol of `protocol.ts` on stdin/stdout. Announces
  * `{"event":"ready","id":...,"pid":...}` once it listens; exits when stdin
- * closes, so a crashed harness cannot leave it behind.
+ * closes, so a crashed harness cannot leave it behind. A script, not a
+ * module to import: `startPeerProcess` runs it (built, as `peer.js`).
  *
- *   node test/cluster/peer.ts '{"groups":[{"name":"g"}]}'
+ *   node src/testing/peer.ts '{"groups":[{"name":"g"}]}'
  *
  * Only `node:` modules that Bun and Deno also provide are used.
  */
@@ -20,8 +21,8 @@ import {
   qpsHotPolicy,
   randomHotPolicy,
   stringCodec,
-} from "../../src/index.ts";
-import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+} from "../index.ts";
+import { grpcPeerClient, startPeerServer } from "../transport/index.ts";
 import {
   type BenchResult,
   type CommandName,
@@ -112,7 +113,7 @@ function newGroup(spec: GroupSpec): void {
 
 function liveGroup(name: string): LiveGroup {
   const live = groups.get(name);
-  if (live === undefined) throw new Error(`no group ${JSON.stringify(name)} in this peer`);
+  if (live === undefined) throw new GroupCacheError("unknown-group", `no group ${JSON.stringify(name)} in this peer`);
   return live;
 }
 
@@ -188,7 +189,12 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       };
       const timer = setTimeout(() => {
         live.waiters.delete(check);
-        reject(new Error(`waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`));
+        reject(
+          new GroupCacheError(
+            "deadline-exceeded",
+            `waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`,
+          ),
+        );
       }, a.timeoutMs ?? 10_000);
       live.waiters.add(check);
       check();
@@ -215,7 +221,9 @@ lines.on("line", (line) => {
     const message = JSON.parse(line) as { id: unknown; cmd: CommandName; args?: unknown };
     id = message.id;
     const handler = handlers[message.cmd] as ((args: unknown) => Promise<unknown>) | undefined;
-    if (handler === undefined) throw new Error(`unknown command ${JSON.stringify(message.cmd)}`);
+    if (handler === undefined) {
+      throw new GroupCacheError("invalid-argument", `unknown command ${JSON.stringify(message.cmd)}`);
+    }
     handler(message.args ?? {}).then(
       (reply) => send({ id, reply }),
       (error: unknown) => send({ id, error: error instanceof Error ? error.message : String(error) }),

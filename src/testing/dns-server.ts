@@ -1,6 +1,6 @@
-import dns2, { type DnsHandler, type Resource } from "dns2";
-
-const { Packet } = dns2;
+import type { DnsHandler, Resource } from "dns2";
+import { GroupCacheError } from "../index.ts";
+import { optionalDependency } from "./optional-dependency.ts";
 
 /** How the test server answers every query. */
 export type DnsMode = "answer" | "servfail" | "refused" | "drop";
@@ -17,13 +17,17 @@ export interface TestSrv {
  * answers NOERROR with no records (NODATA).
  */
 export interface DnsZone {
+  /** SRV records per name (`_groupcache._tcp.<service>.<namespace>.svc.cluster.local`); see {@link setPods}. */
   srv: Map<string, TestSrv[]>;
+  /** IPv4 addresses per name (the SRV targets'). */
   a: Map<string, string[]>;
+  /** IPv6 addresses per name. */
   aaaa: Map<string, string[]>;
+  /** How every query is answered; `"answer"` in {@link emptyZone}. */
   mode: DnsMode;
-  /** Per-name overrides of `mode`. */
+  /** Per-name overrides of `mode`; none in {@link emptyZone}. */
   modes: Map<string, DnsMode>;
-  /** Answer records in a random order each time. */
+  /** Answer records in a random order each time; false in {@link emptyZone}. */
   shuffle: boolean;
 }
 
@@ -57,8 +61,17 @@ function shuffled<T>(items: T[], on: boolean): T[] {
   return out;
 }
 
-/** Starts a DNS server on 127.0.0.1, on an OS-assigned port. */
+/**
+ * Starts a DNS server on 127.0.0.1 (UDP), on a port the system picks,
+ * answering from `zone` (default: {@link emptyZone}): point a resolver's
+ * `server` option at its `address`, and change the zone between polls.
+ *
+ * Needs the package `dns2`, an optional peer dependency: without it, fails
+ * with `unavailable` ("install dns2 to use startDnsServer").
+ */
 export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestDnsServer> {
+  const { default: dns2 } = await optionalDependency(() => import("dns2"), "dns2", "startDnsServer");
+  const { Packet } = dns2;
   let queries = 0;
   const handle: DnsHandler = (request, send) => {
     queries++;
@@ -95,7 +108,7 @@ export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestD
   let server = dns2.createServer({ udp: true, handle });
   const listening = await server.listen({ udp: { port: 0, address: "127.0.0.1" } });
   const port = listening.udp?.port;
-  if (port === undefined) throw new Error("the test dns server has no udp port");
+  if (port === undefined) throw new GroupCacheError("internal", "the test dns server has no udp port");
   return {
     zone,
     port,

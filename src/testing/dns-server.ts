@@ -1,4 +1,5 @@
 import type { DnsHandler, Resource } from "dns2";
+import { parsePeerId } from "../core/peer-id.ts";
 import { GroupCacheError } from "../index.ts";
 import { optionalDependency } from "./optional-dependency.ts";
 
@@ -126,18 +127,32 @@ export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestD
   };
 }
 
-/** Fills `zone` as a Kubernetes headless Service: one SRV record per pod, target `<dashed-ip>.<service name>`. */
-export function setPods(zone: DnsZone, srvName: string, pods: { ip: string; port: number }[]): void {
+/** A pod of {@link setPods}: its IP and peer port, or its peer id (`ip:port`, `[ipv6]:port`). */
+export type TestPod = { ip: string; port: number } | string;
+
+/**
+ * Fills `zone` as a Kubernetes headless Service named by `srvName` (see
+ * `srvName()`): one SRV record per pod, target `<dashed-ip>.<service
+ * domain>`, whose A (or AAAA) record is the pod's IP. No pods: the name
+ * answers NXDOMAIN, as when no pod is ready.
+ */
+export function setPods(zone: DnsZone, srvName: string, pods: readonly TestPod[]): void {
   const domain = srvName.split(".").slice(2).join(".");
   zone.srv.delete(srvName);
   if (pods.length === 0) return;
   zone.srv.set(
     srvName,
-    pods.map((pod) => {
+    pods.map((entry) => {
+      const pod = typeof entry === "string" ? podOf(entry) : entry;
       const target = `${pod.ip.replaceAll(/[.:]/g, "-")}.${domain}`;
       const map = pod.ip.includes(":") ? zone.aaaa : zone.a;
       map.set(target, [pod.ip]);
       return { target, port: pod.port };
     }),
   );
+}
+
+function podOf(id: string): { ip: string; port: number } {
+  const { host, port } = parsePeerId(id);
+  return { ip: host, port };
 }

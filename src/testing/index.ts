@@ -20,6 +20,7 @@ export {
   setPods,
   startDnsServer,
   type TestDnsServer,
+  type TestPod,
   type TestSrv,
 } from "./dns-server.ts";
 export { createMemoryCluster, type MemoryCluster, type MemoryClusterOptions } from "./memory-cluster.ts";

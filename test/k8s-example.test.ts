@@ -9,7 +9,9 @@ import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const srv = "_groupcache._tcp.fib-peers.default.svc.cluster.local";
-// Fixed ports below the ephemeral range (REFERENCE §6), offset per run.
+// Fixed ports below the ephemeral range, offset per run: ports in
+// 32768–60999, the ephemeral range, hit EADDRINUSE from lingering client
+// connections.
 const base = 20_000 + Math.floor(Math.random() * 400) * 10;
 const pods = [0, 1, 2].map((i) => ({
   peerPort: base + i,

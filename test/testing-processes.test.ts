@@ -58,8 +58,9 @@ test("a command that cannot be started rejects with unavailable", async () => {
 
 // The example of the README's "Testing your application", as written there.
 test("README: the app finds two peer processes through DNS and gets each key from its owner", async () => {
-  // Two peer processes with the group "fib" (their getter answers expectedValue(key)),
-  // and a DNS server on 127.0.0.1 that lists them as a headless Service would.
+  // Two peer processes with the group "fib" (their getter answers
+  // expectedValue(key)), and a DNS server on 127.0.0.1 that lists them as
+  // a headless Service would.
   const peers = await startCluster({ size: 2, config: { groups: [{ name: "fib" }] } });
   const dns = await startDnsServer();
   setPods(dns.zone, srvName({ service: "fib", namespace: "default" }), peers.ids);

@@ -191,7 +191,7 @@ test("MemoryNetwork: a node that is not listening answers unavailable, and the r
 });
 
 // The example of the README's "Testing your application", as written there.
-test("README: each user is loaded once, by its owner, whichever node is asked", async () => {
+test("each user is loaded once, by its owner, whichever node is asked", async () => {
   const cluster = createMemoryCluster({ peers: 3 });
   const loaded: string[] = [];
   const users = cluster.newGroup({

@@ -14,7 +14,6 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import {
   type Group,
-  GroupCache,
   GroupCacheError,
   type HotPolicy,
   neverHot,
@@ -22,7 +21,7 @@ import {
   randomHotPolicy,
   stringCodec,
 } from "../index.ts";
-import { grpcPeerClient, startPeerServer } from "../transport/index.ts";
+import { startPeerWith } from "../runtime/start-peer.ts";
 import {
   type BenchResult,
   type CommandName,
@@ -44,25 +43,23 @@ interface LiveGroup {
 
 const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
 const groups = new Map<string, LiveGroup>();
-let cache: GroupCache | undefined;
-
-const server = await startPeerServer(
+const peer = await startPeerWith(
   {
-    serve: (group, key, options) =>
-      cache === undefined
-        ? Promise.reject(new GroupCacheError("unavailable", "starting"))
-        : cache.serve(group, key, options),
-    serveCached: (group, key) => cache?.serveCached(group, key),
+    resolver: () => {
+      throw new GroupCacheError("invalid-argument", "a test peer has no DNS discovery: send setPeers");
+    },
   },
-  { host: config.host ?? "127.0.0.1", port: config.port ?? 0, closeTimeoutMs: 0 },
+  {
+    host: config.host ?? "127.0.0.1",
+    port: config.port ?? 0,
+    client: {
+      ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+      ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
+    },
+    server: { closeTimeoutMs: 0 },
+  },
 );
-cache = new GroupCache({
-  self: server.id,
-  peerClient: grpcPeerClient({
-    ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
-    ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
-  }),
-});
+const cache = peer.cache;
 for (const spec of config.groups ?? []) newGroup(spec);
 
 function hotPolicy(hot: HotSpec | undefined): HotPolicy | undefined {
@@ -81,7 +78,7 @@ function newGroup(spec: GroupSpec): void {
     group: undefined as never,
   };
   const policy = hotPolicy(spec.hot);
-  live.group = (cache as GroupCache).newGroup<string, string>({
+  live.group = cache.newGroup<string, string>({
     name: spec.name,
     codec: stringCodec,
     ...(policy === undefined ? {} : { hotPolicy: policy }),
@@ -167,7 +164,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       getterTotal: live.total,
     };
   },
-  setPeers: async (a) => ({ changed: (cache as GroupCache).setPeers(a.peers) }),
+  setPeers: async (a) => ({ changed: cache.setPeers(a.peers) }),
   newGroup: async (a) => {
     newGroup(a);
     return {};
@@ -202,8 +199,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
   },
   bench,
   close: async () => {
-    await (cache as GroupCache).close();
-    await server.close();
+    await peer.close();
     setTimeout(() => process.exit(0), 0);
     return {};
   },
@@ -235,4 +231,4 @@ lines.on("line", (line) => {
 // The harness is gone (or closed our stdin): leave with it.
 lines.on("close", () => process.exit(0));
 
-send({ event: "ready", id: server.id, pid: process.pid });
+send({ event: "ready", id: peer.self, pid: process.pid });

@@ -126,7 +126,7 @@ export async function main(): Promise<void> {
       "ns/op",
       "min–max",
       "ops/s",
-      built.go === undefined ? `vs Go ${staticGoNsPerOp} ns (§8)` : "vs Go ByteViewSink",
+      built.go === undefined ? `vs Go ${staticGoNsPerOp} ns (earlier)` : "vs Go ByteViewSink",
       "vs lru-cache",
       "vs Map",
     ],

@@ -204,7 +204,7 @@ export function main(): void {
       "min–max",
       "heap+buffers",
       "min–max",
-      goSamples.length === 0 ? `vs Go ${staticGoBytesPerEntry} B (§8)` : "vs Go",
+      goSamples.length === 0 ? `vs Go ${staticGoBytesPerEntry} B (earlier)` : "vs Go",
       "vs Map",
       "RSS, default flags",
       "min–max",

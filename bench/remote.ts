@@ -189,8 +189,8 @@ try {
       "c",
       ...paths.flatMap((p) => [`${p.name}/s`, "min–max"]),
       ...paths.slice(1).map((p) => `÷ ${p.name}`),
-      ...(built.go === undefined ? ["Go (HTTP) §8"] : []),
-      "Redis §8",
+      ...(built.go === undefined ? ["Go (HTTP), earlier"] : []),
+      "Redis, earlier",
     ],
     rateRows,
   );

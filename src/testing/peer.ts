@@ -3,9 +3,10 @@
  * gRPC peer server on `host`:0, controlled by the harness through the
  * line-delimited JSON protocol of `protocol.ts` on stdin/stdout. Announces
  * `{"event":"ready","id":...,"pid":...}` once it listens; exits when stdin
- * closes, so a crashed harness cannot leave it behind.
+ * closes, so a crashed harness cannot leave it behind. A script, not a
+ * module to import: `startPeerProcess` runs it (built, as `peer.js`).
  *
- *   node test/cluster/peer.ts '{"groups":[{"name":"g"}]}'
+ *   node src/testing/peer.ts '{"groups":[{"name":"g"}]}'
  *
  * Only `node:` modules that Bun and Deno also provide are used.
  */
@@ -13,15 +14,14 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import {
   type Group,
-  GroupCache,
   GroupCacheError,
   type HotPolicy,
   neverHot,
   qpsHotPolicy,
   randomHotPolicy,
   stringCodec,
-} from "../../src/index.ts";
-import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+} from "../index.ts";
+import { startPeerWith } from "../runtime/start-peer.ts";
 import {
   type BenchResult,
   type CommandName,
@@ -43,25 +43,23 @@ interface LiveGroup {
 
 const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
 const groups = new Map<string, LiveGroup>();
-let cache: GroupCache | undefined;
-
-const server = await startPeerServer(
+const peer = await startPeerWith(
   {
-    serve: (group, key, options) =>
-      cache === undefined
-        ? Promise.reject(new GroupCacheError("unavailable", "starting"))
-        : cache.serve(group, key, options),
-    serveCached: (group, key) => cache?.serveCached(group, key),
+    resolver: () => {
+      throw new GroupCacheError("invalid-argument", "a test peer has no DNS discovery: send setPeers");
+    },
   },
-  { host: config.host ?? "127.0.0.1", port: config.port ?? 0, closeTimeoutMs: 0 },
+  {
+    host: config.host ?? "127.0.0.1",
+    port: config.port ?? 0,
+    client: {
+      ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+      ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
+    },
+    server: { closeTimeoutMs: 0 },
+  },
 );
-cache = new GroupCache({
-  self: server.id,
-  peerClient: grpcPeerClient({
-    ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
-    ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
-  }),
-});
+const cache = peer.cache;
 for (const spec of config.groups ?? []) newGroup(spec);
 
 function hotPolicy(hot: HotSpec | undefined): HotPolicy | undefined {
@@ -80,7 +78,7 @@ function newGroup(spec: GroupSpec): void {
     group: undefined as never,
   };
   const policy = hotPolicy(spec.hot);
-  live.group = (cache as GroupCache).newGroup<string, string>({
+  live.group = cache.newGroup<string, string>({
     name: spec.name,
     codec: stringCodec,
     ...(policy === undefined ? {} : { hotPolicy: policy }),
@@ -112,7 +110,7 @@ function newGroup(spec: GroupSpec): void {
 
 function liveGroup(name: string): LiveGroup {
   const live = groups.get(name);
-  if (live === undefined) throw new Error(`no group ${JSON.stringify(name)} in this peer`);
+  if (live === undefined) throw new GroupCacheError("unknown-group", `no group ${JSON.stringify(name)} in this peer`);
   return live;
 }
 
@@ -166,7 +164,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       getterTotal: live.total,
     };
   },
-  setPeers: async (a) => ({ changed: (cache as GroupCache).setPeers(a.peers) }),
+  setPeers: async (a) => ({ changed: cache.setPeers(a.peers) }),
   newGroup: async (a) => {
     newGroup(a);
     return {};
@@ -188,7 +186,12 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       };
       const timer = setTimeout(() => {
         live.waiters.delete(check);
-        reject(new Error(`waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`));
+        reject(
+          new GroupCacheError(
+            "deadline-exceeded",
+            `waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`,
+          ),
+        );
       }, a.timeoutMs ?? 10_000);
       live.waiters.add(check);
       check();
@@ -196,8 +199,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
   },
   bench,
   close: async () => {
-    await (cache as GroupCache).close();
-    await server.close();
+    await peer.close();
     setTimeout(() => process.exit(0), 0);
     return {};
   },
@@ -215,7 +217,9 @@ lines.on("line", (line) => {
     const message = JSON.parse(line) as { id: unknown; cmd: CommandName; args?: unknown };
     id = message.id;
     const handler = handlers[message.cmd] as ((args: unknown) => Promise<unknown>) | undefined;
-    if (handler === undefined) throw new Error(`unknown command ${JSON.stringify(message.cmd)}`);
+    if (handler === undefined) {
+      throw new GroupCacheError("invalid-argument", `unknown command ${JSON.stringify(message.cmd)}`);
+    }
     handler(message.args ?? {}).then(
       (reply) => send({ id, reply }),
       (error: unknown) => send({ id, error: error instanceof Error ? error.message : String(error) }),
@@ -227,4 +231,4 @@ lines.on("line", (line) => {
 // The harness is gone (or closed our stdin): leave with it.
 lines.on("close", () => process.exit(0));
 
-send({ event: "ready", id: server.id, pid: process.pid });
+send({ event: "ready", id: peer.self, pid: process.pid });

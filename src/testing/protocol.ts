@@ -3,6 +3,10 @@
  * processes: one JSON object per line, commands on the peer's stdin,
  * replies and events on its stdout. Kept free of runtime-specific APIs so
  * the same peer script can run under Node, Bun and Deno.
+ *
+ * The Go peer of the benchmarks (`bench/go/main.go`) speaks it too, so the
+ * harness drives a Go groupcache cluster exactly as it drives ours: a
+ * change to these messages must be made there as well.
  */
 
 /** How a peer's group decides what to mirror from other peers. */

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { expect, test } from "vitest";
 import { type ErrorCode, GroupCacheError, NotFoundError } from "../src/index.ts";
-import { fromGrpcStatus, grpcCodeOfHttpStatus, grpcStatusOf, toGrpcStatus } from "../src/transport/grpc-status.ts";
+import { fromGrpcStatus, grpcCodeOfHttpStatus, grpcStatusOf, toGrpcStatus } from "../src/transport/grpc/grpc-status.ts";
 import { fromConnectError, toConnectError } from "../src/transport/index.ts";
 
 test("server side: every core error code has its documented gRPC status, message kept", () => {

@@ -3,9 +3,9 @@ import type { Compression } from "@connectrpc/connect/protocol";
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
-import { connectGetStream } from "./get-stream-connect.ts";
-import { toConnectError } from "./grpc-status.ts";
-import { checkMaxBytes } from "./limits.ts";
+import { connectGetStream } from "./get-stream/get-stream-connect.ts";
+import { toConnectError } from "./grpc/grpc-status.ts";
+import { checkMaxBytes } from "./grpc/message-bytes-option.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {

@@ -6,9 +6,9 @@ import { GroupCacheError } from "../core/errors.ts";
 import { parsePeerId } from "../core/peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetResult } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
-import { GetStreamClient } from "./get-stream-client.ts";
-import { fromConnectError } from "./grpc-status.ts";
-import { checkMaxBytes, checkMs } from "./limits.ts";
+import { GetStreamClient } from "./get-stream/get-stream-client.ts";
+import { fromConnectError } from "./grpc/grpc-status.ts";
+import { checkMaxBytes, checkMs } from "./grpc/message-bytes-option.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */

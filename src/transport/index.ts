@@ -10,9 +10,9 @@
 export { type PeerAddress, parsePeerId } from "../core/peer-id.ts";
 export type { PeerServable } from "../core/peers.ts";
 export { type GroupCacheRoutesOptions, groupCacheRoutes } from "./group-cache-routes.ts";
+export { fromConnectError, toConnectError } from "./grpc/grpc-status.ts";
+export { defaultMaxMessageBytes } from "./grpc/message-bytes-option.ts";
 export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.ts";
-export { fromConnectError, toConnectError } from "./grpc-status.ts";
-export { defaultMaxMessageBytes } from "./limits.ts";
 export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";

@@ -1,7 +1,7 @@
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { PeerServable } from "../core/peers.ts";
-import { isGrpcGetStream, serveGetStream } from "./get-stream-handler.ts";
+import { isGrpcGetStream, serveGetStream } from "./get-stream/serve-get-stream.ts";
 import { type GroupCacheRoutesOptions, groupCacheRoutes, resolveRoutesOptions } from "./group-cache-routes.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */

@@ -4,7 +4,7 @@ import { GroupCacheError } from "../core/errors.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
 import type { GroupCacheRoutesOptions } from "./group-cache-routes.ts";
-import { checkMs } from "./limits.ts";
+import { checkMs } from "./grpc/message-bytes-option.ts";
 import { peerRequestHandler } from "./peer-request-handler.ts";
 
 /** Options of {@link startPeerServer}. */

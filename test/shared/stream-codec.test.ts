@@ -7,7 +7,6 @@ import {
   KeyRequestSchema,
   KeyResponseSchema,
 } from "../../src/gen/groupcachepb/groupcache_pb.ts";
-import { FrameError, GrpcFrameReader } from "../../src/transport/grpc-frame-reader.ts";
 import {
   DecodeError,
   decodeRequest,
@@ -18,7 +17,8 @@ import {
   keyResponseEntrySize,
   type OutgoingKey,
   type OutgoingResult,
-} from "../../src/transport/stream-codec.ts";
+} from "../../src/transport/get-stream/get-stream-codec.ts";
+import { FrameError, GrpcFrameReader } from "../../src/transport/grpc/grpc-frame-reader.ts";
 
 // The hand-written GetStream codec against the generated protobuf-es code:
 // the same bytes out, the same messages in, and malformed input refused.

@@ -11,7 +11,7 @@ import {
   GroupCache as GroupCacheService,
 } from "../../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache, GroupCacheError, NotFoundError, type PeerClient } from "../../src/index.ts";
-import { GrpcFrameReader } from "../../src/transport/grpc-frame-reader.ts";
+import { GrpcFrameReader } from "../../src/transport/grpc/grpc-frame-reader.ts";
 import { grpcPeerClient, type PeerServable, startPeerServer } from "../../src/transport/index.ts";
 import { deferred, keysOwnedBy, startInProcessPeer, text } from "../support/in-process-peer.ts";
 

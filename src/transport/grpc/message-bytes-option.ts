@@ -1,4 +1,4 @@
-import { GroupCacheError } from "../core/errors.ts";
+import { GroupCacheError } from "../../core/errors.ts";
 
 /**
  * Default largest gRPC message, in bytes, that clients and servers of this

@@ -1,15 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerServable } from "../core/peers.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerServable } from "../../core/peers.ts";
 import {
   type GetStreamRequest,
   type GetStreamResponse,
   GetStreamResponseSchema,
-} from "../gen/groupcachepb/groupcache_pb.ts";
-import { GetStreamSession } from "./get-stream-session.ts";
-import { toConnectError } from "./grpc-status.ts";
-import { readMaxBytesHeader } from "./stream-codec.ts";
+} from "../../gen/groupcachepb/groupcache_pb.ts";
+import { toConnectError } from "../grpc/grpc-status.ts";
+import { readMaxBytesHeader } from "./get-stream-codec.ts";
+import { GetStreamResponder } from "./get-stream-responder.ts";
 
 const noBytes = new Uint8Array(0);
 
@@ -34,7 +34,7 @@ export function connectGetStream(
     let wake: (() => void) | undefined;
     let done = false;
     let failure: unknown;
-    const session = new GetStreamSession(cache, max, (results, from, to) => {
+    const session = new GetStreamResponder(cache, max, (results, from, to) => {
       const batch = [];
       for (let i = from; i < to; i++) {
         const r = results[i];

@@ -1,12 +1,18 @@
 import type * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerServable } from "../core/peers.ts";
-import { FramePool } from "./frame-pool.ts";
-import { batchFrameBytes, GetStreamSession } from "./get-stream-session.ts";
-import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
-import { toGrpcStatus } from "./grpc-status.ts";
-import { DecodeError, decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./stream-codec.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerServable } from "../../core/peers.ts";
+import { FramePool } from "../grpc/frame-pool.ts";
+import { FrameError, GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
+import { toGrpcStatus } from "../grpc/grpc-status.ts";
+import {
+  DecodeError,
+  decodeRequest,
+  encodeResponseFrame,
+  getStreamPath,
+  readMaxBytesHeader,
+} from "./get-stream-codec.ts";
+import { batchFrameBytes, GetStreamResponder } from "./get-stream-responder.ts";
 
 /** Response frames of every GetStream this process serves: up to 2 MiB of them kept for reuse. */
 const responseFrames = new FramePool(batchFrameBytes, 128);
@@ -63,7 +69,7 @@ export function serveGetStream(
     request.resume();
     session.resume();
   };
-  const session = new GetStreamSession(cache, maxMessageBytes, (results, from, to, size) => {
+  const session = new GetStreamResponder(cache, maxMessageBytes, (results, from, to, size) => {
     if (finished) return true;
     const slot = responseFrames.take(5 + size);
     const ok =

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { GroupCacheError } from "../../src/index.ts";
-import { GetStreamSession } from "../../src/transport/get-stream-session.ts";
-import type { OutgoingResult } from "../../src/transport/stream-codec.ts";
+import type { OutgoingResult } from "../../src/transport/get-stream/get-stream-codec.ts";
+import { GetStreamResponder } from "../../src/transport/get-stream/get-stream-responder.ts";
 
 // The owner's side of GetStream without a network: a cache that answers
 // every key from "cache" with `valueBytes` bytes, and a sink that reports
@@ -10,7 +10,7 @@ function harness(valueBytes: number) {
   const served: string[] = [];
   const answers: { id: number; code: number; message: string; bytes: number }[] = [];
   const state = { backedUp: false };
-  const session = new GetStreamSession(
+  const session = new GetStreamResponder(
     {
       serve: () => Promise.reject(new Error("every key is cached")),
       serveCached: (_group, key) => {
@@ -30,7 +30,7 @@ function harness(valueBytes: number) {
   return { session, served, answers, state };
 }
 
-describe("GetStreamSession back-pressure", () => {
+describe("GetStreamResponder back-pressure", () => {
   test("once the sink is backed up, later keys wait unserved; resume serves them in order, each answered once", () => {
     const { session, served, answers, state } = harness(20_000); // each answer is over one batch: sent at once
     state.backedUp = true;

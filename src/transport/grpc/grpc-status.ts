@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type ErrorCode, GroupCacheError, NotFoundError } from "../core/errors.ts";
+import { type ErrorCode, GroupCacheError, NotFoundError } from "../../core/errors.ts";
 
 /**
  * The gRPC status an owner answers with, per error code of the core. Peers

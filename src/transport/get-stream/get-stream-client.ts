@@ -3,11 +3,11 @@ import * as http2 from "node:http2";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerGetResult } from "../core/peers.ts";
-import { type ChannelEvents, GetStreamChannel } from "./get-stream-channel.ts";
-import { fromConnectError, fromGrpcStatus } from "./grpc-status.ts";
-import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./stream-codec.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerGetResult } from "../../core/peers.ts";
+import { fromConnectError, fromGrpcStatus } from "../grpc/grpc-status.ts";
+import { type CallEvents, GetStreamCall } from "./get-stream-call.ts";
+import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./get-stream-codec.ts";
 
 /** Options of {@link GetStreamClient}, checked by `grpcPeerClient`. */
 export interface GetStreamClientOptions {
@@ -35,7 +35,7 @@ export interface GetStreamClientOptions {
  * a large value is most of its message, and not copying it spares the
  * allocation that makes V8 run full collections (external memory).
  */
-function keepsOwnBuffer(conn: GetStreamChannel, buf: Buffer, valueBytes: number): boolean {
+function keepsOwnBuffer(conn: GetStreamCall, buf: Buffer, valueBytes: number): boolean {
   return conn.ownMessage && valueBytes * 2 >= buf.byteLength;
 }
 
@@ -66,7 +66,7 @@ class Call implements OutgoingKey {
   resolve!: (result: PeerGetResult) => void;
   reject!: (reason: unknown) => void;
   /** The stream it was sent on; `undefined` while queued. */
-  conn: GetStreamChannel | undefined = undefined;
+  conn: GetStreamCall | undefined = undefined;
   done = false;
 
   constructor(owner: GetStreamClient, id: number, group: string, key: string, signal: AbortSignal, deadline: number) {
@@ -103,9 +103,9 @@ export class GetStreamClient {
   readonly #o: GetStreamClientOptions;
   readonly #calls = new Map<number, Call>();
   #queue: Call[] = [];
-  #conn: GetStreamChannel | undefined;
+  #conn: GetStreamCall | undefined;
   /** Retired streams with cancels to send. */
-  #dirty: GetStreamChannel[] = [];
+  #dirty: GetStreamCall[] = [];
   #opening = false;
   #flushScheduled = false;
   #legacy = false;
@@ -119,7 +119,7 @@ export class GetStreamClient {
   readonly #flushNow = () => this.#flush();
   readonly #onDeadline = () => this.#expireDue();
   readonly #onIdle = () => this.#checkIdle();
-  readonly #events: ChannelEvents = {
+  readonly #events: CallEvents = {
     answer: (channel, id, code, message, buf, valueStart, valueEnd, minuteQps) =>
       this.#answer(channel, id, code, message, buf, valueStart, valueEnd, minuteQps),
     ended: (channel) => this.#ended(channel),
@@ -240,7 +240,7 @@ export class GetStreamClient {
   }
 
   /** Sends `calls` on `conn`, in messages of at most `writeMaxBytes`. */
-  #send(conn: GetStreamChannel, calls: Call[]): void {
+  #send(conn: GetStreamCall, calls: Call[]): void {
     const limit = this.#o.writeMaxBytes - 5;
     const live: Call[] = [];
     let size = 0;
@@ -269,7 +269,7 @@ export class GetStreamClient {
   }
 
   /** Writes one message with `calls` (entry sizes summing to `size`) and `conn`'s pending cancels. */
-  #write(conn: GetStreamChannel, calls: readonly Call[], size: number): void {
+  #write(conn: GetStreamCall, calls: readonly Call[], size: number): void {
     for (const call of calls) call.conn = conn;
     conn.write(calls, size);
   }
@@ -289,7 +289,7 @@ export class GetStreamClient {
           stream.close(http2.constants.NGHTTP2_CANCEL);
           return;
         }
-        this.#conn = new GetStreamChannel(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
+        this.#conn = new GetStreamCall(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
         this.#armIdle(this.#o.idleMs);
         this.#flush();
       },
@@ -303,7 +303,7 @@ export class GetStreamClient {
 
   /** One key's answer arrived on `conn`. */
   #answer(
-    conn: GetStreamChannel,
+    conn: GetStreamCall,
     id: number,
     code: number,
     message: string,
@@ -330,7 +330,7 @@ export class GetStreamClient {
   }
 
   /** `conn` closed: its keys fail with its status; a peer without GetStream gets them by unary Get instead. */
-  #ended(conn: GetStreamChannel): void {
+  #ended(conn: GetStreamCall): void {
     if (this.#conn === conn) this.#conn = undefined;
     const status = conn.endStatus;
     const mine: Call[] = [];
@@ -377,7 +377,7 @@ export class GetStreamClient {
   }
 
   /** Stops sending new keys on `conn`; it is half-closed once nothing is in flight on it. */
-  #retire(conn: GetStreamChannel): void {
+  #retire(conn: GetStreamCall): void {
     if (conn.retired) return;
     conn.retired = true;
     if (this.#conn === conn) {

@@ -1,8 +1,8 @@
 import type { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import { Code } from "@connectrpc/connect";
-import { FrameError, GrpcFrameReader } from "./grpc-frame-reader.ts";
-import { grpcCodeOfHttpStatus, grpcStatusOf } from "./grpc-status.ts";
+import { FrameError, GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
+import { grpcCodeOfHttpStatus, grpcStatusOf } from "../grpc/grpc-status.ts";
 import {
   DecodeError,
   decodeResponse,
@@ -10,16 +10,16 @@ import {
   getStreamPath,
   type OutgoingKey,
   type ResultVisitor,
-} from "./stream-codec.ts";
+} from "./get-stream-codec.ts";
 
-/** What a {@link GetStreamChannel} reports to the client that owns it. */
-export interface ChannelEvents {
+/** What a {@link GetStreamCall} reports to the client that owns it. */
+export interface CallEvents {
   /** One key's answer: the value is `buf[valueStart..valueEnd)` when `code` is 0. */
-  answer: (channel: GetStreamChannel, ...result: Parameters<ResultVisitor>) => void;
+  answer: (channel: GetStreamCall, ...result: Parameters<ResultVisitor>) => void;
   /** The stream is over; `channel.status` says how (`undefined`: reset without a status). */
-  ended: (channel: GetStreamChannel) => void;
+  ended: (channel: GetStreamCall) => void;
   /** The server is going away (GOAWAY): send no new keys on this stream. */
-  goaway: (channel: GetStreamChannel) => void;
+  goaway: (channel: GetStreamCall) => void;
   /** Response bytes arrived (for the connection's keep-alive bookkeeping). */
   bytesRead: (stream: http2.ClientHttp2Stream) => void;
 }
@@ -30,7 +30,7 @@ export interface ChannelEvents {
  * still to send, and the status it ended with. Which keys those are, and
  * what to do with their answers, is the business of `GetStreamClient`.
  */
-export class GetStreamChannel {
+export class GetStreamCall {
   readonly stream: http2.ClientHttp2Stream;
   /** Keys sent on this stream and not answered, cancelled or timed out. */
   inFlight = 0;
@@ -45,15 +45,10 @@ export class GetStreamChannel {
   /** The gRPC status the stream ended with, once known. */
   status: { code: number; message: string } | undefined;
   closed = false;
-  readonly #events: ChannelEvents;
+  readonly #events: CallEvents;
   readonly #reader: GrpcFrameReader;
 
-  constructor(
-    stream: http2.ClientHttp2Stream,
-    readMaxBytes: number,
-    receiveWindowBytes: number,
-    events: ChannelEvents,
-  ) {
+  constructor(stream: http2.ClientHttp2Stream, readMaxBytes: number, receiveWindowBytes: number, events: CallEvents) {
     this.stream = stream;
     this.#events = events;
     this.#reader = new GrpcFrameReader(readMaxBytes);

@@ -1,9 +1,9 @@
 import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerServable } from "../core/peers.ts";
-import { toGrpcStatus } from "./grpc-status.ts";
-import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./stream-codec.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerServable } from "../../core/peers.ts";
+import { toGrpcStatus } from "../grpc/grpc-status.ts";
+import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
 
 /**
  * Largest gRPC frame (prefix included) the owner builds from several
@@ -18,7 +18,7 @@ const batchBytes = batchFrameBytes - 5;
  * Receives a batch of answers to send as one GetStreamResponse:
  * `results[from..to)`, entry sizes summing to `size`. Returns `false` when
  * the transport is backed up (the caller is not reading as fast as answers
- * come): the session then serves no new key until {@link GetStreamSession.resume}.
+ * come): the session then serves no new key until {@link GetStreamResponder.resume}.
  */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean;
 
@@ -45,7 +45,7 @@ interface QueuedGet {
  * already being served, not one answer per key it asks for (a single
  * request message may name thousands).
  */
-export class GetStreamSession implements RequestVisitor {
+export class GetStreamResponder implements RequestVisitor {
   readonly #cache: PeerServable;
   readonly #maxMessageBytes: number;
   readonly #sink: ResultSink;

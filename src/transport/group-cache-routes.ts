@@ -3,7 +3,6 @@ import type { Compression } from "@connectrpc/connect/protocol";
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
-import { connectGetStream } from "./get-stream/get-stream-connect.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
 import { checkMaxBytes } from "./grpc/message-bytes-option.ts";
 
@@ -41,23 +40,34 @@ export interface GroupCacheRoutesOptions {
 }
 
 /**
- * The `groupcachepb.GroupCache` service (`/groupcachepb.GroupCache/Get` and
- * `/groupcachepb.GroupCache/GetStream`) as Connect routes, to mount on your
+ * The `groupcachepb.GroupCache` service as Connect routes, to mount on your
  * own HTTP/2 server next to your other services:
  *
  * ```ts
  * http2.createServer(connectNodeAdapter({ routes: groupCacheRoutes(cache) })).listen(8080);
  * ```
  *
- * Each request is answered by `cache.serve` with the request's signal, so a
- * caller's cancel or deadline releases it (the shared load goes on for
- * others). Errors become gRPC statuses per `toConnectError`: NOT_FOUND,
- * INVALID_ARGUMENT, FAILED_PRECONDITION for an unknown group,
- * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed getter,
- * INTERNAL otherwise. The response's `minute_qps` carries the key's request
- * rate on this peer. GetStream answers each of its keys the same way, with
- * the key's own status; `peerRequestHandler` serves its gRPC calls faster
- * than these routes can.
+ * Each `/groupcachepb.GroupCache/Get` request is answered by `cache.serve`
+ * with the request's signal, so a caller's cancel or deadline releases it
+ * (the shared load goes on for others). Errors become gRPC statuses per
+ * `toConnectError`: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION for an
+ * unknown group, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed
+ * getter, INTERNAL otherwise. The response's `minute_qps` carries the key's
+ * request rate on this peer.
+ *
+ * GetStream is answered UNIMPLEMENTED here, so callers fetch every key with
+ * Get (which these routes' interceptors see). It is served only by
+ * `peerRequestHandler`, on `node:http2` without Connect: per message,
+ * Connect's generic streaming costs more than the rest of a key's trip. To
+ * serve it beside other Connect services, send the service's paths to
+ * `peerRequestHandler`:
+ *
+ * ```ts
+ * const groupcache = peerRequestHandler(cache);
+ * const others = connectNodeAdapter({ routes });
+ * http2.createServer((req, res) =>
+ *   req.url.startsWith("/groupcachepb.GroupCache/") ? groupcache(req, res) : others(req, res));
+ * ```
  */
 export function groupCacheRoutes(
   cache: PeerServable,
@@ -78,7 +88,6 @@ export function groupCacheRoutes(
             throw toConnectError(error);
           }
         },
-        getStream: connectGetStream(cache, handlerOptions.writeMaxBytes),
       },
       handlerOptions,
     );

@@ -24,8 +24,10 @@ export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: h
  *
  * gRPC calls of GetStream (what `grpcPeerClient` uses by default) are served
  * by a hand-written handler on `node:http2` rather than through Connect,
- * which costs more per stream message than the rest of a key's trip; with
- * `interceptors` set they go through Connect, so the interceptors see them.
+ * which costs more per stream message than the rest of a key's trip. With
+ * `interceptors` set, GetStream is answered UNIMPLEMENTED, as by
+ * {@link groupCacheRoutes}: callers then send every key as a Get, which the
+ * interceptors see.
  */
 export function peerRequestHandler(cache: PeerServable, options: GroupCacheRoutesOptions = {}): PeerRequestHandler {
   const resolved = resolveRoutesOptions(cache, options);

@@ -30,8 +30,8 @@ interface QueuedGet {
 }
 
 /**
- * The owner's side of one GetStream, whatever carries it (the hand-written
- * gRPC handler or Connect's): each key asked for is answered by
+ * The owner's side of one GetStream, apart from the wire (`serveGetStream`
+ * reads and writes it): each key asked for is answered by
  * `cache.serve` with its own `AbortSignal`, so a cancel from the caller
  * releases that key alone and the load goes on for any other waiter. Answers
  * are sent as they become ready, those ready in the same microtask together

@@ -18,11 +18,11 @@ const batchBytes = batchFrameBytes - 5;
  * Receives a batch of answers to send as one GetStreamResponse:
  * `results[from..to)`, entry sizes summing to `size`. Returns `false` when
  * the transport is backed up (the caller is not reading as fast as answers
- * come): the session then serves no new key until {@link GetStreamResponder.resume}.
+ * come): the responder then serves no new key until {@link GetStreamResponder.resume}.
  */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean;
 
-/** A key asked for while the session was paused, served on resume. */
+/** A key asked for while the responder was paused, served on resume. */
 interface QueuedGet {
   id: number;
   group: string | undefined;
@@ -165,7 +165,7 @@ export class GetStreamResponder implements RequestVisitor {
   }
 
   /**
-   * Ends the session early: every key still in flight is released with
+   * Ends the stream early: every key still in flight is released with
    * `reason` and, if `answer`, answered now with its status (the server is
    * closing: the caller should load those keys itself); otherwise dropped
    * (the caller is gone). Nothing is sent afterwards.

@@ -4,7 +4,14 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GetStreamRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache } from "../src/index.ts";
-import { type PeerServer, startPeerServer } from "../src/transport/index.ts";
+import {
+  groupCacheRoutes,
+  grpcPeerClient,
+  type PeerServable,
+  type PeerServer,
+  peerRequestHandler,
+  startPeerServer,
+} from "../src/transport/index.ts";
 import { type GrpcJsClient, type GrpcJsStream, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
 import { text } from "./support/in-process-peer.ts";
 
@@ -317,5 +324,70 @@ describe("GetStream", () => {
       gzip.close();
     }
     await expectStillServing();
+  });
+});
+
+describe("options", () => {
+  /** `options` behind a proxy that counts how often each one is read. */
+  function counted<T extends object>(options: T): { options: T; reads: Record<string, number> } {
+    const reads: Record<string, number> = {};
+    const proxy = new Proxy(options, {
+      get(target, name, receiver) {
+        if (typeof name === "string") reads[name] = (reads[name] ?? 0) + 1;
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    return { options: proxy, reads };
+  }
+
+  test("each entry point reads and checks every option once", async () => {
+    const handler = counted({ readMaxBytes: 2048, writeMaxBytes: 4096, interceptors: [] });
+    peerRequestHandler(cache, handler.options);
+    expect(handler.reads).toEqual({
+      readMaxBytes: 1,
+      writeMaxBytes: 1,
+      interceptors: 1,
+      acceptCompression: 1,
+      shutdownSignal: 1,
+    });
+
+    const serverOptions = counted({ host: "127.0.0.1", readMaxBytes: 2048, closeTimeoutMs: 0 });
+    const started = await startPeerServer(cache, serverOptions.options);
+    await started.close();
+    expect(serverOptions.reads).toEqual({ host: 1, port: 1, tls: 1, readMaxBytes: 1, closeTimeoutMs: 1 });
+
+    const client = counted({ timeoutMs: 1000, streamIdleMs: 10 });
+    grpcPeerClient(client.options);
+    expect(client.reads).toEqual({
+      tls: 1,
+      timeoutMs: 1,
+      readMaxBytes: 1,
+      writeMaxBytes: 1,
+      acceptCompression: 1,
+      sendCompression: 1,
+      session: 1,
+      interceptors: 1,
+      stream: 1,
+      streamIdleMs: 1,
+    });
+  });
+
+  test("a bad option fails at once, naming the entry point, the option and the value", async () => {
+    expect(() => grpcPeerClient({ interceptors: {} as never })).toThrow(
+      "grpcPeerClient: interceptors must be an array, got Object",
+    );
+    expect(() => groupCacheRoutes(cache, { shutdownSignal: "now" as never })).toThrow(
+      'groupCacheRoutes: shutdownSignal must be an AbortSignal, got "now"',
+    );
+    expect(() => peerRequestHandler({} as PeerServable)).toThrow(
+      "peerRequestHandler: cache must be an object with a serve method (a GroupCache), got Object",
+    );
+    await expect(startPeerServer(cache, { port: 70_000 })).rejects.toThrow(
+      "startPeerServer: port must be an integer from 0 to 65535, got 70000",
+    );
+    await expect(startPeerServer(cache, { writeMaxBytes: 0 })).rejects.toMatchObject({
+      code: "invalid-argument",
+      message: "startPeerServer: writeMaxBytes must be an integer from 1 to 4294967295, got 0",
+    });
   });
 });

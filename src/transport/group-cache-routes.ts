@@ -1,10 +1,10 @@
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { GroupCacheError } from "../core/errors.ts";
+import { invalidOption, optionsObject, signalOption } from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
-import { checkMaxBytes } from "./grpc/message-bytes-option.ts";
+import { arrayOption, messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -12,13 +12,14 @@ export interface GroupCacheRoutesOptions {
    * Largest request message accepted, in bytes; a larger one is answered
    * with RESOURCE_EXHAUSTED and the server goes on serving. Requests are a
    * group name and a key, so this only needs to exceed the longest key.
-   * Default: 8 MiB + 64 KiB.
+   * Default: `defaultMaxMessageBytes` (8 MiB + 64 KiB).
    */
   readMaxBytes?: number;
   /**
    * Largest response message sent, in bytes; a larger value is answered
    * with RESOURCE_EXHAUSTED (and the peer loads the key itself). Default:
-   * 8 MiB + 64 KiB, a default `maxValueBytes` value with headroom.
+   * `defaultMaxMessageBytes` (8 MiB + 64 KiB: a value of a group's default
+   * `maxValueBytes` with its key and framing).
    */
   writeMaxBytes?: number;
   /**
@@ -71,9 +72,13 @@ export interface GroupCacheRoutesOptions {
  */
 export function groupCacheRoutes(
   cache: PeerServable,
-  options: GroupCacheRoutesOptions = {},
+  options?: GroupCacheRoutesOptions,
 ): (router: ConnectRouter) => void {
-  const handlerOptions = resolveRoutesOptions(cache, options);
+  return routesFor(cache, resolveRoutesOptions("groupCacheRoutes", cache, options));
+}
+
+/** {@link groupCacheRoutes} with its options already resolved (for `peerRequestHandler`). */
+export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): (router: ConnectRouter) => void {
   return (router) => {
     router.service(
       GroupCache,
@@ -89,7 +94,7 @@ export function groupCacheRoutes(
           }
         },
       },
-      handlerOptions,
+      options,
     );
   };
 }
@@ -103,19 +108,26 @@ export interface ResolvedRoutesOptions {
   shutdownSignal?: AbortSignal;
 }
 
-/** Checks `cache` and `options`; throws `invalid-argument` naming a bad one. */
-export function resolveRoutesOptions(cache: PeerServable, options: GroupCacheRoutesOptions): ResolvedRoutesOptions {
+/**
+ * Checks `cache` and `options` once, for `caller` (named in errors:
+ * `groupCacheRoutes`, `peerRequestHandler`, `startPeerServer`), and fills
+ * in the defaults. Throws `invalid-argument` naming a bad value.
+ */
+export function resolveRoutesOptions(
+  caller: string,
+  cache: PeerServable,
+  options: GroupCacheRoutesOptions | undefined,
+): ResolvedRoutesOptions {
   if (typeof cache?.serve !== "function") {
-    throw new GroupCacheError(
-      "invalid-argument",
-      `groupCacheRoutes: cache must have a serve method, got ${String(cache)}`,
-    );
+    throw invalidOption(`${caller}: cache`, "an object with a serve method (a GroupCache)", cache);
   }
+  const o = optionsObject(`${caller}: options`, options);
+  const shutdownSignal = signalOption(`${caller}: shutdownSignal`, o.shutdownSignal);
   return {
-    readMaxBytes: checkMaxBytes("groupCacheRoutes: readMaxBytes", options.readMaxBytes),
-    writeMaxBytes: checkMaxBytes("groupCacheRoutes: writeMaxBytes", options.writeMaxBytes),
-    acceptCompression: options.acceptCompression ?? [],
-    interceptors: options.interceptors ?? [],
-    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
+    readMaxBytes: messageBytesOption(`${caller}: readMaxBytes`, o.readMaxBytes),
+    writeMaxBytes: messageBytesOption(`${caller}: writeMaxBytes`, o.writeMaxBytes),
+    acceptCompression: arrayOption(`${caller}: acceptCompression`, o.acceptCompression),
+    interceptors: arrayOption(`${caller}: interceptors`, o.interceptors),
+    ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };
 }

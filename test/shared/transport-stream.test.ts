@@ -321,7 +321,7 @@ describe("one GetStream per peer", () => {
 
   test("bad options fail at creation, naming the value", () => {
     expect(() => grpcPeerClient({ stream: "yes" as unknown as boolean })).toThrow(
-      "grpcPeerClient: stream must be a boolean, got yes",
+      'grpcPeerClient: stream must be true or false, got "yes"',
     );
     expect(() => grpcPeerClient({ streamIdleMs: -5 })).toThrow(
       "grpcPeerClient: streamIdleMs must be a finite number >= 0, got -5",

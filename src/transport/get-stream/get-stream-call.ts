@@ -58,16 +58,22 @@ export class GetStreamCall {
   #gotMessage = false;
   #status: GrpcStatus | undefined;
   #closed = false;
+  /**
+   * Chunks that came before the response headers, read once they say 200:
+   * Deno's `node:http2` emits "data" before "response", and the body of a
+   * 404 is not gRPC. `undefined` once the headers are in.
+   */
+  #early: Buffer[] | undefined = [];
+  readonly #onMessage = (buf: Buffer, start: number, end: number, own: boolean) => {
+    this.#gotMessage = true;
+    this.#answer.ownFrame = own;
+    decodeResponse(buf, start, end, this.#answer, this.#events);
+  };
 
   constructor(stream: http2.ClientHttp2Stream, readMaxBytes: number, receiveWindowBytes: number, events: CallEvents) {
     this.#stream = stream;
     this.#events = events;
     this.#reader = new GrpcFrameReader(readMaxBytes);
-    const onMessage = (buf: Buffer, start: number, end: number, own: boolean) => {
-      this.#gotMessage = true;
-      this.#answer.ownFrame = own;
-      decodeResponse(buf, start, end, this.#answer, events);
-    };
     const session = stream.session;
     if (session !== undefined && !widened.has(session)) {
       widened.add(session);
@@ -80,25 +86,23 @@ export class GetStreamCall {
     session?.once("goaway", onGoaway);
     stream.on("response", (headers) => {
       const status = headers[":status"];
+      const early = this.#early ?? [];
+      this.#early = undefined;
       if (status !== 200) {
         this.#abandon({
           code: codeFromHttpStatus(status ?? 0),
           message: `HTTP status ${String(status)} for ${getStreamPath}`,
         });
-      } else if (headers["grpc-status"] !== undefined) {
-        this.#status = grpcStatusOf(headers); // "trailers-only": no messages will come
+        return;
       }
+      if (headers["grpc-status"] !== undefined) this.#status = grpcStatusOf(headers); // "trailers-only"
+      for (const chunk of early) this.#read(chunk);
     });
     stream.on("data", (chunk: Buffer) => {
       if (this.#closed) return;
       events.bytesRead(stream);
-      try {
-        this.#reader.push(chunk, onMessage);
-      } catch (error) {
-        // A bad response (a frame or message we cannot read) fails the call; anything else is a bug.
-        if (!(error instanceof GroupCacheError)) throw error;
-        this.#abandon(toGrpcStatus(error));
-      }
+      if (this.#early === undefined) this.#read(chunk);
+      else this.#early.push(chunk);
     });
     stream.on("trailers", (trailers) => {
       this.#status ??= grpcStatusOf(trailers);
@@ -118,11 +122,6 @@ export class GetStreamCall {
   /** Cancels waiting for the next write. */
   get pendingCancels(): number {
     return this.#cancels.length;
-  }
-
-  /** Whether the stream is over (`endStatus` says how). */
-  get closed(): boolean {
-    return this.#closed;
   }
 
   /** Whether an UNIMPLEMENTED ending means the peer does not serve GetStream: no message came before it. */
@@ -180,6 +179,17 @@ export class GetStreamCall {
         message: `stream closed without a status (HTTP/2 code ${this.#stream.rstCode ?? "none"})`,
       }
     );
+  }
+
+  /** Reads response bytes: a bad response (a frame or message we cannot read) fails the call; anything else thrown is a bug. */
+  #read(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      this.#reader.push(chunk, this.#onMessage);
+    } catch (error) {
+      if (!(error instanceof GroupCacheError)) throw error;
+      this.#abandon(toGrpcStatus(error));
+    }
   }
 
   /** Half-closes a retired call once nothing is in flight or left to cancel; the owner then ends it with OK. */

@@ -7,7 +7,7 @@ import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
-export type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
+type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
 
 /**
  * The client of one peer, made by `grpcPeerClient`: keys go out on its

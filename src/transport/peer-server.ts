@@ -5,11 +5,7 @@ import { GroupCacheError } from "../core/errors.ts";
 import { integerInRange, invalidOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
-import {
-  type GroupCacheRoutesOptions,
-  type ResolvedRoutesOptions,
-  resolveRoutesOptions,
-} from "./group-cache-routes.ts";
+import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
 import { handlerFor } from "./peer-request-handler.ts";
 
 /** Options of {@link startPeerServer}. */
@@ -131,16 +127,7 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
 const defaultCloseTimeoutMs = 5_000;
 
 /** {@link PeerServerOptions} checked once, with their defaults filled in; throws `invalid-argument` naming a bad value. */
-function resolveServerOptions(
-  cache: PeerServable,
-  options: PeerServerOptions | undefined,
-): {
-  host: string;
-  port: number;
-  tls: http2.SecureServerOptions | undefined;
-  closeTimeoutMs: number;
-  routes: ResolvedRoutesOptions;
-} {
+function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | undefined) {
   const {
     host = defaultPeerHost,
     port,

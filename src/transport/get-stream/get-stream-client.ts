@@ -130,11 +130,6 @@ export class GetStreamClient {
     this.#o = options;
   }
 
-  /** Whether the peer turned out not to serve GetStream (every key now goes through `fallback`). */
-  get legacy(): boolean {
-    return this.#legacy;
-  }
-
   /** Asks the peer for `key` of `group` on the stream. */
   get(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
     if (this.#closed) return Promise.reject(this.#closedError());

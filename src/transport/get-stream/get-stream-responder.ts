@@ -74,11 +74,6 @@ export class GetStreamResponder implements RequestVisitor {
     this.#sink = sink;
   }
 
-  /** Keys asked for and not answered or cancelled yet. */
-  get inFlight(): number {
-    return this.#inFlight.size;
-  }
-
   /** Whether the sink is backed up: new keys are queued, not served. */
   get paused(): boolean {
     return this.#paused;

@@ -6,7 +6,10 @@
  *
  * The Go peer of the benchmarks (`bench/go/main.go`) speaks it too, so the
  * harness drives a Go groupcache cluster exactly as it drives ours: a
- * change to these messages must be made there as well.
+ * change to these messages must be made there as well. The settings `dns`
+ * and `drainMs` and the commands `peers`, `leave`, `load` and `loadStop`
+ * are ours only (for `bench/membership.ts`): the Go peer ignores the
+ * settings and answers those commands with "unknown command".
  */
 
 /** How a peer's group decides what to mirror from other peers. */

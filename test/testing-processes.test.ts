@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { GroupCacheError } from "../src/index.ts";
 import { srvName, startPeer, stringCodec } from "../src/runtime/node.ts";
 import { type Cluster, startCluster } from "../src/testing/cluster.ts";
 import { setPods, startDnsServer } from "../src/testing/dns-server.ts";
-import { defaultPeerCommand, peerScript, startPeerProcess } from "../src/testing/peer-process.ts";
+import { defaultPeerCommand, type PeerProcess, peerScript, startPeerProcess } from "../src/testing/peer-process.ts";
 import { expectedValue } from "../src/testing/protocol.ts";
 
 // The process harness of groupcache/testing as a user meets it: peer
@@ -85,4 +85,55 @@ test("README: the app finds two peer processes through DNS and gets each key fro
   await app.close();
   await dns.stop();
   await peers.close();
+});
+
+test("peer processes configured with dns follow the SRV records; a non-member client owns no key; leave keeps the stats", async () => {
+  const dns = await startDnsServer();
+  const name = srvName({ service: "procs", namespace: "default" });
+  const found = { server: dns.address, service: "procs", namespace: "default", intervalMs: 100 };
+  const groups = [{ name: "g", hot: "never" as const }];
+  const processes = await Promise.all([
+    startPeerProcess({ groups, drainMs: 200, dns: found }),
+    startPeerProcess({ groups, dns: found }),
+    startPeerProcess({ groups, dns: { ...found, member: false } }),
+  ]);
+  const [a, b, client] = processes as [PeerProcess, PeerProcess, PeerProcess];
+  try {
+    setPods(dns.zone, name, [a.id, b.id]);
+    const listed = [a.id, b.id].sort();
+    await vi.waitFor(
+      async () => {
+        for (const p of processes) expect((await p.request("peers", {})).peers).toEqual(listed);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+
+    // 40 gets paced at 400/s: the last starts 97.5 ms after the first (unpaced, all would start at once).
+    const keys = Array.from({ length: 20 }, (_, i) => `k-${i}`);
+    const args = { group: "g", keys, concurrency: 2, ratePerSec: 400, durationMs: 10_000, maxOps: 40 };
+    const load = await client.request("load", args);
+    expect(load.latencyUs).toHaveLength(40);
+    expect(load.failed).toEqual([]);
+    expect(Math.max(...load.startMs)).toBeGreaterThanOrEqual(97.5);
+    const counts = await Promise.all(
+      processes.map(async (p) => (await p.request("stats", { group: "g" })).getterTotal),
+    );
+    expect(counts[2]).toBe(0);
+    expect((counts[0] ?? 0) + (counts[1] ?? 0)).toBe(keys.length);
+
+    // A graceful shutdown: out of its ring, closed, yet its counters can be read.
+    setPods(dns.zone, name, [b.id]);
+    await a.request("leave", {});
+    expect((await a.request("peers", {})).peers).toEqual([]);
+    expect((await a.request("stats", { group: "g" })).getterTotal).toBe(counts[0]);
+
+    // A load runs until loadStop when that comes first.
+    const long = client.request("load", { ...args, durationMs: 30_000, maxOps: 1_000_000 });
+    expect(await client.request("loadStop", {})).toEqual({ stopped: true });
+    expect((await long).failed).toEqual([]);
+    expect(await client.request("loadStop", {})).toEqual({ stopped: false });
+  } finally {
+    await Promise.all(processes.map((p) => p.kill()));
+    await dns.stop();
+  }
 });

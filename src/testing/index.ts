@@ -37,10 +37,13 @@ export {
   type BenchResult,
   type CommandName,
   type Commands,
+  type DnsPeerConfig,
   expectedValue,
   type GetOutcome,
   type GroupSpec,
   type HotSpec,
+  type LoadArgs,
+  type LoadResult,
   type PeerConfig,
   type PeerStats,
 } from "./protocol.ts";

@@ -4,7 +4,10 @@
  * line-delimited JSON protocol of `protocol.ts` on stdin/stdout. Announces
  * `{"event":"ready","id":...,"pid":...}` once it listens; exits when stdin
  * closes, so a crashed harness cannot leave it behind. A script, not a
- * module to import: `startPeerProcess` runs it (built, as `peer.js`).
+ * module to import: `startPeerProcess` runs it (built, as `peer.js`). Its
+ * ring comes from `setPeers`, or, configured with `dns`, from the SRV
+ * records of a headless Service, polled by the runtime's own resolver as
+ * `startPeer` does in production.
  *
  *   node src/testing/peer.ts '{"groups":[{"name":"g"}]}'
  *
@@ -12,6 +15,9 @@
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { createDenoResolver } from "../discovery/deno-resolver.ts";
+import { createNodeResolver } from "../discovery/node-resolver.ts";
+import type { DnsResolver } from "../discovery/resolver.ts";
 import {
   type Group,
   GroupCacheError,
@@ -21,7 +27,8 @@ import {
   randomHotPolicy,
   stringCodec,
 } from "../index.ts";
-import { startPeerWith } from "../runtime/start-peer.ts";
+import { type DnsPeersOptions, startPeerWith } from "../runtime/start-peer.ts";
+import { runPacedLoad } from "./paced-load.ts";
 import {
   type BenchResult,
   type CommandName,
@@ -43,12 +50,34 @@ interface LiveGroup {
 
 const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
 const groups = new Map<string, LiveGroup>();
-const peer = await startPeerWith(
-  {
-    resolver: () => {
-      throw new GroupCacheError("invalid-argument", "a test peer has no DNS discovery: send setPeers");
+
+/** The runtime's own resolver, as `startPeer` of `groupcache/node`, `/bun` or `/deno` makes it; used only with `dns`. */
+function runtimeResolver(server: string | undefined): DnsResolver {
+  const options = server === undefined ? {} : { server };
+  return (globalThis as { Deno?: unknown }).Deno === undefined
+    ? createNodeResolver(options)
+    : createDenoResolver(options);
+}
+
+/** `startPeer`'s `peers: { dns }` from the configuration; none without `dns` (then `setPeers` drives the ring). */
+function dnsPeers(): { dns: DnsPeersOptions } | undefined {
+  const dns = config.dns;
+  if (dns === undefined) return undefined;
+  return {
+    dns: {
+      server: dns.server,
+      service: dns.service,
+      namespace: dns.namespace,
+      ...(dns.portName === undefined ? {} : { portName: dns.portName }),
+      ...(dns.intervalMs === undefined ? {} : { intervalMs: dns.intervalMs }),
+      ...(dns.jitter === undefined ? {} : { jitter: dns.jitter }),
     },
-  },
+  };
+}
+
+const peers = dnsPeers();
+const peer = await startPeerWith(
+  { resolver: runtimeResolver },
   {
     host: config.host ?? "127.0.0.1",
     port: config.port ?? 0,
@@ -57,9 +86,16 @@ const peer = await startPeerWith(
       ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
     },
     server: { closeTimeoutMs: 0 },
+    ...(peers === undefined ? {} : { peers }),
+    ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
   },
 );
+// A client that is not listed in DNS must not own keys, or it would load
+// some itself while every other peer sends them to their owners.
+if (config.dns?.member === false) peer.membership?.leave();
 const cache = peer.cache;
+/** Stops the running `load`, if any. */
+let loadController: AbortController | undefined;
 for (const spec of config.groups ?? []) newGroup(spec);
 
 function hotPolicy(hot: HotSpec | undefined): HotPolicy | undefined {
@@ -198,6 +234,31 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
     });
   },
   bench,
+  peers: async () => ({ peers: [...cache.peers] }),
+  leave: async () => {
+    await peer.close();
+    return {};
+  },
+  load: async (a) => {
+    if (loadController !== undefined) throw new GroupCacheError("invalid-argument", "a load is already running");
+    const live = liveGroup(a.group);
+    loadController = new AbortController();
+    try {
+      return await runPacedLoad(
+        a,
+        (key) => get(a.group, key, undefined),
+        (key) => expectedValue(key, live.spec.valueBytes),
+        loadController.signal,
+      );
+    } finally {
+      loadController = undefined;
+    }
+  },
+  loadStop: async () => {
+    const running = loadController;
+    running?.abort();
+    return { stopped: running !== undefined };
+  },
   close: async () => {
     await peer.close();
     setTimeout(() => process.exit(0), 0);

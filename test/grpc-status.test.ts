@@ -26,7 +26,7 @@ test("server side: every core error code has its documented gRPC status, message
   expect(toConnectError(new DOMException("gone", "AbortError")).code).toBe(Code.Canceled);
 });
 
-test("client side: gRPC statuses become core codes; NOT_FOUND is a NotFoundError naming the peer", () => {
+test("client side: gRPC statuses become core codes; a NOT_FOUND marked by a getter is a NotFoundError naming the peer", () => {
   const expected: [Code, ErrorCode][] = [
     [Code.NotFound, "not-found"],
     [Code.InvalidArgument, "invalid-argument"],
@@ -46,11 +46,19 @@ test("client side: gRPC statuses become core codes; NOT_FOUND is a NotFoundError
     [Code.AlreadyExists, "internal"],
   ];
   for (const [status, code] of expected) {
-    const error = fromConnectError(new ConnectError("why", status), "10.0.0.1:80");
+    const mark = status === Code.NotFound ? { "groupcache-not-found": "getter" } : undefined;
+    const error = fromConnectError(new ConnectError("why", status, mark), "10.0.0.1:80");
     expect([error.code, error.message]).toEqual([code, "peer 10.0.0.1:80: why"]);
     expect(error.cause).toBeInstanceOf(ConnectError);
   }
-  expect(fromConnectError(new ConnectError("", Code.NotFound), "p:1")).toBeInstanceOf(NotFoundError);
+  const marked = new ConnectError("", Code.NotFound, { "groupcache-not-found": "getter" });
+  expect(fromConnectError(marked, "p:1")).toBeInstanceOf(NotFoundError);
+  // Unmarked: Go's gRPC fork for an unknown group, not a getter's not-found.
+  expect(fromConnectError(new ConnectError("group g not found", Code.NotFound), "p:1")).toMatchObject({
+    code: "unknown-group",
+  });
+  expect(toConnectError(new NotFoundError("no row")).metadata.get("groupcache-not-found")).toBe("getter");
+  expect(toConnectError(new GroupCacheError("unknown-group", "no g")).metadata.get("groupcache-not-found")).toBeNull();
   expect(fromConnectError(new ConnectError("", Code.Unavailable), "p:1").message).toBe("peer p:1: Unavailable");
 });
 

@@ -64,11 +64,26 @@ export function toGrpcStatus(reason: unknown): GrpcStatus {
   return { code: toGrpc.get(error.code) ?? Code.Internal, message: error.message };
 }
 
-/** {@link toGrpcStatus} as the `ConnectError` a Connect handler throws, with the `GroupCacheError` as its cause. */
+/**
+ * Trailer that marks a NOT_FOUND as the owner's getter saying the key does
+ * not exist. Go's gRPC fork answers an unknown group with NOT_FOUND too
+ * (`group <name> not found`); without the mark, a caller would take that
+ * for a missing key and fail the get instead of loading it itself, so every
+ * key of a group that a Go peer does not have yet would fail during a
+ * deploy that adds the group.
+ */
+export const notFoundTrailer = "groupcache-not-found";
+
+/**
+ * {@link toGrpcStatus} as the `ConnectError` a Connect handler throws, with
+ * the `GroupCacheError` as its cause; a genuine not-found carries
+ * {@link notFoundTrailer}.
+ */
 export function toConnectError(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const error = GroupCacheError.from(reason, "internal");
-  return new ConnectError(error.message, toGrpc.get(error.code) ?? Code.Internal, undefined, undefined, error);
+  const metadata = error.code === "not-found" ? { [notFoundTrailer]: "getter" } : undefined;
+  return new ConnectError(error.message, toGrpc.get(error.code) ?? Code.Internal, metadata, undefined, error);
 }
 
 /**
@@ -85,10 +100,23 @@ export function fromGrpcStatus(code: number, message: string, peer: string, caus
   return new GroupCacheError(errorCode, text, options);
 }
 
-/** {@link fromGrpcStatus} for a failed Connect call to peer `peer` (a `GroupCacheError` is returned as it is). */
+/**
+ * {@link fromGrpcStatus} for a failed unary call to peer `peer` (a
+ * `GroupCacheError` is returned as it is). A NOT_FOUND without
+ * {@link notFoundTrailer} did not come from a getter of ours: it is read
+ * as `unknown-group` (what Go's gRPC fork means by it), so the caller
+ * counts a peer error and loads the key itself.
+ */
 export function fromConnectError(reason: unknown, peer: string): GroupCacheError {
   if (reason instanceof GroupCacheError) return reason;
   const error = ConnectError.from(reason);
+  if (error.code === Code.NotFound && error.metadata.get(notFoundTrailer) !== "getter") {
+    return new GroupCacheError(
+      "unknown-group",
+      `peer ${peer}: NOT_FOUND without a ${notFoundTrailer} trailer, taken as a peer without the group (as Go's gRPC fork answers one): ${error.rawMessage}`,
+      { cause: error },
+    );
+  }
   return fromGrpcStatus(error.code, error.rawMessage, peer, error);
 }
 

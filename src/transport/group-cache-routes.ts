@@ -1,4 +1,4 @@
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { invalidOption, optionsObject, signalOption } from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
@@ -89,6 +89,15 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
               cache.serveCached?.(request.group, request.key) ??
               (await cache.serve(request.group, request.key, { signal: context.signal }));
             return { value, minuteQps };
+          } catch (error) {
+            throw toConnectError(error);
+          }
+        },
+        peek(request) {
+          if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
+          try {
+            const value = cache.peek(request.group, request.key);
+            return value === undefined ? { found: false } : { found: true, value };
           } catch (error) {
             throw toConnectError(error);
           }

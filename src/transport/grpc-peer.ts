@@ -20,6 +20,8 @@ export class GrpcPeer implements PeerClient {
   readonly #sessionManager: Http2SessionManager;
   readonly #timeoutMs: number;
   #stream: GetStreamClient | undefined;
+  /** The peer answered Peek with UNIMPLEMENTED (an older or Go peer): peek no more. */
+  #noPeek = false;
   #closed = false;
 
   constructor(id: string, client: GroupCacheClient, sessionManager: Http2SessionManager, timeoutMs: number) {
@@ -68,6 +70,25 @@ export class GrpcPeer implements PeerClient {
     const value = response.value.slice();
     // proto3 sends 0 for "not reported" (Go peers never fill the field).
     return response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
+  }
+
+  /**
+   * Asks the peer for a key held in its memory, by a unary Peek call with
+   * the caller's signal (its deadline is the caller's: peeks are meant to
+   * be short). `undefined` when the peer does not hold the key, and on any
+   * failure: a peek never fails a get. A peer that answers UNIMPLEMENTED is
+   * not asked again.
+   */
+  async peek(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined> {
+    if (this.#closed || this.#noPeek || !group.isWellFormed() || !key.isWellFormed()) return undefined;
+    try {
+      const response = await this.#client.peek({ group, key }, { signal: options.signal });
+      // A view into the response buffer: copy it, as for Get.
+      return response.found ? response.value.slice() : undefined;
+    } catch (error) {
+      if (ConnectError.from(error).code === Code.Unimplemented) this.#noPeek = true;
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {

@@ -639,7 +639,7 @@ describe("GroupCache", () => {
       'group "n": cacheBytes must be a finite number >= 0, got -1',
     );
     expect(() => cache.newGroup({ name: "n", getter: "nope" as never })).toThrow(
-      'group "n": getter must be a function, got string',
+      'group "n": getter must be a function, got "nope"',
     );
     cache.newGroup({ name: "n", getter: () => "" });
     expect(() => cache.newGroup({ name: "n", getter: () => "" })).toThrow(

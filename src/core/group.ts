@@ -1,30 +1,14 @@
 import type { ByteView } from "./byteview.ts";
-import { Caches, type CacheStats, type CacheType } from "./caches.ts";
-import type { Codec } from "./codec.ts";
+import { type CacheStats, Caches, type CacheType } from "./caches.ts";
+import { type Entry, EntryCodec } from "./entry-codec.ts";
 import { GroupCacheError } from "./errors.ts";
-import {
-  type GetOptions,
-  type GroupOptions,
-  type ResolvedGroupOptions,
-  resolveGroupOptions,
-} from "./group-options.ts";
+import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
 import { describe, optionsObject, signalOption } from "./options.ts";
 import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
-
-/**
- * A value on its way from a load to its waiters: the bytes peers are sent,
- * and for codecs whose values are immutable (`shared`), the decoded value
- * every waiter receives. The caches do not hold these: they hold ids into
- * their store.
- */
-interface Entry<T> {
-  readonly bytes: Uint8Array;
-  readonly value: T | undefined;
-}
 
 /** Checks that `key` can be cached and sent to a peer; throws `invalid-argument` naming it. */
 export function validateKey(key: unknown, group: string): asserts key is string {
@@ -52,9 +36,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   readonly name: string;
   readonly cacheBytes: number;
   readonly #options: ResolvedGroupOptions<T, In>;
-  readonly #codec: Codec<T, In>;
-  /** Whether every waiter may receive one decoded value (see `Codec.shared`). */
-  readonly #shared: boolean;
+  readonly #entries: EntryCodec<T, In>;
   readonly #peers: PeerPicker;
   readonly #caches: Caches<T>;
   /** Full loads: look again, ask the owner, fall back to the getter. */
@@ -82,8 +64,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#options = resolved;
     this.name = resolved.name;
     this.cacheBytes = resolved.cacheBytes;
-    this.#codec = resolved.codec;
-    this.#shared = resolved.codec.shared === true;
+    this.#entries = new EntryCodec(resolved.name, resolved.codec, resolved.maxValueBytes);
     this.#peers = peers;
     this.#caches = new Caches<T>(resolved);
   }
@@ -120,9 +101,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const id = this.#caches.lookup(key, true);
     if (id !== undefined) return this.#hit(key, id);
     this.#stats.gets++;
-    return this.#load(key, signal).then((entry) =>
-      this.#shared ? (entry.value as T) : this.#decode(key, entry.bytes),
-    );
+    return this.#load(key, signal).then((entry) => this.#entries.valueOf(key, entry));
   }
 
   /** A hit's answer, counted: the memoized promise, or the stored value decoded. */
@@ -148,8 +127,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         const id = this.#caches.lookup(key, true);
         if (id !== undefined) {
           this.#stats.cacheHits++;
-          const bytes = this.#caches.view(id);
-          return { bytes, value: this.#shared ? this.#decode(key, bytes) : undefined };
+          return this.#entries.fromBytes(key, this.#caches.view(id));
         }
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
@@ -178,7 +156,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       this.#stats.peerErrors++;
       return undefined;
     }
-    const entry = this.#peerEntry(result?.value);
+    const entry = this.#entries.fromPeer(result?.value);
     if (entry === undefined) {
       this.#stats.peerErrors++;
       return undefined;
@@ -217,7 +195,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         (value) => {
           let entry: Entry<T>;
           try {
-            entry = this.#encode(key, value);
+            entry = this.#entries.fromGetter(key, value);
           } catch (error) {
             throw fail(error as GroupCacheError);
           }
@@ -240,15 +218,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   #populateCache(key: string, entry: Entry<T>, which: CacheType): Entry<T> {
     const id = this.#caches.populateCache(key, entry.bytes, which);
-    if (id === undefined || !this.#shared) return entry;
-    let value = entry.value as T;
-    if (this.#codec.decodeRange !== undefined) {
-      try {
-        value = this.#caches.decode(id, this.#codec);
-      } catch {
-        // decode accepted these bytes; keep its value.
-      }
-    }
+    if (id === undefined || !this.#entries.shared) return entry;
+    const value = this.#entries.cachedValue(this.#caches, id, entry);
     this.#caches.memoize(id, Promise.resolve(value), "load");
     return { bytes: entry.bytes, value };
   }
@@ -355,71 +326,27 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     return checked;
   }
 
-  /** A getter's value as an entry: encoded, checked against `maxValueBytes`, decoded once for shared codecs. */
-  #encode(key: string, value: In): Entry<T> {
-    let bytes: Uint8Array;
-    try {
-      bytes = this.#codec.encode(value);
-    } catch (error) {
-      const context = `group "${this.name}": key ${JSON.stringify(key)}`;
-      throw error instanceof GroupCacheError
-        ? new GroupCacheError(error.code, `${context}: ${error.message}`, { cause: error })
-        : GroupCacheError.from(error, "invalid-argument", context);
-    }
-    const { maxValueBytes } = this.#options;
-    if (bytes.byteLength > maxValueBytes) {
-      throw new GroupCacheError(
-        "resource-exhausted",
-        `group "${this.name}": getter returned ${bytes.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${maxValueBytes}`,
-      );
-    }
-    return { bytes, value: this.#shared ? this.#decode(key, bytes) : undefined };
-  }
-
   /** A getter's failure as the `GroupCacheError` its waiters receive. */
   #getterError(key: string, error: unknown): GroupCacheError {
     return error instanceof GroupCacheError
       ? error
-      : GroupCacheError.from(error, "load-failed", `group "${this.name}": getter failed for key ${JSON.stringify(key)}`);
-  }
-
-  /** An entry for what a peer sent, or `undefined` if it is not bytes within `maxValueBytes` that the codec can decode. */
-  #peerEntry(bytes: unknown): Entry<T> | undefined {
-    if (!(bytes instanceof Uint8Array) || bytes.byteLength > this.#options.maxValueBytes) return undefined;
-    if (!this.#shared) return { bytes, value: undefined };
-    try {
-      return { bytes, value: this.#codec.decode(bytes) };
-    } catch {
-      return undefined;
-    }
+      : GroupCacheError.from(
+          error,
+          "load-failed",
+          `group "${this.name}": getter failed for key ${JSON.stringify(key)}`,
+        );
   }
 
   /** Decodes a hit's stored value; remembers the promise when values are shared and the key is hit repeatedly. */
   #decodeHit(key: string, id: number): Promise<T> {
     let value: T;
     try {
-      value = this.#caches.decode(id, this.#codec);
+      value = this.#entries.decodeStored(key, this.#caches, id);
     } catch (error) {
-      return Promise.reject(this.#decodeError(key, error));
+      return Promise.reject(error);
     }
     const promise = Promise.resolve(value);
-    if (this.#shared) this.#caches.memoize(id, promise, "hit");
+    if (this.#entries.shared) this.#caches.memoize(id, promise, "hit");
     return promise;
-  }
-
-  #decode(key: string, bytes: Uint8Array): T {
-    try {
-      return this.#codec.decode(bytes);
-    } catch (error) {
-      throw this.#decodeError(key, error);
-    }
-  }
-
-  #decodeError(key: string, error: unknown): GroupCacheError {
-    return GroupCacheError.from(
-      error,
-      "internal",
-      `group "${this.name}": cannot decode the value of key ${JSON.stringify(key)}`,
-    );
   }
 }

@@ -2,7 +2,11 @@ import type { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
 import { Group } from "./group.ts";
 import type { GroupOptions } from "./group-options.ts";
-import { type GroupCacheOptions, type ResolvedGroupCacheOptions, resolveGroupCacheOptions } from "./groupcache-options.ts";
+import {
+  type GroupCacheOptions,
+  type ResolvedGroupCacheOptions,
+  resolveGroupCacheOptions,
+} from "./groupcache-options.ts";
 import { peerIdList } from "./peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { Ring } from "./ring.ts";
@@ -34,7 +38,10 @@ export class GroupCache implements PeerPicker {
     this.#checkOpen();
     const group = new Group<T, In>(options, this);
     if (this.#groups.has(group.name)) {
-      throw new GroupCacheError("already-exists", `group ${JSON.stringify(group.name)} already exists on this instance`);
+      throw new GroupCacheError(
+        "already-exists",
+        `group ${JSON.stringify(group.name)} already exists on this instance`,
+      );
     }
     this.#groups.set(group.name, group as Group<unknown, unknown>);
     return group;

@@ -105,7 +105,11 @@ function resolveConnectOptions(options: ConnectDiscoveryOptions | undefined) {
   return {
     includeSelf: booleanOption("connectDiscovery: includeSelf", given.includeSelf, true),
     signal: signalOption("connectDiscovery: signal", given.signal),
-    onChange: functionOption<ConnectDiscoveryOptions["onChange"]>("connectDiscovery: onChange", given.onChange, undefined),
+    onChange: functionOption<ConnectDiscoveryOptions["onChange"]>(
+      "connectDiscovery: onChange",
+      given.onChange,
+      undefined,
+    ),
     onError: functionOption<ConnectDiscoveryOptions["onError"]>("connectDiscovery: onError", given.onError, undefined),
   };
 }

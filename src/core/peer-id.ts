@@ -64,6 +64,7 @@ export function parsePeerId(id: string, label = "peer id"): PeerAddress {
   if (typeof id !== "string") throw invalidOption(label, 'a "host:port" string such as "10.0.0.1:8080"', id);
   const bad = (why: string, instead: string) =>
     new GroupCacheError("invalid-argument", `${label} ${JSON.stringify(id)} ${why}: pass ${instead}`);
+  if (id === "") throw bad("is empty", 'host:port, such as "10.0.0.1:8080"');
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(id)?.[0];
   if (scheme !== undefined) {
     const rest = id.slice(scheme.length).split(/[/?#]/)[0] as string;
@@ -81,7 +82,8 @@ export function parsePeerId(id: string, label = "peer id"): PeerAddress {
   const portText = id.slice(colon + 1);
   if (host === "") throw bad("has no host", `host:port, such as ${JSON.stringify(`10.0.0.1${id}`)}`);
   if (host.startsWith("[") !== host.endsWith("]")) {
-    throw bad("has an unclosed bracket", `an IPv6 host in brackets, such as ${JSON.stringify(`[::1]:${portText}`)}`);
+    const why = host.startsWith("[") ? 'has an unclosed "["' : 'has a "]" without "["';
+    throw bad(why, `an IPv6 host in brackets, such as ${JSON.stringify(`[::1]:${portText}`)}`);
   }
   if (!host.startsWith("[") && host.includes(":")) {
     throw bad("has an IPv6 host without brackets", JSON.stringify(`[${host}]:${portText}`));

@@ -77,7 +77,7 @@ export class Caches<T> {
    * by looking again once the key is known valid. Nothing is counted when
    * caching is off, as in Go.
    */
-  lookup(key: string, countMiss: boolean): number | undefined {
+  lookupCache(key: string, countMiss: boolean): number | undefined {
     if (this.#cacheBytes <= 0) return undefined;
     let id = this.#mainCache.get(key);
     if (id !== undefined) {

@@ -80,7 +80,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     // allocates nothing. A miss is not counted here, as the key may yet be
     // invalid: everything else goes through #get.
     if (typeof key === "string" && (options === undefined || options?.signal?.aborted === false)) {
-      const id = this.#caches.lookup(key, false);
+      const id = this.#caches.lookupCache(key, false);
       if (id !== undefined) return this.#hit(key, id);
     }
     return this.#get(key, options);
@@ -98,7 +98,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const id = this.#caches.lookup(key, true);
+    const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return this.#hit(key, id);
     this.#stats.gets++;
     return this.#load(key, signal).then((entry) => this.#entries.valueOf(key, entry));
@@ -124,7 +124,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         // Look again inside the flight: a load that finished between our
         // cache miss and this point has filled the cache. Loading again
         // would call the getter twice and count the bytes twice.
-        const id = this.#caches.lookup(key, true);
+        const id = this.#caches.lookupCache(key, true);
         if (id !== undefined) {
           this.#stats.cacheHits++;
           return this.#entries.fromBytes(key, this.#caches.view(id));
@@ -241,7 +241,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     } catch (error) {
       return Promise.reject(error);
     }
-    const id = this.#caches.lookup(key, true);
+    const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return Promise.resolve(this.#serveHit(key, id));
     this.#stats.serverRequests++;
     this.#stats.gets++;
@@ -251,7 +251,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       key,
       (loadSignal) => {
         // Same look again as in #load: a load may have finished just before.
-        const again = this.#caches.lookup(key, true);
+        const again = this.#caches.lookupCache(key, true);
         if (again !== undefined) {
           this.#stats.cacheHits++;
           return { bytes: this.#caches.view(again), value: undefined };
@@ -274,7 +274,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   serveCached(key: string): ServeResult | undefined {
     if (typeof key !== "string") return undefined;
-    const id = this.#caches.lookup(key, false);
+    const id = this.#caches.lookupCache(key, false);
     return id === undefined ? undefined : this.#serveHit(key, id);
   }
 

@@ -151,7 +151,7 @@ export function connectDiscovery(
   const self = cache.self;
   // Fires when `outer` does, on close(), and when the cache turns out closed.
   const watching = linkedSignal(outer);
-  const stop = () => watching.abort(outer?.reason);
+  const stop = () => watching.abort();
 
   let discovered: readonly string[] = [];
   let left = false;

@@ -20,26 +20,26 @@ describe("Caches: counted lookups, as Go's lookupCache", () => {
     const c = caches(1000);
     c.populateCache("m", enc.encode("main value"), "main");
     c.populateCache("h", enc.encode("hot value"), "hot");
-    const m = c.lookup("m", false);
+    const m = c.lookupCache("m", false);
     expect(dec.decode(c.view(m as number))).toBe("main value");
     expect(counts(c)).toMatchObject({ main: { gets: 1, hits: 1 }, hot: { gets: 0, hits: 0 } });
-    const h = c.lookup("h", false);
+    const h = c.lookupCache("h", false);
     expect(dec.decode(c.view(h as number))).toBe("hot value");
     expect(counts(c)).toMatchObject({ main: { gets: 2, hits: 1 }, hot: { gets: 1, hits: 1 } });
   });
 
   test("a miss counts in both caches only when asked to", () => {
     const c = caches(1000);
-    expect(c.lookup("nope", false)).toBeUndefined();
+    expect(c.lookupCache("nope", false)).toBeUndefined();
     expect(counts(c)).toMatchObject({ main: { gets: 0, hits: 0 }, hot: { gets: 0, hits: 0 } });
-    expect(c.lookup("nope", true)).toBeUndefined();
+    expect(c.lookupCache("nope", true)).toBeUndefined();
     expect(counts(c)).toMatchObject({ main: { gets: 1, hits: 0 }, hot: { gets: 1, hits: 0 } });
   });
 
   test("with caching off nothing is stored and no lookup is counted", () => {
     const c = caches(0);
     expect(c.populateCache("k", enc.encode("v"), "main")).toBeUndefined();
-    expect(c.lookup("k", true)).toBeUndefined();
+    expect(c.lookupCache("k", true)).toBeUndefined();
     expect(counts(c)).toMatchObject({ main: { gets: 0, items: 0 }, hot: { gets: 0, items: 0 } });
   });
 });
@@ -55,11 +55,11 @@ describe("Caches: one budget, Go's eviction rule", () => {
     expect(counts(c)).toMatchObject({ main: { bytes: 80, evictions: 0 }, hot: { bytes: 20, evictions: 0 } });
     c.populateCache("i", value, "main"); // 110: hot 20 > 90/8, so hot's oldest ("1") goes
     expect(counts(c)).toMatchObject({ main: { bytes: 90, evictions: 0 }, hot: { bytes: 10, items: 1, evictions: 1 } });
-    expect(c.lookup("1", false)).toBeUndefined();
+    expect(c.lookupCache("1", false)).toBeUndefined();
     c.populateCache("j", value, "main"); // 110: hot 10 <= 100/8, so main's oldest ("a") goes
     expect(counts(c)).toMatchObject({ main: { bytes: 90, evictions: 1 }, hot: { bytes: 10, evictions: 1 } });
-    expect(c.lookup("a", false)).toBeUndefined();
-    expect(c.lookup("2", false)).toBeDefined();
+    expect(c.lookupCache("a", false)).toBeUndefined();
+    expect(c.lookupCache("2", false)).toBeDefined();
   });
 
   test("a value larger than the whole budget is not stored and evicts nothing; the overhead counts", () => {
@@ -95,7 +95,7 @@ describe("Caches: answers and closing", () => {
     c.populateCache("h", enc.encode("mirrored"), "hot");
     c.close();
     expect(counts(c)).toMatchObject({ main: { items: 0, bytes: 0 }, hot: { items: 0, bytes: 0 } });
-    expect(c.lookup("m", true)).toBeUndefined();
+    expect(c.lookupCache("m", true)).toBeUndefined();
     expect(c.populateCache("n", enc.encode("new"), "main")).toBeUndefined();
     expect(counts(c)).toMatchObject({ main: { items: 0, gets: 0 }, hot: { items: 0, gets: 0 } });
     expect(dec.decode(view)).toBe("kept");

@@ -79,13 +79,20 @@ export class Caches<T> {
    */
   lookupCache(key: string, countMiss: boolean): number | undefined {
     if (this.#cacheBytes <= 0) return undefined;
-    let id = this.#mainCache.get(key);
-    if (id !== undefined) {
-      this.#mainGets++;
-      this.#mainHits++;
-      return id;
-    }
-    id = this.#hotCache.get(key);
+    const id = this.#mainCache.get(key);
+    if (id === undefined) return this.#lookupHot(key, countMiss);
+    this.#mainGets++;
+    this.#mainHits++;
+    return id;
+  }
+
+  /**
+   * `lookupCache` after a miss in the main cache. A method of its own so
+   * that a main-cache hit, the usual case, stays a short path where the
+   * hit path inlines it.
+   */
+  #lookupHot(key: string, countMiss: boolean): number | undefined {
+    const id = this.#hotCache.get(key);
     if (id !== undefined) {
       this.#mainGets++;
       this.#hotGets++;
@@ -144,14 +151,19 @@ export class Caches<T> {
   }
 
   /**
-   * Remembers `answer` as value `id`'s answer. A hit's answer takes its
-   * memo slot if the key is hit repeatedly (see `HitMemo.admit`); a load's
-   * answer only takes a free slot, so a load does not push out a value that
-   * hits are using.
+   * Remembers a hit's `answer` as value `id`'s, if the key is hit
+   * repeatedly (see `HitMemo.admit`): then it takes the memo slot.
    */
-  memoize(id: number, answer: Promise<T>, from: "hit" | "load"): void {
-    if (from === "load") this.#memo.set(id, answer, this.#store.length(id), false);
-    else if (this.#memo.admit(id)) this.#memo.set(id, answer, this.#store.length(id), true);
+  memoizeHit(id: number, answer: Promise<T>): void {
+    if (this.#memo.admit(id)) this.#memo.set(id, answer, this.#store.length(id), true);
+  }
+
+  /**
+   * Remembers a load's `answer` as value `id`'s if its memo slot is free: a
+   * load does not push out a value that hits are using.
+   */
+  memoizeLoad(id: number, answer: Promise<T>): void {
+    this.#memo.set(id, answer, this.#store.length(id), false);
   }
 
   /** Drops `key` from both caches; returns whether either held it. */

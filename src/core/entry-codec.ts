@@ -23,12 +23,13 @@ export class EntryCodec<T, In> {
   /** Whether every waiter may receive one decoded value (see `Codec.shared`). */
   readonly shared: boolean;
   readonly #group: string;
-  readonly #codec: Codec<T, In>;
+  /** The group's codec. */
+  readonly codec: Codec<T, In>;
   readonly #maxValueBytes: number;
 
   constructor(group: string, codec: Codec<T, In>, maxValueBytes: number) {
     this.#group = group;
-    this.#codec = codec;
+    this.codec = codec;
     this.#maxValueBytes = maxValueBytes;
     this.shared = codec.shared === true;
   }
@@ -37,7 +38,7 @@ export class EntryCodec<T, In> {
   fromGetter(key: string, value: In): Entry<T> {
     let bytes: Uint8Array;
     try {
-      bytes = this.#codec.encode(value);
+      bytes = this.codec.encode(value);
     } catch (error) {
       const context = `group "${this.#group}": key ${JSON.stringify(key)}`;
       throw error instanceof GroupCacheError
@@ -58,7 +59,7 @@ export class EntryCodec<T, In> {
     if (!(bytes instanceof Uint8Array) || bytes.byteLength > this.#maxValueBytes) return undefined;
     if (!this.shared) return { bytes, value: undefined };
     try {
-      return { bytes, value: this.#codec.decode(bytes) };
+      return { bytes, value: this.codec.decode(bytes) };
     } catch {
       return undefined;
     }
@@ -80,9 +81,9 @@ export class EntryCodec<T, In> {
    * own bytes can be collected; otherwise the entry's own.
    */
   cachedValue(caches: Caches<T>, id: number, entry: Entry<T>): T {
-    if (this.#codec.decodeRange === undefined) return entry.value as T;
+    if (this.codec.decodeRange === undefined) return entry.value as T;
     try {
-      return caches.decode(id, this.#codec);
+      return caches.decode(id, this.codec);
     } catch {
       return entry.value as T; // decode accepted these bytes; keep its value.
     }
@@ -91,22 +92,14 @@ export class EntryCodec<T, In> {
   /** Decodes `bytes`; a failure is `internal` (the codec accepted these bytes once). */
   decode(key: string, bytes: Uint8Array): T {
     try {
-      return this.#codec.decode(bytes);
+      return this.codec.decode(bytes);
     } catch (error) {
-      throw this.#decodeError(key, error);
+      throw this.decodeError(key, error);
     }
   }
 
-  /** Decodes value `id` of `caches` in place (through `decodeRange` when the codec has one). */
-  decodeStored(key: string, caches: Caches<T>, id: number): T {
-    try {
-      return caches.decode(id, this.#codec);
-    } catch (error) {
-      throw this.#decodeError(key, error);
-    }
-  }
-
-  #decodeError(key: string, error: unknown): GroupCacheError {
+  /** A decoding failure as the `internal` error its waiters receive (the codec accepted these bytes once). */
+  decodeError(key: string, error: unknown): GroupCacheError {
     return GroupCacheError.from(
       error,
       "internal",

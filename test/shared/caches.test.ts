@@ -76,13 +76,13 @@ describe("Caches: answers and closing", () => {
     const id = c.populateCache("k", enc.encode("text"), "main") as number;
     expect(c.decode(id, stringCodec)).toBe("text");
     const hit = Promise.resolve("hit answer");
-    c.memoize(id, hit, "hit"); // the first hit that misses the memo only makes it a candidate
+    c.memoizeHit(id, hit); // the first hit that misses the memo only makes it a candidate
     expect(c.memoized(id)).toBeUndefined();
-    c.memoize(id, hit, "hit");
+    c.memoizeHit(id, hit);
     expect(c.memoized(id)).toBe(hit);
     const other = c.populateCache("o", enc.encode("other"), "main") as number;
     const loaded = Promise.resolve("load answer");
-    c.memoize(other, loaded, "load");
+    c.memoizeLoad(other, loaded);
     expect(c.memoized(other)).toBe(loaded);
     expect(c.remove("k")).toBe(true); // leaving the cache leaves the memo
     expect(c.memoized(id)).toBeUndefined();

@@ -5,23 +5,18 @@
  */
 
 export { ByteView } from "./core/byteview.ts";
+export type { CacheStats, CacheType } from "./core/caches.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { crc32, crc32String } from "./core/crc32.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
-export {
-  type CacheType,
-  type GetOptions,
-  type Getter,
-  type GetterContext,
-  Group,
-  type GroupOptions,
-  type GroupStats,
-  validateKey,
-} from "./core/group.ts";
-export { GroupCache, type GroupCacheOptions } from "./core/groupcache.ts";
+export { Group, validateKey } from "./core/group.ts";
+export type { GetOptions, Getter, GetterContext, GroupOptions } from "./core/group-options.ts";
+export type { GroupStats } from "./core/group-stats.ts";
+export { GroupCache } from "./core/groupcache.ts";
+export type { GroupCacheOptions } from "./core/groupcache-options.ts";
 export { type HotCandidate, type HotPolicy, neverHot, qpsHotPolicy, randomHotPolicy } from "./core/hot-policy.ts";
 export { KeyRate, type KeyRateOptions } from "./core/key-rate.ts";
-export { type CacheStats, LRU, type LRUOptions } from "./core/lru.ts";
+export { LRU, type LRUOptions, type LRUStats } from "./core/lru.ts";
 export {
   type ConnectDiscoveryOptions,
   connectDiscovery,

@@ -126,10 +126,14 @@ describe("polling", () => {
     const resolver = createNodeResolver();
     const base = { resolver, service: "fib", namespace: "prod" };
     expect(() => createDnsSrvDiscovery({ ...base, intervalMs: 0 })).toThrowError(
-      invalid("intervalMs has an invalid value 0"),
+      invalid("intervalMs must be a finite number > 0, got 0"),
     );
-    expect(() => createDnsSrvDiscovery({ ...base, jitter: 1 })).toThrowError(invalid("jitter has an invalid value 1"));
-    expect(() => createDnsSrvDiscovery({ ...base, lookupTimeoutMs: -1 })).toThrowError(invalid("lookupTimeoutMs"));
+    expect(() => createDnsSrvDiscovery({ ...base, jitter: 1 })).toThrowError(
+      invalid("jitter must be a number from 0 to below 1, got 1"),
+    );
+    expect(() => createDnsSrvDiscovery({ ...base, lookupTimeoutMs: -1 })).toThrowError(
+      invalid("lookupTimeoutMs must be a finite number > 0, got -1"),
+    );
     expect(() => createDnsSrvDiscovery({ ...base, family: 5 as 4 })).toThrowError(invalid("got 5"));
     expect(() => createDnsSrvDiscovery({ ...base, resolver: {} as typeof resolver })).toThrowError(
       invalid("resolver must"),
@@ -197,6 +201,20 @@ describe("connecting a discovery to a cache", () => {
     expect(recorder.errors[0]).toBeInstanceOf(GroupCacheError);
     expect(recorder.errors[0]?.code).toBe("invalid-argument");
     await membership.close();
+  });
+
+  test("bad options and ids are refused at once, naming the value", () => {
+    const cache = network.add(self);
+    expect(() => connectDiscovery(cache, staticDiscovery([]), { includeSelf: "yes" as never })).toThrowError(
+      invalid('connectDiscovery: includeSelf must be true or false, got "yes"'),
+    );
+    expect(() => connectDiscovery(cache, staticDiscovery([]), { signal: "stop" as never })).toThrowError(
+      invalid('connectDiscovery: signal must be an AbortSignal, got "stop"'),
+    );
+    expect(() => staticDiscovery(["10.0.0.2"])).toThrowError(
+      invalid('staticDiscovery: ids: peer id "10.0.0.2" has no port: pass host:port, such as "10.0.0.2:8080"'),
+    );
+    expect(cache.peers).toEqual([]);
   });
 
   test("an aborted signal stops watching; close resolves when stopped", async () => {

@@ -6,13 +6,13 @@ const encoder = new TextEncoder();
  *
  * A hit hands callers a `ByteView` without copying: there is no way to
  * write through it, so no caller can corrupt the cache or another caller's
- * value. (JavaScript cannot freeze a `Uint8Array`, and copying 100 bytes
- * into a fresh one costs ~450 ns on Node 24, several times the rest of a
- * hit.) Call {@link toBytes} for a private, writable copy.
+ * value. (JavaScript cannot freeze a `Uint8Array`, and copying even 100
+ * bytes into a fresh one costs several times the rest of a hit: see
+ * bench/README.md.) Call {@link toBytes} for a private, writable copy.
  *
  * It is three fields over a range of a larger buffer (the cache's slab), not
- * a `Uint8Array` of its own: a typed-array view costs ~70 bytes of heap and
- * an allocation that a hit does not need. The bytes it shows never change:
+ * a `Uint8Array` of its own: a typed-array view costs an object on the heap
+ * and an allocation that a hit does not need. The bytes it shows never change:
  * the cache never writes over a range it has handed out (see `SlabStore`).
  */
 export class ByteView {

@@ -18,7 +18,7 @@ export interface Codec<T, In = T> {
   /**
    * Decodes bytes `start` to `start + length` of `buffer`, exactly as
    * `decode` would decode that range, without the `Uint8Array` view that
-   * `decode` needs (an allocation of ~70 bytes). Optional: the cache calls
+   * `decode` needs (an allocation per call). Optional: the cache calls
    * it, when present, on its own storage, which it never writes over; a
    * result that shares `buffer`'s memory keeps that whole buffer (a slab of
    * up to 1 MiB) alive while the result lives.
@@ -53,8 +53,8 @@ export const byteViewCodec: Codec<ByteView, Uint8Array | string> = {
 
 /**
  * Raw bytes as a fresh `Uint8Array` per get, which the caller may write to.
- * The copy costs an allocation per hit (~450 ns for 100 bytes on Node 24):
- * prefer {@link byteViewCodec} unless callers need to write.
+ * The copy costs an allocation per hit, several times the rest of a hit
+ * (see bench/README.md): prefer {@link byteViewCodec} unless callers need to write.
  */
 export const bytesCodec: Codec<Uint8Array, Uint8Array | string> = {
   encode: encodeBytes,

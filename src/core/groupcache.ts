@@ -1,27 +1,15 @@
 import type { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
-import { Group, type GroupOptions } from "./group.ts";
+import { Group } from "./group.ts";
+import type { GroupOptions } from "./group-options.ts";
+import {
+  type GroupCacheOptions,
+  type ResolvedGroupCacheOptions,
+  resolveGroupCacheOptions,
+} from "./groupcache-options.ts";
+import { peerIdList } from "./peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
-import { Ring, type RingHash } from "./ring.ts";
-
-/** Options of {@link GroupCache}. */
-export interface GroupCacheOptions {
-  /**
-   * This process's peer id, exactly as it appears in every node's peer list
-   * (for example `"10.1.2.3:8080"`): keys the ring gives to it are loaded
-   * here. Default: `""` (a standalone cache, or a client that owns nothing).
-   */
-  self?: string;
-  /** Ring points per peer; must match on every node. Default: 50. */
-  replicas?: number;
-  /** Ring hash; must match on every node. Default: CRC-32 (IEEE), as Go. */
-  hash?: RingHash;
-  /**
-   * Creates the client of another peer when it joins. Required before
-   * `setPeers` names any peer other than `self`. Default: none.
-   */
-  peerClient?: PeerClientFactory;
-}
+import { Ring } from "./ring.ts";
 
 /**
  * One cache node: its groups, its view of the peer ring and the clients of
@@ -30,23 +18,15 @@ export interface GroupCacheOptions {
  */
 export class GroupCache implements PeerPicker {
   readonly self: string;
-  readonly #replicas: number;
-  readonly #hash: RingHash | undefined;
-  readonly #peerClient: PeerClientFactory | undefined;
+  readonly #options: ResolvedGroupCacheOptions;
   readonly #groups = new Map<string, Group<unknown, unknown>>();
   #ring: Ring;
   #clients = new Map<string, PeerClient>();
   #closed = false;
 
-  constructor(options: GroupCacheOptions = {}) {
-    const self = options.self ?? "";
-    if (typeof self !== "string") {
-      throw new GroupCacheError("invalid-argument", `self must be a string, got ${typeof self}`);
-    }
-    this.self = self;
-    this.#replicas = options.replicas ?? 50;
-    this.#hash = options.hash;
-    this.#peerClient = options.peerClient;
+  constructor(options?: GroupCacheOptions) {
+    this.#options = resolveGroupCacheOptions(options);
+    this.self = this.#options.self;
     this.#ring = this.#newRing([]);
   }
 
@@ -56,13 +36,13 @@ export class GroupCache implements PeerPicker {
    */
   newGroup<T = ByteView, In = Uint8Array | string>(options: GroupOptions<T, In>): Group<T, In> {
     this.#checkOpen();
-    if (this.#groups.has(options?.name)) {
+    const group = new Group<T, In>(options, this);
+    if (this.#groups.has(group.name)) {
       throw new GroupCacheError(
         "already-exists",
-        `group ${JSON.stringify(options.name)} already exists on this instance`,
+        `group ${JSON.stringify(group.name)} already exists on this instance`,
       );
     }
-    const group = new Group<T, In>(options, this);
     this.#groups.set(group.name, group as Group<unknown, unknown>);
     return group;
   }
@@ -90,30 +70,56 @@ export class GroupCache implements PeerPicker {
    *
    * Leaving `self` out makes this process own no keys: do that first when
    * shutting down, so it stops owning keys while it drains.
+   *
+   * Each id must be `host:port` (a string such as `"a:1,b:2"` is refused,
+   * not split into characters). If a client cannot be created, the clients
+   * this call created are closed and the old ring and clients stay.
    */
   setPeers(ids: Iterable<string>): boolean {
     this.#checkOpen();
-    const ring = this.#newRing(ids);
+    const ring = this.#newRing(peerIdList("setPeers: ids", ids));
     const next = ring.peers;
     const current = this.#ring.peers;
     if (next.length === current.length && next.every((id, i) => id === current[i])) return false;
-    const others = next.filter((id) => id !== this.self);
-    if (others.length > 0 && this.#peerClient === undefined) {
+    const clients = this.#clientsOf(next.filter((id) => id !== this.self));
+    const gone = [...this.#clients].filter(([id]) => !clients.has(id));
+    this.#ring = ring;
+    this.#clients = clients;
+    for (const [, client] of gone) closeQuietly(client);
+    return true;
+  }
+
+  /** The clients of `others`: the current ones, and new ones for peers that joined. */
+  #clientsOf(others: readonly string[]): Map<string, PeerClient> {
+    const factory = this.#options.peerClient;
+    if (others.length > 0 && factory === undefined) {
       throw new GroupCacheError(
         "invalid-argument",
         `setPeers names other peers (${others.join(", ")}) but this instance has no peerClient to reach them`,
       );
     }
     const clients = new Map<string, PeerClient>();
+    const created: PeerClient[] = [];
     for (const id of others) {
-      const client = this.#clients.get(id) ?? (this.#peerClient as PeerClientFactory)(id);
+      let client = this.#clients.get(id);
+      if (client === undefined) {
+        try {
+          client = (factory as PeerClientFactory)(id);
+        } catch (error) {
+          for (const c of created) closeQuietly(c);
+          const code = error instanceof GroupCacheError ? error.code : "unavailable";
+          const message = error instanceof Error ? error.message : String(error);
+          throw new GroupCacheError(
+            code,
+            `setPeers: cannot create the client of peer ${JSON.stringify(id)}: ${message}; the peers are unchanged`,
+            { cause: error },
+          );
+        }
+        created.push(client);
+      }
       clients.set(id, client);
     }
-    const gone = [...this.#clients].filter(([id]) => !clients.has(id));
-    this.#ring = ring;
-    this.#clients = clients;
-    for (const [, client] of gone) void client.close().catch(() => {});
-    return true;
+    return clients;
   }
 
   /** The id of the peer that owns `key`, or `undefined` when no peers are set. */
@@ -135,6 +141,7 @@ export class GroupCache implements PeerPicker {
    * name.
    */
   serve(group: string, key: string, options?: { signal?: AbortSignal }): Promise<ServeResult> {
+    if (this.#closed) return Promise.reject(this.#closedError());
     const g = this.#groups.get(group);
     if (g === undefined) {
       return Promise.reject(
@@ -152,10 +159,14 @@ export class GroupCache implements PeerPicker {
     return this.#groups.get(group)?.serveCached(key);
   }
 
-  /** Closes every peer client. Creating groups or setting peers afterwards fails with `closed`. */
+  /**
+   * Closes every group and peer client. Every later get, `serve`, group or
+   * peer set fails with `closed` (and `serveCached` answers nothing).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const group of this.#groups.values()) group.close();
     const clients = [...this.#clients.values()];
     this.#clients = new Map();
     this.#ring = this.#newRing([]);
@@ -163,13 +174,24 @@ export class GroupCache implements PeerPicker {
   }
 
   #newRing(ids: Iterable<string>): Ring {
-    return new Ring(
-      ids,
-      this.#hash === undefined ? { replicas: this.#replicas } : { replicas: this.#replicas, hash: this.#hash },
-    );
+    const { replicas, hash } = this.#options;
+    return new Ring(ids, hash === undefined ? { replicas } : { replicas, hash });
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new GroupCacheError("closed", "this GroupCache instance is closed");
+    if (this.#closed) throw this.#closedError();
+  }
+
+  #closedError(): GroupCacheError {
+    return new GroupCacheError("closed", "this GroupCache instance is closed");
+  }
+}
+
+/** Closes a departed or unused client in the background: a failure to close changes nothing for the cache. */
+function closeQuietly(client: PeerClient): void {
+  try {
+    void client.close().catch(() => {});
+  } catch {
+    // A client whose close throws at once is as closed as it will get.
   }
 }

@@ -3,9 +3,9 @@ const empty = -1;
 /**
  * Settled promises of recently returned values, by entry id, so that a hit
  * on a popular key hands back an existing promise instead of allocating
- * one. On Node 24, `await` of a new promise costs ~30 ns more than `await`
- * of an existing one: without this, a local hit cannot beat an async `Map`
- * lookup. Every caller of a key then receives the same promise of the same
+ * one. `await` of a new promise costs more than `await` of an existing one,
+ * enough that without this a local hit cannot beat an async `Map` lookup
+ * (see bench/README.md). Every caller of a key then receives the same promise of the same
  * immutable value (as a promise-caching loader such as DataLoader does), so
  * it is only used for codecs whose values are `shared`.
  *
@@ -19,7 +19,7 @@ const empty = -1;
  * ({@link admit}). Without that, hits spread over more keys than slots
  * replace each other's promises on every get: each promise then lives just
  * long enough to reach the old generation, and the garbage collector pays
- * for it (measured: +16% instructions per hit over 20,000 keys).
+ * for it on every hit.
  */
 export class HitMemo<T> {
   readonly #mask: number;

@@ -1,4 +1,5 @@
-import { GroupCacheError } from "./errors.ts";
+import { functionOption, positiveInteger } from "./options.ts";
+
 /** What a hot policy sees of a value just fetched from its owner. */
 export interface HotCandidate {
   group: string;
@@ -23,9 +24,9 @@ export type HotPolicy = (candidate: HotCandidate) => boolean;
  * choice); use {@link neverHot} to mirror none.
  */
 export function randomHotPolicy(n = 10, random: () => number = Math.random): HotPolicy {
-  if (!Number.isInteger(n) || n < 1)
-    throw new GroupCacheError("invalid-argument", `randomHotPolicy: n must be a positive integer, got ${n}`);
-  return () => Math.floor(random() * n) === 0;
+  const oneIn = positiveInteger("randomHotPolicy: n", n, 10);
+  const draw = functionOption("randomHotPolicy: random", random, Math.random);
+  return () => Math.floor(draw() * oneIn) === 0;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { GroupCacheError } from "./errors.ts";
+import { functionOption, positiveInteger, positiveNumber } from "./options.ts";
 
 /** Options of {@link KeyRate}. */
 export interface KeyRateOptions {
@@ -44,17 +44,9 @@ export class KeyRate {
   #rotated = false;
 
   constructor(options: KeyRateOptions = {}) {
-    const windowMs = options.windowMs ?? 60_000;
-    if (typeof windowMs !== "number" || !Number.isFinite(windowMs) || windowMs <= 0) {
-      throw new GroupCacheError("invalid-argument", `KeyRate: windowMs must be a finite number > 0, got ${windowMs}`);
-    }
-    const maxKeys = options.maxKeys ?? 10_000;
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) {
-      throw new GroupCacheError("invalid-argument", `KeyRate: maxKeys must be a positive integer, got ${maxKeys}`);
-    }
-    this.#windowMs = windowMs;
-    this.#maxKeys = maxKeys;
-    this.#now = options.now ?? Date.now;
+    this.#windowMs = positiveNumber("KeyRate: windowMs", options.windowMs, 60_000);
+    this.#maxKeys = positiveInteger("KeyRate: maxKeys", options.maxKeys, 10_000);
+    this.#now = functionOption("KeyRate: now", options.now, Date.now);
     this.#start = this.#now();
   }
 

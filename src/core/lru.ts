@@ -1,17 +1,13 @@
 import { LRUMapWithDelete } from "mnemonist";
-import { GroupCacheError } from "./errors.ts";
+import { positiveInteger } from "./options.ts";
 import { utf8Length } from "./utf8.ts";
 
-/** Counters of one cache, named as Go groupcache's `CacheStats`. */
-export interface CacheStats {
+/** What an {@link LRU} holds and has evicted. */
+export interface LRUStats {
   /** Bytes held: the sum of key bytes (UTF-8) plus value bytes of every entry. */
   bytes: number;
   /** Entries held. */
   items: number;
-  /** Lookups. */
-  gets: number;
-  /** Lookups that found the key. */
-  hits: number;
   /** Entries removed to make room (replacements and deletes are not evictions). */
   evictions: number;
 }
@@ -68,9 +64,10 @@ type MapConstructor<V> = new (
 
 /**
  * A least-recently-used map of string keys to values that counts the
- * bytes it holds, as Go groupcache's `cache` type around `lru.Cache`. It does
- * not bound itself: its owner decides when to `removeOldest`, because the
- * main and hot caches share one budget.
+ * bytes it holds, as Go groupcache's `lru.Cache` with the byte count of its
+ * `cache` type. It does not bound itself: its owner decides when to
+ * `removeOldest`, because the main and hot caches share one budget. Nor does
+ * it count lookups: its owner knows which lookups count (see `Caches`).
  *
  * It is built on mnemonist's `LRUMapWithDelete` (typed-array linked list,
  * no per-entry node objects). That structure has a fixed capacity, so this
@@ -82,18 +79,10 @@ export class LRU<V = Uint8Array> {
   readonly #valueArray: ValueArrayConstructor<V>;
   readonly #dispose: ((value: V, key: string) => void) | undefined;
   #bytes = 0;
-  #gets = 0;
-  #hits = 0;
   #evictions = 0;
 
   constructor(options: LRUOptions<V> = {}) {
-    const capacity = options.initialCapacity ?? 1024;
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new GroupCacheError(
-        "invalid-argument",
-        `lru initialCapacity must be a positive integer, got ${String(capacity)}`,
-      );
-    }
+    const capacity = positiveInteger("lru initialCapacity", options.initialCapacity, 1024);
     this.#valueArray = options.valueArray ?? (Array as ValueArrayConstructor<V>);
     this.#map = this.#newMap(capacity);
     this.#sizeOf = options.sizeOf ?? ((value: V) => (value as { byteLength: number }).byteLength);
@@ -110,35 +99,17 @@ export class LRU<V = Uint8Array> {
     return this.#map.size;
   }
 
-  /** Looks `key` up, counts the lookup, and marks the entry most recently used. */
+  /** Looks `key` up and marks the entry most recently used. */
   get(key: string): V | undefined {
-    this.#gets++;
-    const value = this.#map.get(key);
-    if (value !== undefined) this.#hits++;
-    return value;
-  }
-
-  /**
-   * Looks `key` up and marks the entry most recently used, without counting
-   * the lookup: the caller counts it with {@link countLookup} once it knows
-   * the lookup is one (a group first checks that a missing key is valid).
-   */
-  touch(key: string): V | undefined {
     return this.#map.get(key);
   }
 
-  /** Counts a lookup made with {@link touch}. */
-  countLookup(hit: boolean): void {
-    this.#gets++;
-    if (hit) this.#hits++;
-  }
-
-  /** Looks `key` up without counting it or changing its recency. */
+  /** Looks `key` up without changing its recency. */
   peek(key: string): V | undefined {
     return this.#map.peek(key);
   }
 
-  /** Whether `key` is held (not counted, recency unchanged). */
+  /** Whether `key` is held (recency unchanged). */
   has(key: string): boolean {
     return this.#map.has(key);
   }
@@ -195,14 +166,8 @@ export class LRU<V = Uint8Array> {
   }
 
   /** A snapshot of the counters. */
-  stats(): CacheStats {
-    return {
-      bytes: this.#bytes,
-      items: this.#map.size,
-      gets: this.#gets,
-      hits: this.#hits,
-      evictions: this.#evictions,
-    };
+  stats(): LRUStats {
+    return { bytes: this.#bytes, items: this.#map.size, evictions: this.#evictions };
   }
 
   /** Moves every entry into a table twice the size, keeping their order. */

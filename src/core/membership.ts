@@ -1,6 +1,8 @@
 import { GroupCacheError } from "./errors.ts";
 import type { GroupCache } from "./groupcache.ts";
-import { normalizePeerIds, samePeerIds } from "./peer-id.ts";
+import { booleanOption, functionOption, optionsObject, signalOption } from "./options.ts";
+import { normalizePeerIds, peerIdList, samePeerIds } from "./peer-id.ts";
+import { linkedSignal } from "./signals.ts";
 
 /** Receives what a {@link PeerDiscovery} finds. */
 export interface PeerSetListener {
@@ -39,10 +41,12 @@ export interface PeerDiscovery {
 
 /**
  * A discovery that lists the same peers forever: for fixed clusters, tests,
- * and a local demo. The ids are checked, deduplicated and sorted at once.
+ * and a local demo. The ids are checked (`host:port` each; a string such as
+ * `"a:1,b:2"` is refused, not split into characters), deduplicated and
+ * sorted at once.
  */
 export function staticDiscovery(ids: Iterable<string>): PeerDiscovery {
-  const peers = normalizePeerIds(ids);
+  const peers = normalizePeerIds(peerIdList("staticDiscovery: ids", ids));
   return {
     async watch(listener, { signal }) {
       if (signal.aborted) return;
@@ -95,6 +99,21 @@ export interface ConnectDiscoveryOptions {
   onError?: (error: GroupCacheError) => void;
 }
 
+/** {@link ConnectDiscoveryOptions} checked, with their defaults. */
+function resolveConnectOptions(options: ConnectDiscoveryOptions | undefined) {
+  const given = optionsObject("connectDiscovery: options", options);
+  return {
+    includeSelf: booleanOption("connectDiscovery: includeSelf", given.includeSelf, true),
+    signal: signalOption("connectDiscovery: signal", given.signal),
+    onChange: functionOption<ConnectDiscoveryOptions["onChange"]>(
+      "connectDiscovery: onChange",
+      given.onChange,
+      undefined,
+    ),
+    onError: functionOption<ConnectDiscoveryOptions["onError"]>("connectDiscovery: onError", given.onError, undefined),
+  };
+}
+
 /** A discovery connected to a cache by {@link connectDiscovery}. */
 export interface Membership {
   /** The last set the discovery listed (before adding or removing self). */
@@ -126,24 +145,19 @@ export interface Membership {
 export function connectDiscovery(
   cache: Pick<GroupCache, "self" | "peers" | "setPeers">,
   discovery: PeerDiscovery,
-  options: ConnectDiscoveryOptions = {},
+  options?: ConnectDiscoveryOptions,
 ): Membership {
-  const includeSelf = options.includeSelf ?? true;
-  if (typeof includeSelf !== "boolean") {
-    throw new GroupCacheError("invalid-argument", `includeSelf must be a boolean, got ${String(includeSelf)}`);
-  }
+  const { includeSelf, signal: outer, onChange, onError } = resolveConnectOptions(options);
   const self = cache.self;
-  const controller = new AbortController();
-  const outer = options.signal;
-  const stop = () => controller.abort(outer?.reason);
-  if (outer?.aborted) stop();
-  else outer?.addEventListener("abort", stop, { once: true });
+  // Fires when `outer` does, on close(), and when the cache turns out closed.
+  const watching = linkedSignal(outer);
+  const stop = () => watching.abort();
 
   let discovered: readonly string[] = [];
   let left = false;
   const report = (error: GroupCacheError) => {
     try {
-      options.onError?.(error);
+      onError?.(error);
     } catch {
       // A broken error hook must not stop discovery.
     }
@@ -165,14 +179,14 @@ export function connectDiscovery(
     }
     if (!changed) return;
     try {
-      options.onChange?.(cache.peers);
+      onChange?.(cache.peers);
     } catch (error) {
       report(GroupCacheError.from(error, "internal", "onChange hook failed"));
     }
   };
 
   // In its own ring from the start, before the first lookup answers.
-  if (includeSelf && self !== "" && cache.peers.length === 0 && !controller.signal.aborted) apply();
+  if (includeSelf && self !== "" && cache.peers.length === 0 && !watching.signal.aborted) apply();
 
   const listener: PeerSetListener = {
     onPeers(ids) {
@@ -184,9 +198,9 @@ export function connectDiscovery(
     onError: report,
   };
   const closed = discovery
-    .watch(listener, { signal: controller.signal })
+    .watch(listener, { signal: watching.signal })
     .catch((error: unknown) => report(GroupCacheError.from(error, "internal", "peer discovery stopped")))
-    .finally(() => outer?.removeEventListener("abort", stop));
+    .finally(watching.cleanup);
 
   return {
     get discovered() {

@@ -36,6 +36,33 @@ export function nonNegativeNumber(name: string, value: unknown, fallback: number
   return value;
 }
 
+/** A finite number `> 0` (a window, an interval...), or `fallback` when unset. */
+export function positiveNumber(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw invalidOption(name, "a finite number > 0", value);
+  }
+  return value;
+}
+
+/** A number from 0 to below 1 (a share, a spread), or `fallback` when unset. */
+export function fractionOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+    throw invalidOption(name, "a number from 0 to below 1", value);
+  }
+  return value;
+}
+
+/** An integer `>= 1` (a count, a capacity), or `fallback` when unset. */
+export function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw invalidOption(name, "a positive integer", value);
+  }
+  return value;
+}
+
 /** An integer in `[min, max]`, or `fallback` when unset. */
 export function integerInRange(name: string, value: unknown, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -52,10 +79,19 @@ export function booleanOption(name: string, value: unknown, fallback: boolean): 
   return value;
 }
 
-/** A function, or `fallback` when unset. */
-export function functionOption<F extends (...args: never[]) => unknown>(name: string, value: unknown, fallback: F): F {
+/**
+ * A function, or `fallback` when unset (which may be `undefined` for an
+ * optional hook). `expected` names what to pass, with an example where one
+ * helps: "a function (such as neverHot)". Default: "a function".
+ */
+export function functionOption<F extends ((...args: never[]) => unknown) | undefined>(
+  name: string,
+  value: unknown,
+  fallback: F,
+  expected = "a function",
+): F {
   if (value === undefined) return fallback;
-  if (typeof value !== "function") throw invalidOption(name, "a function", value);
+  if (typeof value !== "function") throw invalidOption(name, expected, value);
   return value as F;
 }
 

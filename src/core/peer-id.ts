@@ -1,4 +1,5 @@
 import { GroupCacheError } from "./errors.ts";
+import { invalidOption, stringList } from "./options.ts";
 
 /**
  * The peer id of `host` and `port`: `ip:port`, or `[ip]:port` for an IPv6
@@ -50,27 +51,65 @@ export interface PeerAddress {
 }
 
 /**
- * Splits a peer id (the inverse of {@link formatPeerId}), `host:port` or `[ipv6]:port` (`10.0.0.7:8080`,
- * `[::1]:8080`, `cache-0.cache.default.svc.cluster.local:8080`), into host
- * and port. Throws `invalid-argument` naming the id when it is not one.
+ * Splits a peer id (the inverse of {@link formatPeerId}), `host:port` or
+ * `[ipv6]:port` (`10.0.0.7:8080`, `[::1]:8080`,
+ * `cache-0.cache.default.svc.cluster.local:8080`), into host and port. The
+ * host is parsed as a URL's host is, so the one returned is what a
+ * connection to it uses (lowercased, IPv6 without brackets). Throws
+ * `invalid-argument` naming the id, what is wrong with it (a scheme, a path,
+ * no port...) and what to pass instead; `label` is how the message names
+ * the id. Default: "peer id".
  */
-export function parsePeerId(id: string): PeerAddress {
-  const bad = (why: string) =>
-    new GroupCacheError("invalid-argument", `peer id ${JSON.stringify(id)} ${why}; expected host:port or [ipv6]:port`);
-  if (typeof id !== "string") throw bad("is not a string");
-  const colon = id.lastIndexOf(":");
-  if (colon <= 0) throw bad("has no port");
-  let host = id.slice(0, colon);
-  const portText = id.slice(colon + 1);
-  if (host.startsWith("[")) {
-    if (!host.endsWith("]") || host.length < 3) throw bad("has an unclosed [");
-    host = host.slice(1, -1);
-  } else if (host.includes(":")) {
-    throw bad("has an IPv6 host without brackets");
+export function parsePeerId(id: string, label = "peer id"): PeerAddress {
+  if (typeof id !== "string") throw invalidOption(label, 'a "host:port" string such as "10.0.0.1:8080"', id);
+  const bad = (why: string, instead: string) =>
+    new GroupCacheError("invalid-argument", `${label} ${JSON.stringify(id)} ${why}: pass ${instead}`);
+  if (id === "") throw bad("is empty", 'host:port, such as "10.0.0.1:8080"');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(id)?.[0];
+  if (scheme !== undefined) {
+    const rest = id.slice(scheme.length).split(/[/?#]/)[0] as string;
+    throw bad(`has a scheme (${scheme}): peer ids have no scheme`, JSON.stringify(rest));
   }
-  if (!/^[0-9]{1,5}$/.test(portText)) throw bad("has no numeric port");
+  const pathAt = id.search(/[/?#]/);
+  if (pathAt !== -1) throw bad("has a path", JSON.stringify(id.slice(0, pathAt)));
+  const at = id.lastIndexOf("@");
+  if (at !== -1) throw bad("has user info", JSON.stringify(id.slice(at + 1)));
+  const colon = id.lastIndexOf(":");
+  if (colon === -1 || colon === id.length - 1 || id.lastIndexOf("]") > colon) {
+    throw bad("has no port", `host:port, such as ${JSON.stringify(`${id.replace(/:$/, "")}:8080`)}`);
+  }
+  const host = id.slice(0, colon);
+  const portText = id.slice(colon + 1);
+  if (host === "") throw bad("has no host", `host:port, such as ${JSON.stringify(`10.0.0.1${id}`)}`);
+  if (host.startsWith("[") !== host.endsWith("]")) {
+    const why = host.startsWith("[") ? 'has an unclosed "["' : 'has a "]" without "["';
+    throw bad(why, `an IPv6 host in brackets, such as ${JSON.stringify(`[::1]:${portText}`)}`);
+  }
+  if (!host.startsWith("[") && host.includes(":")) {
+    throw bad("has an IPv6 host without brackets", JSON.stringify(`[${host}]:${portText}`));
+  }
+  if (!/^[0-9]+$/.test(portText)) throw bad(`has a port that is not a number (${JSON.stringify(portText)})`, portRange);
   const port = Number(portText);
-  if (port < 1 || port > 65535) throw bad("has a port out of range");
-  if (/[\s/?#@[\]]/.test(host)) throw bad("has a host with invalid characters");
-  return { host, port };
+  if (port < 1 || port > 65535) throw bad(`has port ${portText}, out of range`, portRange);
+  let url: URL;
+  try {
+    url = new URL(`http://${id}`);
+  } catch {
+    throw bad(`has an invalid host ${JSON.stringify(host)}`, "a host name or an IP address");
+  }
+  const hostname = url.hostname;
+  return { host: hostname.startsWith("[") ? hostname.slice(1, -1) : hostname, port };
+}
+
+const portRange = "a port from 1 to 65535";
+
+/**
+ * A list of peer ids, each checked by {@link parsePeerId}: refuses a string
+ * (`"a:1,b:2"` is not a list of two ids) and anything that is not
+ * `host:port`, naming `name` and the bad id.
+ */
+export function peerIdList(name: string, ids: unknown): string[] {
+  const list = stringList(name, ids);
+  for (const id of list) parsePeerId(id, `${name}: peer id`);
+  return list;
 }

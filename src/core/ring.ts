@@ -1,5 +1,7 @@
 import { crc32String } from "./crc32.ts";
+import { defaultReplicas } from "./defaults.ts";
 import { GroupCacheError } from "./errors.ts";
+import { positiveInteger } from "./options.ts";
 
 /** Hashes a string to an unsigned 32-bit number. */
 export type RingHash = (data: string) => number;
@@ -10,7 +12,7 @@ export interface RingOptions {
    * Points on the ring per peer. More points spread keys more evenly (3 gives
    * a 37/63 split between two peers, 33 gives 49.8/50.2) at the cost of a
    * bigger table. Every node of a cluster must use the same value, Go nodes
-   * included. Default: 50, as Go's gRPC fork.
+   * included. Default: 50, as Go's gRPC fork (`defaultReplicas`).
    */
   replicas?: number;
   /**
@@ -42,13 +44,7 @@ export class Ring {
   readonly replicas: number;
 
   constructor(peers: Iterable<string>, options: RingOptions = {}) {
-    const replicas = options.replicas ?? 50;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      throw new GroupCacheError(
-        "invalid-argument",
-        `ring replicas must be a positive integer, got ${String(replicas)}`,
-      );
-    }
+    const replicas = positiveInteger("ring replicas", options.replicas, defaultReplicas);
     this.replicas = replicas;
     const hash = options.hash ?? crc32String;
     this.#hash = hash;

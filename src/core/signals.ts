@@ -35,6 +35,8 @@ export interface LinkedSignal {
   signal: AbortSignal;
   /** Removes the parent listener and clears the timer. Call it once the work settles; calling it twice is harmless. */
   cleanup(): void;
+  /** Fires `signal` now with `reason` (a default `AbortError` when omitted), for an owner that stops the work itself. */
+  abort(reason?: unknown): void;
 }
 
 /**
@@ -67,5 +69,34 @@ export function linkedSignal(
       if (timer !== undefined) clearTimeout(timer);
       parent?.removeEventListener("abort", onAbort);
     },
+    abort(reason?: unknown) {
+      controller.abort(reason);
+    },
   };
+}
+
+/**
+ * Calls `work` with a {@link linkedSignal} of `parent` and `timeoutMs` (`0`:
+ * no timeout), and settles as the work does, or rejects as soon as that
+ * signal fires: the work may ignore its signal, and whoever waits must not
+ * wait for it. It then rejects with `onTimeout(reason)` when the timeout
+ * fired (the work's signal fires with a `TimeoutError`), and with
+ * `canceled` when `parent` did. The work itself runs on; its
+ * timer and listener are released once it settles, not when the deadline
+ * passes, so a deadline of 30 s leaves nothing pending after a 1 ms load
+ * (see {@link linkedSignal} for why not `AbortSignal.timeout`).
+ */
+export function withDeadline<T>(
+  parent: AbortSignal,
+  timeoutMs: number,
+  onTimeout: (reason: unknown) => unknown,
+  work: (signal: AbortSignal) => T | Promise<T>,
+): Promise<T> {
+  const { signal, cleanup } = linkedSignal(parent, timeoutMs);
+  const done = new Promise<T>((resolve) => resolve(work(signal)));
+  // Also keeps a late failure, once nobody waits any more, from being unhandled.
+  done.then(cleanup, cleanup);
+  return raceSignal(done, signal, "").catch((error: unknown) => {
+    throw signal.aborted && !parent.aborted ? onTimeout(signal.reason) : error;
+  });
 }

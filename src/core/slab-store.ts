@@ -1,4 +1,5 @@
 import { GroupCacheError } from "./errors.ts";
+import { fractionOption } from "./options.ts";
 
 /** Options of {@link SlabStore}. */
 export interface SlabStoreOptions {
@@ -73,8 +74,8 @@ const recordBytes = (length: number) => headerBytes + ((length + 3) & ~3);
 /**
  * Byte values packed into large shared buffers ("slabs"), each known by a
  * small integer id. It exists for memory: a `Uint8Array` per cached value
- * costs ~830 bytes of RSS beyond a 100-byte value on Node 24 (its own
- * `ArrayBuffer` and backing-store bookkeeping); a record here costs 8 bytes
+ * brings its own `ArrayBuffer` and backing-store bookkeeping, several times
+ * a small value's size (see bench/README.md); a record here costs 8 bytes
  * of header plus 8 bytes of table per id, and no object at all.
  *
  * Values are appended to the current slab and never written over: a range
@@ -130,13 +131,9 @@ export class SlabStore {
         `slabBytes must be a multiple of 8 from 64 to 2^31, got ${String(slabBytes)}`,
       );
     }
-    const compactBelow = options.compactBelow ?? defaultCompactBelow;
-    if (typeof compactBelow !== "number" || !(compactBelow >= 0 && compactBelow < 1)) {
-      throw new GroupCacheError("invalid-argument", `compactBelow must be at least 0 and below 1, got ${compactBelow}`);
-    }
     this.slabBytes = slabBytes;
     this.#dedicatedAbove = slabBytes >> 2;
-    this.#compactBelow = compactBelow;
+    this.#compactBelow = fractionOption("compactBelow", options.compactBelow, defaultCompactBelow);
     this.#onMove = options.onMove;
   }
 

@@ -1,6 +1,7 @@
 import { GroupCacheError } from "../core/errors.ts";
 import type { PeerDiscovery, PeerSetListener, WatchOptions } from "../core/membership.ts";
 import { notifyError, notifyPeers } from "../core/membership.ts";
+import { fractionOption, positiveNumber } from "../core/options.ts";
 import { formatPeerId, normalizePeerIds, samePeerIds } from "../core/peer-id.ts";
 import { throwIfAborted } from "../core/signals.ts";
 import { jitteredDelay, sleep, withTimeout } from "./poll.ts";
@@ -74,13 +75,6 @@ export interface DnsSrvDiscovery extends PeerDiscovery {
   lookup(options: { signal: AbortSignal }): Promise<string[]>;
 }
 
-function checkNumber(name: string, value: number, ok: boolean): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || !ok) {
-    throw new GroupCacheError("invalid-argument", `${name} has an invalid value ${String(value)}`);
-  }
-  return value;
-}
-
 /**
  * Creates a discovery that polls the SRV records of a headless Service:
  * `_<portName>._tcp.<service>.<namespace>.svc.<clusterDomain>`, resolves
@@ -117,12 +111,9 @@ export function createDnsSrvDiscovery(options: DnsSrvDiscoveryOptions): DnsSrvDi
   if (family !== 4 && family !== 6 && family !== "both") {
     throw new GroupCacheError("invalid-argument", `family must be 4, 6 or "both", got ${JSON.stringify(family)}`);
   }
-  const intervalMs = options.intervalMs ?? 5000;
-  checkNumber("intervalMs", intervalMs, intervalMs > 0);
-  const jitter = options.jitter ?? 0.2;
-  checkNumber("jitter", jitter, jitter >= 0 && jitter < 1);
-  const lookupTimeoutMs = options.lookupTimeoutMs ?? 4000;
-  checkNumber("lookupTimeoutMs", lookupTimeoutMs, lookupTimeoutMs > 0);
+  const intervalMs = positiveNumber("intervalMs", options.intervalMs, 5000);
+  const jitter = fractionOption("jitter", options.jitter, 0.2);
+  const lookupTimeoutMs = positiveNumber("lookupTimeoutMs", options.lookupTimeoutMs, 4000);
   const families: (4 | 6)[] = family === "both" ? [4, 6] : [family];
 
   const stats: DnsSrvStats = {

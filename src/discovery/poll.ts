@@ -1,4 +1,5 @@
 import { GroupCacheError } from "../core/errors.ts";
+import { linkedSignal } from "../core/signals.ts";
 
 /**
  * The delay before the next poll: `intervalMs` scaled by a uniform factor in
@@ -41,22 +42,18 @@ export async function withTimeout<T>(
   what: string,
   run: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  else signal.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(
-    () => controller.abort(new GroupCacheError("deadline-exceeded", `${what} timed out after ${timeoutMs} ms`)),
+  const linked = linkedSignal(
+    signal,
     timeoutMs,
+    () => new GroupCacheError("deadline-exceeded", `${what} timed out after ${timeoutMs} ms`),
   );
   try {
-    return await run(controller.signal);
+    return await run(linked.signal);
   } catch (error) {
-    const reason: unknown = controller.signal.reason;
+    const reason: unknown = linked.signal.reason;
     if (!signal.aborted && reason instanceof GroupCacheError) throw reason;
     throw error;
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", onAbort);
+    linked.cleanup();
   }
 }

@@ -8,7 +8,7 @@ import {
   type PeerDiscovery,
   staticDiscovery,
 } from "../core/membership.ts";
-import { formatPeerId } from "../core/peer-id.ts";
+import { formatPeerId, peerIdList } from "../core/peer-id.ts";
 import type { RingHash } from "../core/ring.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery/dns-srv.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";
@@ -180,5 +180,5 @@ function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]
     const { resolver, server, ...rest } = peers.dns;
     return createDnsSrvDiscovery({ ...rest, resolver: resolver ?? defaults.resolver(server) });
   }
-  return staticDiscovery(peers as Iterable<string>);
+  return staticDiscovery(peerIdList("startPeer: peers", peers));
 }

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { GetRequestSchema } from "../../src/gen/groupcachepb/groupcache_pb.ts";
 import {
   type ByteView,
@@ -407,6 +407,17 @@ describe("Group: failures", () => {
     expect(g.stats.localLoadErrs).toBe(1);
   });
 
+  test("a getter that settles leaves no getterTimeoutMs timer pending", async () => {
+    vi.useFakeTimers();
+    try {
+      const g = bytesGroup({ getterTimeoutMs: 30_000 });
+      expect(text(await g.get("k"))).toBe("v:k");
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   test("a getter that returns neither bytes nor a string fails with invalid-argument naming what it got", async () => {
     const g = bytesGroup({ getter: () => 42 as unknown as string });
     await expect(g.get("k")).rejects.toMatchObject({
@@ -639,7 +650,7 @@ describe("GroupCache", () => {
       'group "n": cacheBytes must be a finite number >= 0, got -1',
     );
     expect(() => cache.newGroup({ name: "n", getter: "nope" as never })).toThrow(
-      'group "n": getter must be a function, got string',
+      'group "n": getter must be a function, got "nope"',
     );
     cache.newGroup({ name: "n", getter: () => "" });
     expect(() => cache.newGroup({ name: "n", getter: () => "" })).toThrow(
@@ -685,6 +696,40 @@ describe("GroupCache", () => {
     expect(cache.pickPeer("k1")).toBeDefined();
     await cache.close();
     expect(closed.sort()).toEqual(["b:1", "c:1"]);
+  });
+
+  test("a peerClient that throws part way: the clients this call created are closed, the old ring and clients stay", async () => {
+    const created: string[] = [];
+    const closed: string[] = [];
+    const failure = new Error("no route to d");
+    const cache = new GroupCache({
+      self: "a:1",
+      peerClient: (id) => {
+        if (id === "d:1") throw failure;
+        created.push(id);
+        return {
+          get: () => Promise.resolve({ value: enc.encode(`from ${id}`) }),
+          close: async () => {
+            closed.push(id);
+          },
+        };
+      },
+    });
+    cache.setPeers(["a:1", "b:1"]);
+    const owners = Array.from({ length: 50 }, (_, i) => cache.ownerOf(`k${i}`));
+    expect(() => cache.setPeers(["a:1", "b:1", "c:1", "d:1"])).toThrowError(
+      expect.objectContaining({
+        code: "unavailable",
+        message: 'setPeers: cannot create the client of peer "d:1": no route to d; the peers are unchanged',
+        cause: failure,
+      }),
+    );
+    expect(created).toEqual(["b:1", "c:1"]);
+    expect(closed).toEqual(["c:1"]);
+    expect(cache.peers).toEqual(["a:1", "b:1"]);
+    expect(Array.from({ length: 50 }, (_, i) => cache.ownerOf(`k${i}`))).toEqual(owners);
+    await cache.close();
+    expect(closed).toEqual(["c:1", "b:1"]);
   });
 
   test("setPeers without a peerClient cannot reach others and says so", () => {

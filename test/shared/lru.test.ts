@@ -55,7 +55,7 @@ describe("LRU", () => {
     expect(lru.stats().evictions).toBe(4);
   });
 
-  test("peek and has neither count nor refresh", () => {
+  test("peek and has do not refresh recency", () => {
     const lru = new LRU();
     lru.add("a", bytes(1));
     lru.add("b", bytes(1));
@@ -63,16 +63,7 @@ describe("LRU", () => {
     expect(lru.has("a")).toBe(true);
     lru.removeOldest();
     expect(lru.has("a")).toBe(false);
-    expect(lru.stats()).toEqual({ bytes: 2, items: 1, gets: 0, hits: 0, evictions: 1 });
-  });
-
-  test("gets and hits are counted", () => {
-    const lru = new LRU();
-    lru.add("a", bytes(1));
-    lru.get("a");
-    lru.get("a");
-    lru.get("missing");
-    expect(lru.stats()).toMatchObject({ gets: 3, hits: 2 });
+    expect(lru.stats()).toEqual({ bytes: 2, items: 1, evictions: 1 });
   });
 
   test("grows past its initial capacity and keeps recency order", () => {
@@ -139,20 +130,6 @@ describe("LRU", () => {
     lru.clear();
     expect(disposed.at(-1)).toBe("a=5@0");
     expect(lru.stats()).toMatchObject({ bytes: 0, items: 0, evictions: 1 });
-  });
-
-  test("touch refreshes recency without counting; countLookup counts", () => {
-    const lru = new LRU();
-    lru.add("a", bytes(1));
-    lru.add("b", bytes(1));
-    expect(lru.touch("a")).toEqual(bytes(1));
-    expect(lru.touch("missing")).toBeUndefined();
-    expect(lru.stats()).toMatchObject({ gets: 0, hits: 0 });
-    lru.countLookup(true);
-    lru.countLookup(false);
-    expect(lru.stats()).toMatchObject({ gets: 2, hits: 1 });
-    lru.removeOldest(); // "b": "a" was touched
-    expect(lru.has("a")).toBe(true);
   });
 
   test("a bad initial capacity fails with invalid-argument", () => {

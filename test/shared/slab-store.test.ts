@@ -211,6 +211,6 @@ describe("SlabStore", () => {
     expect(() => new SlabStore({ slabBytes: 100 })).toThrow(
       "slabBytes must be a multiple of 8 from 64 to 2^31, got 100",
     );
-    expect(() => new SlabStore({ compactBelow: 1 })).toThrow("compactBelow must be at least 0 and below 1, got 1");
+    expect(() => new SlabStore({ compactBelow: 1 })).toThrow("compactBelow must be a number from 0 to below 1, got 1");
   });
 });

@@ -1,0 +1,109 @@
+import type { Caches } from "./caches.ts";
+import type { Codec } from "./codec.ts";
+import { GroupCacheError } from "./errors.ts";
+
+/**
+ * A value on its way from a load to its waiters: the bytes peers are sent,
+ * and for codecs whose values are immutable (`shared`), the decoded value
+ * every waiter receives. The caches do not hold these: they hold ids into
+ * their store.
+ */
+export interface Entry<T> {
+  readonly bytes: Uint8Array;
+  readonly value: T | undefined;
+}
+
+/**
+ * A group's codec applied to the values that cross its caches: a getter's
+ * value encoded and checked against `maxValueBytes`, a peer's answer
+ * checked, stored bytes decoded. Each failure is a `GroupCacheError` that
+ * names the group and the key, so `Group` reads as the flow of a get.
+ */
+export class EntryCodec<T, In> {
+  /** Whether every waiter may receive one decoded value (see `Codec.shared`). */
+  readonly shared: boolean;
+  readonly #group: string;
+  /** The group's codec. */
+  readonly codec: Codec<T, In>;
+  readonly #maxValueBytes: number;
+
+  constructor(group: string, codec: Codec<T, In>, maxValueBytes: number) {
+    this.#group = group;
+    this.codec = codec;
+    this.#maxValueBytes = maxValueBytes;
+    this.shared = codec.shared === true;
+  }
+
+  /** A getter's value as an entry: encoded, within `maxValueBytes`, decoded once for shared codecs. */
+  fromGetter(key: string, value: In): Entry<T> {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.codec.encode(value);
+    } catch (error) {
+      const context = `group "${this.#group}": key ${JSON.stringify(key)}`;
+      throw error instanceof GroupCacheError
+        ? new GroupCacheError(error.code, `${context}: ${error.message}`, { cause: error })
+        : GroupCacheError.from(error, "invalid-argument", context);
+    }
+    if (bytes.byteLength > this.#maxValueBytes) {
+      throw new GroupCacheError(
+        "resource-exhausted",
+        `group "${this.#group}": getter returned ${bytes.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${this.#maxValueBytes}`,
+      );
+    }
+    return this.fromBytes(key, bytes);
+  }
+
+  /** An entry for what a peer sent, or `undefined` if it is not bytes within `maxValueBytes` that the codec can decode. */
+  fromPeer(bytes: unknown): Entry<T> | undefined {
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength > this.#maxValueBytes) return undefined;
+    if (!this.shared) return { bytes, value: undefined };
+    try {
+      return { bytes, value: this.codec.decode(bytes) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** An entry for bytes already accepted (a getter's, or a cached value's), decoded once for shared codecs. */
+  fromBytes(key: string, bytes: Uint8Array): Entry<T> {
+    return { bytes, value: this.shared ? this.decode(key, bytes) : undefined };
+  }
+
+  /** What a waiter receives for `entry`: the shared value, or a new decoding. */
+  valueOf(key: string, entry: Entry<T>): T {
+    return this.shared ? (entry.value as T) : this.decode(key, entry.bytes);
+  }
+
+  /**
+   * The value the waiters of an entry just cached as `id` receive: for a
+   * codec with `decodeRange`, the value over the stored copy, so the load's
+   * own bytes can be collected; otherwise the entry's own.
+   */
+  cachedValue(caches: Caches<T>, id: number, entry: Entry<T>): T {
+    if (this.codec.decodeRange === undefined) return entry.value as T;
+    try {
+      return caches.decode(id, this.codec);
+    } catch {
+      return entry.value as T; // decode accepted these bytes; keep its value.
+    }
+  }
+
+  /** Decodes `bytes`; a failure is `internal` (the codec accepted these bytes once). */
+  decode(key: string, bytes: Uint8Array): T {
+    try {
+      return this.codec.decode(bytes);
+    } catch (error) {
+      throw this.decodeError(key, error);
+    }
+  }
+
+  /** A decoding failure as the `internal` error its waiters receive (the codec accepted these bytes once). */
+  decodeError(key: string, error: unknown): GroupCacheError {
+    return GroupCacheError.from(
+      error,
+      "internal",
+      `group "${this.#group}": cannot decode the value of key ${JSON.stringify(key)}`,
+    );
+  }
+}

@@ -1,0 +1,149 @@
+import { byteViewCodec, type Codec } from "./codec.ts";
+import { defaultCacheBytes, defaultGetterTimeoutMs, defaultMaxValueBytes } from "./defaults.ts";
+import { GroupCacheError } from "./errors.ts";
+import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
+import { functionOption, invalidOption, nonNegativeNumber } from "./options.ts";
+
+/** What a getter receives besides the key. */
+export interface GetterContext {
+  /** Fires when nobody waits for this load any more, or `getterTimeoutMs` ran out. */
+  signal: AbortSignal;
+  /** The group's name. */
+  group: string;
+}
+
+/**
+ * Loads a key's value from the source of truth, on a cache miss on the
+ * key's owner. Throw {@link NotFoundError} for a key that does not exist.
+ */
+export type Getter<In> = (key: string, context: GetterContext) => In | Promise<In>;
+
+/** Options of a group. */
+export interface GroupOptions<T, In> {
+  /** Unique on its instance, and the same on every peer. Must be non-empty. */
+  name: string;
+  /** Loads a missing key. Called at most once at a time per key in this process. */
+  getter: Getter<In>;
+  /**
+   * Byte budget shared by the main and hot caches: the sum over entries of
+   * key bytes (UTF-8) plus value bytes, as Go counts it, plus
+   * `entryOverheadBytes` per entry. `0` disables caching: every get loads.
+   * Default: 64 MiB.
+   *
+   * What the process really holds is more (figures in `bench/README.md`):
+   * - per entry, the key string and the table slots of the LRU and the
+   *   value store, beyond key and value bytes (counted in the budget with
+   *   `entryOverheadBytes`);
+   * - slab space of evicted values not yet compacted: at most as much
+   *   again as the live values plus two slabs (see `SlabStore`'s
+   *   `compactBelow`), usually far less;
+   * - for codecs whose values are shared, the promises of up to 4,096
+   *   recently hit values and at most `cacheBytes / 8` of their decoded
+   *   values;
+   * - slabs dropped after eviction, until the garbage collector's next full
+   *   collection: a per-process amount under churn, not per entry or per
+   *   group.
+   */
+  cacheBytes?: number;
+  /**
+   * Bytes each entry costs in the budget on top of its key and value, so
+   * that `cacheBytes` bounds memory rather than payload: set it to the
+   * per-entry overhead `bench/memory.ts` measures. Default: 0, Go's
+   * accounting: `cacheStats` bytes then mean what they mean on a Go peer
+   * (in a mixed cluster, or on dashboards built for Go), and a budget keeps
+   * the number of entries it held before. Raise it when values are small:
+   * the smaller the values, the larger the overhead's share of what an
+   * entry really costs.
+   */
+  entryOverheadBytes?: number;
+  /** Turns values into bytes and back. Default: {@link byteViewCodec} (immutable `ByteView`s). */
+  codec?: Codec<T, In>;
+  /** Which values fetched from other peers to mirror locally. Default: 1 in 10, as Go. */
+  hotPolicy?: HotPolicy;
+  /**
+   * How long a getter may run before its waiters are released with
+   * `deadline-exceeded` (its signal fires too; a value that arrives later is
+   * still cached). `0` waits forever. Default: 30 000 ms.
+   */
+  getterTimeoutMs?: number;
+  /**
+   * Largest value, in bytes, that the getter may return or a peer may send:
+   * larger ones fail with `resource-exhausted`. Default: 8 MiB.
+   */
+  maxValueBytes?: number;
+}
+
+/** Options of one `get`. */
+export interface GetOptions {
+  /** Stops this caller's wait (`canceled`/`deadline-exceeded`); the shared load goes on for others. Default: none. */
+  signal?: AbortSignal;
+}
+
+/** {@link GroupOptions} checked, with every default filled in and the settings derived from them. */
+export interface ResolvedGroupOptions<T, In> extends Required<GroupOptions<T, In>> {
+  /** Size of the value store's slabs (see {@link slabBytesFor}). */
+  slabBytes: number;
+}
+
+/**
+ * Checks a group's options and fills in their defaults, so that a bad value
+ * fails at `newGroup` with `invalid-argument` naming it, not at the first
+ * load that uses it.
+ */
+export function resolveGroupOptions<T, In>(options: GroupOptions<T, In>): ResolvedGroupOptions<T, In> {
+  if (typeof options !== "object" || options === null) {
+    throw invalidOption("group options", "an object with a name and a getter", options);
+  }
+  const { name, getter } = options;
+  if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
+    throw new GroupCacheError(
+      "invalid-argument",
+      `group name must be a non-empty, well-formed string, got ${JSON.stringify(name)}`,
+    );
+  }
+  const prefix = `group ${JSON.stringify(name)}: `;
+  if (typeof getter !== "function") throw invalidOption(`${prefix}getter`, "a function", getter);
+  const cacheBytes = nonNegativeNumber(`${prefix}cacheBytes`, options.cacheBytes, defaultCacheBytes);
+  return {
+    name,
+    getter,
+    cacheBytes,
+    entryOverheadBytes: nonNegativeNumber(`${prefix}entryOverheadBytes`, options.entryOverheadBytes, 0),
+    codec: checkCodec(`${prefix}codec`, options.codec ?? (byteViewCodec as unknown as Codec<T, In>)),
+    hotPolicy: functionOption(
+      `${prefix}hotPolicy`,
+      options.hotPolicy,
+      randomHotPolicy(10),
+      "a function (such as randomHotPolicy(10), qpsHotPolicy(60) or neverHot)",
+    ),
+    getterTimeoutMs: nonNegativeNumber(`${prefix}getterTimeoutMs`, options.getterTimeoutMs, defaultGetterTimeoutMs),
+    maxValueBytes: nonNegativeNumber(`${prefix}maxValueBytes`, options.maxValueBytes, defaultMaxValueBytes),
+    slabBytes: slabBytesFor(cacheBytes),
+  };
+}
+
+/** `codec` if it has `encode` and `decode` functions (and `decodeRange`, if any, is one too). */
+function checkCodec<T, In>(name: string, codec: Codec<T, In>): Codec<T, In> {
+  const candidate = codec as Partial<Codec<T, In>> | null;
+  if (
+    typeof candidate !== "object" ||
+    candidate === null ||
+    typeof candidate.encode !== "function" ||
+    typeof candidate.decode !== "function" ||
+    (candidate.decodeRange !== undefined && typeof candidate.decodeRange !== "function")
+  ) {
+    throw invalidOption(name, "an object with encode and decode functions (such as stringCodec or jsonCodec())", codec);
+  }
+  return codec;
+}
+
+/**
+ * Slab size for a budget: the largest power of two from 4 KiB to 1 MiB that
+ * is at most 1/32 of it, so a small cache does not reserve a large slab and
+ * the current, partly filled slab stays a small share of the budget.
+ */
+function slabBytesFor(cacheBytes: number): number {
+  let size = 4096;
+  while (size < 1 << 20 && size * 32 <= cacheBytes) size *= 2;
+  return size;
+}

@@ -8,8 +8,9 @@
  * Go groupcache is measured the same way in its own fresh processes
  * (`support/go-baseline.ts`: a self-only HTTPPool's group filled through
  * `Get`; RSS from /proc/self/statm and the live Go heap, after
- * `runtime.GC()` and `debug.FreeOSMemory()`). Without Go, REFERENCE §8's
- * ~385 bytes of RSS stands in.
+ * `runtime.GC()` and `debug.FreeOSMemory()`). Without Go, the ~385 bytes
+ * of RSS per entry that Go groupcache measured earlier on this machine
+ * kind stand in.
  *
  * Two RSS figures: with V8's young generation fixed at 16 MiB per
  * semispace and warmed up before the first reading, and with Node's
@@ -31,7 +32,7 @@ import { fmt, printTable, quick, type Summary, summarize } from "./support/stats
 const entries = quick ? 2_000 : 100_000;
 const runs = quick ? 1 : 3;
 const valueBytes = 100;
-/** Go groupcache's RSS per entry on this machine kind (REFERENCE §8), when Go is missing. */
+/** Go groupcache's RSS per entry, bytes, measured earlier on this machine kind: shown when Go is missing. */
 const staticGoBytesPerEntry = 385;
 /** Keys all have 10 characters (`key-100000` …), so every entry costs the same. */
 const keyOf = (i: number) => `key-${100_000 + i}`;
@@ -203,7 +204,7 @@ export function main(): void {
       "min–max",
       "heap+buffers",
       "min–max",
-      goSamples.length === 0 ? `vs Go ${staticGoBytesPerEntry} B (§8)` : "vs Go",
+      goSamples.length === 0 ? `vs Go ${staticGoBytesPerEntry} B (earlier)` : "vs Go",
       "vs Map",
       "RSS, default flags",
       "min–max",

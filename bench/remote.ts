@@ -12,8 +12,10 @@
  * show gets/s (median and min–max of the runs), ratios of GetStream to the
  * others, and p50/p99 latency. Then the thundering-herd wall time on each
  * path (1,000 concurrent gets of 100 keys spread over the 3 peers, 50 ms
- * getter, checked to cost exactly 100 getter calls). Without Go, REFERENCE
- * §8's static Go figures stand in.
+ * getter, checked to cost exactly 100 getter calls). Without Go, Go
+ * groupcache's figures measured earlier on this machine kind stand in
+ * (remote hits at c=64: ~20k gets/s with its default HTTP client, ~50k
+ * tuned; the herd: 100 getter calls in ~72 ms).
  *
  *   node bench/remote.ts            # ~3 minutes
  *   node bench/remote.ts --quick    # tiny runs: checks it works, not its speed
@@ -24,9 +26,8 @@
  */
 import { loadavg } from "node:os";
 import { Ring } from "../src/index.ts";
-import { type Cluster, type ClusterOptions, startCluster } from "../test/cluster/cluster.ts";
-import type { BenchResult, GroupSpec } from "../test/cluster/protocol.ts";
-import { expectedValue } from "../test/cluster/protocol.ts";
+import { type Cluster, type ClusterOptions, startCluster } from "../src/testing/cluster.ts";
+import { type BenchResult, expectedValue, type GroupSpec } from "../src/testing/protocol.ts";
 import { type EchoFloor, startEchoFloor } from "./support/echo-floor.ts";
 import { buildGoBaseline, type GoTransport, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";
@@ -42,10 +43,10 @@ const sizes = [
 ];
 
 /**
- * Gets/s measured earlier on this machine kind for 100-byte values
- * (REFERENCE §8, issue 6): Redis GET through ioredis without
- * auto-pipelining, and Go groupcache over HTTP (shown only when Go is
- * missing; 50k at 64 with a tuned client).
+ * Gets/s measured earlier on this machine kind for 100-byte values:
+ * Redis GET through ioredis without auto-pipelining, and Go groupcache
+ * over HTTP with its default client (shown only when Go is missing; 50k
+ * at 64 with a tuned client).
  */
 const baselines: Record<number, { go: string; redis: string }> = {
   1: { go: "10.8k (p50 88 µs)", redis: "14–16k" },
@@ -188,8 +189,8 @@ try {
       "c",
       ...paths.flatMap((p) => [`${p.name}/s`, "min–max"]),
       ...paths.slice(1).map((p) => `÷ ${p.name}`),
-      ...(built.go === undefined ? ["Go (HTTP) §8"] : []),
-      "Redis §8",
+      ...(built.go === undefined ? ["Go (HTTP), earlier"] : []),
+      "Redis, earlier",
     ],
     rateRows,
   );
@@ -247,7 +248,7 @@ try {
     ]);
   }
   printTable(
-    `Thundering herd: 1,000 concurrent gets of 100 keys over 3 peers, 50 ms getter${built.go === undefined ? " (Go, REFERENCE §8: ~72 ms)" : ""}`,
+    `Thundering herd: 1,000 concurrent gets of 100 keys over 3 peers, 50 ms getter${built.go === undefined ? " (Go measured earlier on this machine kind: ~72 ms)" : ""}`,
     ["path", "runs", "getter calls", "wall ms (median)", "min–max"],
     herdRows,
   );

@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "vitest";
 import { Ring } from "../src/index.ts";
-import { type Cluster, startCluster } from "./cluster/cluster.ts";
-import { expectedValue } from "./cluster/protocol.ts";
+import { type Cluster, startCluster } from "../src/testing/cluster.ts";
+import { expectedValue } from "../src/testing/protocol.ts";
 
 let cluster: Cluster | undefined;
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Ring } from "../src/index.ts";
-import { type Cluster, startCluster } from "./cluster/cluster.ts";
-import { expectedValue, type PeerStats } from "./cluster/protocol.ts";
+import { type Cluster, startCluster } from "../src/testing/cluster.ts";
+import { expectedValue, type PeerStats } from "../src/testing/protocol.ts";
 
 // Three peers, each its own OS process, talking gRPC over HTTP/2 on loopback.
 

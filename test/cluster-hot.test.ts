@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Ring } from "../src/index.ts";
-import { type Cluster, type PeerProcess, startCluster } from "./cluster/cluster.ts";
-import { expectedValue } from "./cluster/protocol.ts";
+import { type Cluster, startCluster } from "../src/testing/cluster.ts";
+import type { PeerProcess } from "../src/testing/peer-process.ts";
+import { expectedValue } from "../src/testing/protocol.ts";
 
 // Peer 0 asks, peer 1 owns. Peer 0's groups mirror differently:
 // "always" mirrors every fetched value, "qps" those whose owner reports

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Ring } from "../src/index.ts";
-import { Cluster, nodeBinary, type PeerProcess, startPeerProcess } from "./cluster/cluster.ts";
-import { expectedValue, type PeerStats } from "./cluster/protocol.ts";
+import { Cluster } from "../src/testing/cluster.ts";
+import { type PeerProcess, startPeerProcess } from "../src/testing/peer-process.ts";
+import { expectedValue, type PeerStats } from "../src/testing/protocol.ts";
 
 // One ring of three peer processes on three runtimes: Node, Bun and Deno,
 // each with its own HTTP/2 server and gRPC clients, talking over loopback.
 
 const bin = (name: string) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
 const runtimes = [
-  { name: "node", command: [nodeBinary] },
+  { name: "node", command: [bin("node")] },
   { name: "bun", command: [bin("bun")] },
   { name: "deno", command: [bin("deno"), "run", "-A"] },
 ] as const;

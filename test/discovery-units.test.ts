@@ -8,7 +8,7 @@ import { jitteredDelay, sleep } from "../src/discovery/poll.ts";
 import { isIpLiteral, parseServerAddress, stripTrailingDot } from "../src/discovery/resolver.ts";
 import { srvName } from "../src/discovery/srv-name.ts";
 import { GroupCache, GroupCacheError } from "../src/index.ts";
-import { MemoryNetwork } from "./helpers/memory-peers.ts";
+import { MemoryNetwork } from "../src/testing/memory-network.ts";
 import { Recorder } from "./helpers/watch.ts";
 
 // The parts of discovery that need no network.

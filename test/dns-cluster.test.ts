@@ -3,8 +3,8 @@ import { connectDiscovery, type Membership } from "../src/core/membership.ts";
 import { formatPeerId } from "../src/core/peer-id.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscovery } from "../src/discovery/dns-srv.ts";
 import { type Group, type GroupCache, neverHot, stringCodec } from "../src/index.ts";
-import { setPods, startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
-import { MemoryNetwork } from "./helpers/memory-peers.ts";
+import { setPods, startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
+import { MemoryNetwork } from "../src/testing/memory-network.ts";
 import { testResolver } from "./helpers/test-resolver.ts";
 import { Recorder } from "./helpers/watch.ts";
 
@@ -71,7 +71,7 @@ function startNode(id: string): Node {
 async function stopNode(node: Node): Promise<void> {
   await node.membership.close();
   await node.cache.close();
-  network.nodes.delete(node.id);
+  network.disconnect(node.id);
   nodes.delete(node.id);
 }
 

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createNodeResolver } from "../src/discovery/node-resolver.ts";
-import { startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
+import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 import { type CaseResult, caseNames, runResolverCases } from "./helpers/resolver-cases.ts";
 import { runtime } from "./helpers/test-resolver.ts";
 

@@ -54,6 +54,12 @@ describe("a grpc-js client calls our server", () => {
     cleanups.push(() => client.close());
     const fail = (group: string, key: string) => client.get(group, key).then(() => undefined, statusOf);
     expect(await fail("g", "missing-1")).toEqual({ code: grpc.status.NOT_FOUND, details: "no such row: missing-1" });
+    // A genuine not-found is marked, so callers tell it from a peer without the group.
+    const marked = await client.get("g", "missing-2").then(
+      () => undefined,
+      (e: grpc.ServiceError) => e.metadata.get("groupcache-not-found"),
+    );
+    expect(marked).toEqual(["getter"]);
     expect(await fail("nope", "k")).toEqual({
       code: grpc.status.FAILED_PRECONDITION,
       details: `no group named "nope" on peer "${peer.id}"`,
@@ -78,7 +84,13 @@ describe("our client calls a grpc-js server that serves only Get (as Go's gRPC f
       const deadline = call.getDeadline();
       const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
       seen.push({ key, deadline: at - Date.now() });
-      if (key === "missing") return callback({ code: grpc.status.NOT_FOUND, details: "not here" });
+      // As Go's gRPC fork answers an unknown group: NOT_FOUND, no mark.
+      if (key === "missing") return callback({ code: grpc.status.NOT_FOUND, details: "group g not found" });
+      if (key === "marked-missing") {
+        const metadata = new grpc.Metadata();
+        metadata.set("groupcache-not-found", "getter");
+        return callback({ code: grpc.status.NOT_FOUND, details: "not here", metadata });
+      }
       if (key === "down") return callback({ code: grpc.status.UNAVAILABLE, details: "backend down" });
       if (key === "hang") {
         call.on("cancelled", () => hangCancelled.resolve());
@@ -117,14 +129,38 @@ describe("our client calls a grpc-js server that serves only Get (as Go's gRPC f
     expect(seen[0]?.deadline).toBeLessThanOrEqual(35_000);
   });
 
-  test("NOT_FOUND becomes NotFoundError, UNAVAILABLE unavailable", async () => {
+  test("NOT_FOUND marked by a getter becomes NotFoundError; unmarked (Go's unknown group) unknown-group; UNAVAILABLE unavailable", async () => {
     const { id, client } = await grpcJsOwner();
-    const missing = await client.get("g", "missing", { signal: signal() }).catch((e: unknown) => e);
-    expect(missing).toBeInstanceOf(NotFoundError);
-    expect((missing as NotFoundError).message).toBe(`peer ${id}: not here`);
+    const marked = await client.get("g", "marked-missing", { signal: signal() }).catch((e: unknown) => e);
+    expect(marked).toBeInstanceOf(NotFoundError);
+    expect((marked as NotFoundError).message).toBe(`peer ${id}: not here`);
+    const unmarked = await client.get("g", "missing", { signal: signal() }).catch((e: unknown) => e);
+    expect(unmarked).not.toBeInstanceOf(NotFoundError);
+    expect(unmarked).toMatchObject({
+      code: "unknown-group",
+      message: `peer ${id}: NOT_FOUND without a groupcache-not-found trailer, taken as a peer without the group (as Go's gRPC fork answers one): group g not found`,
+    });
     const down = await client.get("g", "down", { signal: signal() }).catch((e: unknown) => e);
     expect(down).toBeInstanceOf(GroupCacheError);
     expect(down).toMatchObject({ code: "unavailable", message: `peer ${id}: backend down` });
+  });
+
+  test("a key whose owner answers like Go's fork for a group it lacks is loaded locally, once", async () => {
+    const { id } = await grpcJsOwner();
+    const cache = new GroupCache({ self: "127.0.0.1:1", peerClient: grpcPeerClient() });
+    cleanups.push(() => cache.close());
+    let calls = 0;
+    const group = cache.newGroup({
+      name: "g",
+      getter: (key) => {
+        calls++;
+        return `local:${key}`;
+      },
+    });
+    cache.setPeers([id]); // the grpc-js owner owns every key
+    expect((await group.get("missing")).toString()).toBe("local:missing");
+    expect(calls).toBe(1);
+    expect(group.stats).toMatchObject({ peerErrors: 1, peerLoads: 0, localLoads: 1 });
   });
 
   test("aborting the caller cancels the call on the grpc-js server", async () => {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
+import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 
 // The Kubernetes example server (examples/kubernetes/server.ts), three
 // processes on 127.0.0.1 over the real gRPC transport, finding each other
@@ -9,7 +9,9 @@ import { startDnsServer, type TestDnsServer } from "./helpers/dns-server.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const srv = "_groupcache._tcp.fib-peers.default.svc.cluster.local";
-// Fixed ports below the ephemeral range (REFERENCE §6), offset per run.
+// Fixed ports below the ephemeral range, offset per run: ports in
+// 32768–60999, the ephemeral range, hit EADDRINUSE from lingering client
+// connections.
 const base = 20_000 + Math.floor(Math.random() * 400) * 10;
 const pods = [0, 1, 2].map((i) => ({
   peerPort: base + i,

@@ -4,7 +4,14 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { GetStreamRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache } from "../src/index.ts";
-import { type PeerServer, startPeerServer } from "../src/transport/index.ts";
+import {
+  groupCacheRoutes,
+  grpcPeerClient,
+  type PeerServable,
+  type PeerServer,
+  peerRequestHandler,
+  startPeerServer,
+} from "../src/transport/index.ts";
 import { type GrpcJsClient, type GrpcJsStream, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
 import { text } from "./support/in-process-peer.ts";
 
@@ -237,6 +244,73 @@ describe("GetStream", () => {
     expect((await call.status).code).toBe(grpc.status.OK);
   });
 
+  /** Sends `headers` (and `body`, then ends) on a raw HTTP/2 call of `path`; resolves with the status it ends with. */
+  async function rawCall(path: string, headers: http2.OutgoingHttpHeaders, body?: Uint8Array) {
+    const session = http2.connect(`http://${server.id}`);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...headers,
+      });
+      const status = new Promise<{ code: string; message: string }>((resolve) => {
+        const settle = (fields: http2.IncomingHttpHeaders) => {
+          if (fields["grpc-status"] === undefined) return;
+          resolve({
+            code: String(fields["grpc-status"]),
+            message: decodeURIComponent(String(fields["grpc-message"] ?? "")),
+          });
+        };
+        stream.on("response", settle);
+        stream.on("trailers", settle);
+      });
+      stream.resume();
+      if (body !== undefined) stream.end(body);
+      return await status;
+    } finally {
+      session.close();
+    }
+  }
+  const getFrame = () => {
+    const message = rawRequest(utf8("g"), utf8("k"));
+    const frame = new Uint8Array(5 + message.byteLength);
+    new DataView(frame.buffer).setUint32(1, message.byteLength);
+    frame.set(message, 5);
+    return frame;
+  };
+
+  test("an invalid grpc-timeout gets the status Connect gives a Get for it: INVALID_ARGUMENT, before any key", async () => {
+    const before = getterCalls;
+    const invalid = {
+      code: String(grpc.status.INVALID_ARGUMENT),
+      message: "protocol error: invalid grpc timeout value: 5x",
+    };
+    expect(await rawCall("/groupcachepb.GroupCache/Get", { "grpc-timeout": "5x" }, getFrame())).toEqual(invalid);
+    expect(await rawCall("/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "5x" })).toEqual(invalid);
+    expect(getterCalls).toBe(before);
+    await expectStillServing();
+  });
+
+  test("a grpc-timeout that runs out ends the stream with DEADLINE_EXCEEDED", async () => {
+    expect(await rawCall("/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "30m" })).toEqual({
+      code: String(grpc.status.DEADLINE_EXCEEDED),
+      message: "the stream's grpc-timeout of 30 ms ran out",
+    });
+    await expectStillServing();
+  });
+
+  test("a compressed stream is refused as a compressed Get is: UNIMPLEMENTED, with Connect's message", async () => {
+    const gzip = { "grpc-encoding": "gzip" };
+    const get = await rawCall("/groupcachepb.GroupCache/Get", gzip, getFrame());
+    expect(get).toEqual({
+      code: String(grpc.status.UNIMPLEMENTED),
+      message: 'unknown compression "gzip": supported encodings are ',
+    });
+    expect(await rawCall("/groupcachepb.GroupCache/GetStream", gzip)).toEqual(get);
+  });
+
   test("a compressed stream is UNIMPLEMENTED", async () => {
     const gzip = grpcJsClient(server.id, { "grpc.default_compression_algorithm": 2 });
     try {
@@ -250,5 +324,70 @@ describe("GetStream", () => {
       gzip.close();
     }
     await expectStillServing();
+  });
+});
+
+describe("options", () => {
+  /** `options` behind a proxy that counts how often each one is read. */
+  function counted<T extends object>(options: T): { options: T; reads: Record<string, number> } {
+    const reads: Record<string, number> = {};
+    const proxy = new Proxy(options, {
+      get(target, name, receiver) {
+        if (typeof name === "string") reads[name] = (reads[name] ?? 0) + 1;
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    return { options: proxy, reads };
+  }
+
+  test("each entry point reads and checks every option once", async () => {
+    const handler = counted({ readMaxBytes: 2048, writeMaxBytes: 4096, interceptors: [] });
+    peerRequestHandler(cache, handler.options);
+    expect(handler.reads).toEqual({
+      readMaxBytes: 1,
+      writeMaxBytes: 1,
+      interceptors: 1,
+      acceptCompression: 1,
+      shutdownSignal: 1,
+    });
+
+    const serverOptions = counted({ host: "127.0.0.1", readMaxBytes: 2048, closeTimeoutMs: 0 });
+    const started = await startPeerServer(cache, serverOptions.options);
+    await started.close();
+    expect(serverOptions.reads).toEqual({ host: 1, port: 1, tls: 1, readMaxBytes: 1, closeTimeoutMs: 1 });
+
+    const client = counted({ timeoutMs: 1000, streamIdleMs: 10 });
+    grpcPeerClient(client.options);
+    expect(client.reads).toEqual({
+      tls: 1,
+      timeoutMs: 1,
+      readMaxBytes: 1,
+      writeMaxBytes: 1,
+      acceptCompression: 1,
+      sendCompression: 1,
+      session: 1,
+      interceptors: 1,
+      stream: 1,
+      streamIdleMs: 1,
+    });
+  });
+
+  test("a bad option fails at once, naming the entry point, the option and the value", async () => {
+    expect(() => grpcPeerClient({ interceptors: {} as never })).toThrow(
+      "grpcPeerClient: interceptors must be an array, got Object",
+    );
+    expect(() => groupCacheRoutes(cache, { shutdownSignal: "now" as never })).toThrow(
+      'groupCacheRoutes: shutdownSignal must be an AbortSignal, got "now"',
+    );
+    expect(() => peerRequestHandler({} as PeerServable)).toThrow(
+      "peerRequestHandler: cache must be an object with a serve method (a GroupCache), got Object",
+    );
+    await expect(startPeerServer(cache, { port: 70_000 })).rejects.toThrow(
+      "startPeerServer: port must be an integer from 0 to 65535, got 70000",
+    );
+    await expect(startPeerServer(cache, { writeMaxBytes: 0 })).rejects.toMatchObject({
+      code: "invalid-argument",
+      message: "startPeerServer: writeMaxBytes must be an integer from 1 to 4294967295, got 0",
+    });
   });
 });

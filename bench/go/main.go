@@ -8,9 +8,9 @@
 //	gcbench local-hit -ops N -sink byteview|allocating
 //	gcbench memory -entries N
 //
-// In peer mode it speaks the JSON-lines protocol of test/cluster/protocol.ts
+// In peer mode it speaks the JSON-lines protocol of src/testing/protocol.ts
 // (the commands the remote benchmark uses: getMany, stats, setPeers,
-// newGroup, bench, close), so test/cluster's startCluster drives a Go
+// newGroup, bench, close), so src/testing's startCluster drives a Go
 // cluster exactly as it drives Node peers. That harness appends its peer
 // script's path before the configuration; it is ignored here.
 package main
@@ -63,7 +63,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// expectedValue is the value of key, as test/cluster/protocol.ts defines
+// expectedValue is the value of key, as src/testing/protocol.ts defines
 // it: "v:<key>", padded with "." to valueBytes.
 func expectedValue(key string, valueBytes int) string {
 	base := "v:" + key
@@ -87,7 +87,7 @@ func printJSON(v interface{}) {
 	os.Stdout.Write(append(line, '\n'))
 }
 
-// groupSpec is test/cluster/protocol.ts's GroupSpec.
+// groupSpec is src/testing/protocol.ts's GroupSpec.
 type groupSpec struct {
 	Name          string          `json:"name"`
 	Hot           json.RawMessage `json:"hot"`
@@ -274,7 +274,7 @@ func command(cmd string, raw json.RawMessage) (interface{}, error) {
 	return nil, fmt.Errorf("unknown command %q", cmd)
 }
 
-// getOutcome is test/cluster/protocol.ts's GetOutcome.
+// getOutcome is src/testing/protocol.ts's GetOutcome.
 type getOutcome struct {
 	OK      bool   `json:"ok"`
 	Value   string `json:"value,omitempty"`

@@ -24,7 +24,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { quantile } from "../../bench/support/stats.ts";
 import { Ring } from "../../src/index.ts";
-import { startDnsServer, type TestDnsServer } from "../../test/helpers/dns-server.ts";
+import { startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const arg = (name: string, fallback: number) => {

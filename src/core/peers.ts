@@ -20,6 +20,15 @@ export interface PeerGetResult {
  */
 export interface PeerGetter {
   get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult>;
+  /**
+   * Optional: the key's value if the peer holds it in memory (its main or
+   * hot cache), `undefined` if it does not, or if it cannot say (it does
+   * not serve Peek, it is unreachable, `signal` fired): a peek never
+   * rejects, since its caller falls back to a normal load whatever went
+   * wrong. The peer never loads the key for a peek. Used while membership
+   * changes, to ask a key's previous owner before loading a key again.
+   */
+  peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined>;
 }
 
 /**
@@ -61,4 +70,11 @@ export interface PeerServable {
   serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
   /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
   serveCached?(group: string, key: string): ServeResult | undefined;
+  /**
+   * Optional: a key's stored bytes if held in memory, else `undefined`,
+   * never loading it (as `GroupCache.peek`); throws `unknown-group` for a
+   * group it does not have. Without it the server answers Peek with
+   * UNIMPLEMENTED.
+   */
+  peek?(group: string, key: string): Uint8Array | undefined;
 }

@@ -18,7 +18,7 @@ export * from "./shared-exports.ts";
  * with its own id, and follows `peers` (a list, `{ dns }` or a discovery).
  *
  * ```ts
- * const peer = await startPeer({ port: 8080, advertiseHost: Bun.env.POD_IP,
+ * const peer = await startPeer({ host: "0.0.0.0", port: 8080, advertiseHost: Bun.env.POD_IP,
  *   peers: { dns: { service: "fib", namespace: "default" } } });
  * const fib = peer.cache.newGroup({ name: "fib", getter: (n) => String(slowFib(Number(n))) });
  * ```

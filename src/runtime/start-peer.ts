@@ -1,3 +1,4 @@
+import { defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
 import { GroupCache } from "../core/groupcache.ts";
 import {
@@ -25,9 +26,11 @@ export type DnsPeersOptions = Omit<DnsSrvDiscoveryOptions, "resolver"> & {
 /** Options of `startPeer` (the same on Node, Bun and Deno). */
 export interface StartPeerOptions {
   /**
-   * Address the peer server listens on. Default: `"0.0.0.0"` (every IPv4
-   * interface), so peers on other hosts can reach it; use `"127.0.0.1"` for
-   * a single-machine cluster.
+   * Address the peer server listens on. Default: `defaultPeerHost`,
+   * `"127.0.0.1"` (this machine only: a single-machine cluster). To be
+   * reached from other hosts, listen on `"0.0.0.0"` (or `"::"`) and set
+   * `advertiseHost` to the address peers reach this one at (in Kubernetes,
+   * the pod IP).
    */
   host?: string;
   /** Port to listen on; `0` picks a free one. Default: 0. */
@@ -110,7 +113,7 @@ const wildcard = new Set(["0.0.0.0", "::", ""]);
  * their own defaults.
  */
 export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
-  const host = options.host ?? "0.0.0.0";
+  const host = options.host ?? defaultPeerHost;
   const drainMs = options.drainMs ?? 0;
   if (!Number.isFinite(drainMs) || drainMs < 0) {
     throw new GroupCacheError("invalid-argument", `startPeer: drainMs must be a finite number >= 0, got ${drainMs}`);

@@ -1,11 +1,10 @@
-import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { GroupCacheError } from "../core/errors.ts";
+import { invalidOption, optionsObject, signalOption } from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
-import { connectGetStream } from "./get-stream-connect.ts";
-import { toConnectError } from "./grpc-status.ts";
-import { checkMaxBytes } from "./limits.ts";
+import { toConnectError } from "./grpc/grpc-status.ts";
+import { arrayOption, messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -13,13 +12,14 @@ export interface GroupCacheRoutesOptions {
    * Largest request message accepted, in bytes; a larger one is answered
    * with RESOURCE_EXHAUSTED and the server goes on serving. Requests are a
    * group name and a key, so this only needs to exceed the longest key.
-   * Default: 8 MiB + 64 KiB.
+   * Default: `defaultMaxMessageBytes` (8 MiB + 64 KiB).
    */
   readMaxBytes?: number;
   /**
    * Largest response message sent, in bytes; a larger value is answered
    * with RESOURCE_EXHAUSTED (and the peer loads the key itself). Default:
-   * 8 MiB + 64 KiB, a default `maxValueBytes` value with headroom.
+   * `defaultMaxMessageBytes` (8 MiB + 64 KiB: a value of a group's default
+   * `maxValueBytes` with its key and framing).
    */
   writeMaxBytes?: number;
   /**
@@ -41,29 +41,44 @@ export interface GroupCacheRoutesOptions {
 }
 
 /**
- * The `groupcachepb.GroupCache` service (`/groupcachepb.GroupCache/Get` and
- * `/groupcachepb.GroupCache/GetStream`) as Connect routes, to mount on your
+ * The `groupcachepb.GroupCache` service as Connect routes, to mount on your
  * own HTTP/2 server next to your other services:
  *
  * ```ts
  * http2.createServer(connectNodeAdapter({ routes: groupCacheRoutes(cache) })).listen(8080);
  * ```
  *
- * Each request is answered by `cache.serve` with the request's signal, so a
- * caller's cancel or deadline releases it (the shared load goes on for
- * others). Errors become gRPC statuses per `toConnectError`: NOT_FOUND,
- * INVALID_ARGUMENT, FAILED_PRECONDITION for an unknown group,
- * RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed getter,
- * INTERNAL otherwise. The response's `minute_qps` carries the key's request
- * rate on this peer. GetStream answers each of its keys the same way, with
- * the key's own status; `peerRequestHandler` serves its gRPC calls faster
- * than these routes can.
+ * Each `/groupcachepb.GroupCache/Get` request is answered by `cache.serve`
+ * with the request's signal, so a caller's cancel or deadline releases it
+ * (the shared load goes on for others). Errors become gRPC statuses per
+ * `toConnectError`: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION for an
+ * unknown group, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed
+ * getter, INTERNAL otherwise. The response's `minute_qps` carries the key's
+ * request rate on this peer.
+ *
+ * GetStream is answered UNIMPLEMENTED here, so callers fetch every key with
+ * Get (which these routes' interceptors see). It is served only by
+ * `peerRequestHandler`, on `node:http2` without Connect: per message,
+ * Connect's generic streaming costs more than the rest of a key's trip. To
+ * serve it beside other Connect services, send the service's paths to
+ * `peerRequestHandler`:
+ *
+ * ```ts
+ * const groupcache = peerRequestHandler(cache);
+ * const others = connectNodeAdapter({ routes });
+ * http2.createServer((req, res) =>
+ *   req.url.startsWith("/groupcachepb.GroupCache/") ? groupcache(req, res) : others(req, res));
+ * ```
  */
 export function groupCacheRoutes(
   cache: PeerServable,
-  options: GroupCacheRoutesOptions = {},
+  options?: GroupCacheRoutesOptions,
 ): (router: ConnectRouter) => void {
-  const handlerOptions = resolveRoutesOptions(cache, options);
+  return routesFor(cache, resolveRoutesOptions("groupCacheRoutes", cache, options));
+}
+
+/** {@link groupCacheRoutes} with its options already resolved (for `peerRequestHandler`). */
+export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): (router: ConnectRouter) => void {
   return (router) => {
     router.service(
       GroupCache,
@@ -78,9 +93,17 @@ export function groupCacheRoutes(
             throw toConnectError(error);
           }
         },
-        getStream: connectGetStream(cache, handlerOptions.writeMaxBytes),
+        peek(request) {
+          if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
+          try {
+            const value = cache.peek(request.group, request.key);
+            return value === undefined ? { found: false } : { found: true, value };
+          } catch (error) {
+            throw toConnectError(error);
+          }
+        },
       },
-      handlerOptions,
+      options,
     );
   };
 }
@@ -94,19 +117,26 @@ export interface ResolvedRoutesOptions {
   shutdownSignal?: AbortSignal;
 }
 
-/** Checks `cache` and `options`; throws `invalid-argument` naming a bad one. */
-export function resolveRoutesOptions(cache: PeerServable, options: GroupCacheRoutesOptions): ResolvedRoutesOptions {
+/**
+ * Checks `cache` and `options` once, for `caller` (named in errors:
+ * `groupCacheRoutes`, `peerRequestHandler`, `startPeerServer`), and fills
+ * in the defaults. Throws `invalid-argument` naming a bad value.
+ */
+export function resolveRoutesOptions(
+  caller: string,
+  cache: PeerServable,
+  options: GroupCacheRoutesOptions | undefined,
+): ResolvedRoutesOptions {
   if (typeof cache?.serve !== "function") {
-    throw new GroupCacheError(
-      "invalid-argument",
-      `groupCacheRoutes: cache must have a serve method, got ${String(cache)}`,
-    );
+    throw invalidOption(`${caller}: cache`, "an object with a serve method (a GroupCache)", cache);
   }
+  const o = optionsObject(`${caller}: options`, options);
+  const shutdownSignal = signalOption(`${caller}: shutdownSignal`, o.shutdownSignal);
   return {
-    readMaxBytes: checkMaxBytes("groupCacheRoutes: readMaxBytes", options.readMaxBytes),
-    writeMaxBytes: checkMaxBytes("groupCacheRoutes: writeMaxBytes", options.writeMaxBytes),
-    acceptCompression: options.acceptCompression ?? [],
-    interceptors: options.interceptors ?? [],
-    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
+    readMaxBytes: messageBytesOption(`${caller}: readMaxBytes`, o.readMaxBytes),
+    writeMaxBytes: messageBytesOption(`${caller}: writeMaxBytes`, o.writeMaxBytes),
+    acceptCompression: arrayOption(`${caller}: acceptCompression`, o.acceptCompression),
+    interceptors: arrayOption(`${caller}: interceptors`, o.interceptors),
+    ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };
 }

@@ -1,15 +1,16 @@
 import type * as http2 from "node:http2";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
-import { GroupCacheError } from "../core/errors.ts";
+import { defaultPeerTimeoutMs } from "../core/defaults.ts";
+import { booleanOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
 import { parsePeerId } from "../core/peer-id.ts";
-import type { PeerClient, PeerClientFactory, PeerGetResult } from "../core/peers.ts";
+import type { PeerClientFactory } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
-import { GetStreamClient } from "./get-stream-client.ts";
-import { fromConnectError } from "./grpc-status.ts";
-import { checkMaxBytes, checkMs } from "./limits.ts";
+import { GetStreamClient } from "./get-stream/get-stream-client.ts";
+import { GrpcPeer } from "./grpc-peer.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
+import { arrayOption, messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
 export interface GrpcPeerClientOptions {
@@ -23,18 +24,19 @@ export interface GrpcPeerClientOptions {
    * Longest a call may take, sent to the owner as the gRPC deadline; the
    * caller's own `AbortSignal` still cancels it sooner. When it runs out the
    * call fails with `deadline-exceeded` and the caller loads the key itself.
-   * Default: 35 000 ms, a little more than a group's default
-   * `getterTimeoutMs` (30 s), so a slow load on the owner is not abandoned
-   * and repeated here. `0` means no deadline.
+   * Default: `defaultPeerTimeoutMs`, 35 000 ms: a group's default
+   * `getterTimeoutMs` (30 s) plus 5 s, so a slow load on the owner is not
+   * abandoned and repeated here. `0` means no deadline.
    */
   timeoutMs?: number;
   /**
    * Largest response message accepted, in bytes; a larger one fails with
    * `resource-exhausted` (and the caller loads the key itself). Default:
-   * 8 MiB + 64 KiB, a default `maxValueBytes` value with headroom.
+   * `defaultMaxMessageBytes` (8 MiB + 64 KiB: a value of a group's default
+   * `maxValueBytes` with its key and framing).
    */
   readMaxBytes?: number;
-  /** Largest request message sent, in bytes. Default: 8 MiB + 64 KiB. */
+  /** Largest request message sent, in bytes. Default: `defaultMaxMessageBytes` (8 MiB + 64 KiB). */
   writeMaxBytes?: number;
   /**
    * Response compressions to accept, most preferred first (for example
@@ -81,12 +83,12 @@ export interface GrpcPeerClientOptions {
   streamIdleMs?: number;
 }
 
-const defaultTimeoutMs = 35_000;
 /**
  * HTTP/2 receive window of each peer connection and of each of its streams:
  * enough for 64 answers of 10 KB in flight on one stream without stalling.
  */
 const receiveWindowBytes = 4 << 20;
+/** `streamIdleMs` when unset. */
 const defaultStreamIdleMs = 1_000;
 
 /**
@@ -106,49 +108,40 @@ const defaultStreamIdleMs = 1_000;
  * and values are copied out of the response buffer, so caching one does not
  * keep the whole buffer alive.
  */
-export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientFactory {
-  const timeoutMs = checkMs("grpcPeerClient: timeoutMs", options.timeoutMs, defaultTimeoutMs);
-  const readMaxBytes = checkMaxBytes("grpcPeerClient: readMaxBytes", options.readMaxBytes);
-  const writeMaxBytes = checkMaxBytes("grpcPeerClient: writeMaxBytes", options.writeMaxBytes);
-  const acceptCompression = options.acceptCompression ?? [];
-  const { tls, sendCompression, session, interceptors = [] } = options;
-  const stream = options.stream ?? interceptors.length === 0;
-  if (typeof stream !== "boolean") {
-    throw new GroupCacheError("invalid-argument", `grpcPeerClient: stream must be a boolean, got ${String(stream)}`);
-  }
-  const streamIdleMs = checkMs("grpcPeerClient: streamIdleMs", options.streamIdleMs, defaultStreamIdleMs);
+export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFactory {
+  const o = resolveClientOptions(options);
   return (id) => {
     const { host } = parsePeerId(id);
-    const baseUrl = peerBaseUrl(id, tls !== undefined);
+    const baseUrl = peerBaseUrl(id, o.tls !== undefined);
     // Node's HTTP/2 client sends `:authority` as `servername:port`, or
     // `host:port` without brackets for an IPv6 host, which is not a valid
     // authority. Over cleartext, servername only feeds that header: bracket it.
     const connectOptions: http2.SecureClientSessionOptions = {
-      ...(tls === undefined && host.includes(":") ? { servername: `[${host}]` } : tls),
+      ...(o.tls === undefined && host.includes(":") ? { servername: `[${host}]` } : o.tls),
       // Values come back on one stream: with HTTP/2's default 64 KiB
       // window, 10 KB values at 64 keys in flight wait on WINDOW_UPDATEs.
-      settings: { initialWindowSize: receiveWindowBytes, ...tls?.settings },
+      settings: { initialWindowSize: receiveWindowBytes, ...o.tls?.settings },
     };
-    const sessionManager = new Http2SessionManager(baseUrl, session, connectOptions);
+    const sessionManager = new Http2SessionManager(baseUrl, o.session, connectOptions);
     const transport = createGrpcTransport({
       baseUrl,
       sessionManager,
-      acceptCompression,
-      ...(sendCompression === undefined ? {} : { sendCompression }),
-      readMaxBytes,
-      writeMaxBytes,
-      interceptors,
+      acceptCompression: o.acceptCompression,
+      ...(o.sendCompression === undefined ? {} : { sendCompression: o.sendCompression }),
+      readMaxBytes: o.readMaxBytes,
+      writeMaxBytes: o.writeMaxBytes,
+      interceptors: o.interceptors,
     });
-    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, timeoutMs);
-    if (stream) {
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs);
+    if (o.stream) {
       peer.useStream(
         new GetStreamClient({
           peer: id,
           sessionManager,
-          timeoutMs,
-          readMaxBytes,
-          writeMaxBytes,
-          idleMs: streamIdleMs,
+          timeoutMs: o.timeoutMs,
+          readMaxBytes: o.readMaxBytes,
+          writeMaxBytes: o.writeMaxBytes,
+          idleMs: o.streamIdleMs,
           receiveWindowBytes,
           fallback: (group, key, signal) => peer.unaryGet(group, key, signal),
         }),
@@ -158,69 +151,23 @@ export function grpcPeerClient(options: GrpcPeerClientOptions = {}): PeerClientF
   };
 }
 
-type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
-
-/** The client of one peer. */
-class GrpcPeer implements PeerClient {
-  readonly #id: string;
-  readonly #client: GroupCacheClient;
-  readonly #sessionManager: Http2SessionManager;
-  readonly #timeoutMs: number;
-  #stream: GetStreamClient | undefined;
-  #closed = false;
-
-  constructor(id: string, client: GroupCacheClient, sessionManager: Http2SessionManager, timeoutMs: number) {
-    this.#id = id;
-    this.#client = client;
-    this.#sessionManager = sessionManager;
-    this.#timeoutMs = timeoutMs;
-  }
-
-  /** Sends keys on `stream` rather than by unary Get. */
-  useStream(stream: GetStreamClient): void {
-    this.#stream = stream;
-  }
-
-  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult> {
-    if (this.#closed) {
-      return Promise.reject(new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`));
-    }
-    // Protobuf would silently replace a lone surrogate with U+FFFD, and the
-    // owner would load a different key: refuse before sending.
-    if (!group.isWellFormed() || !key.isWellFormed()) {
-      return Promise.reject(
-        new GroupCacheError(
-          "invalid-argument",
-          `peer ${this.#id}: group ${JSON.stringify(group)} / key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate) and cannot be sent as a protobuf string`,
-        ),
-      );
-    }
-    return this.#stream === undefined
-      ? this.unaryGet(group, key, options.signal)
-      : this.#stream.get(group, key, options.signal);
-  }
-
-  /** Fetches one key with a unary Get call. */
-  async unaryGet(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
-    let response: Awaited<ReturnType<GroupCacheClient["get"]>>;
-    try {
-      response = await this.#client.get(
-        { group, key },
-        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs } : { signal },
-      );
-    } catch (error) {
-      throw fromConnectError(error, this.#id);
-    }
-    // The decoded bytes are a view into the whole response buffer: copy them.
-    const value = response.value.slice();
-    // proto3 sends 0 for "not reported" (Go peers never fill the field).
-    return response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stream?.close();
-    this.#sessionManager.abort(new ConnectError(`peer ${this.#id}: client closed`, Code.Unavailable));
-  }
+/**
+ * {@link GrpcPeerClientOptions} checked once, with their defaults filled
+ * in; throws `invalid-argument` naming a bad value.
+ */
+function resolveClientOptions(options: GrpcPeerClientOptions | undefined) {
+  const o = optionsObject("grpcPeerClient: options", options);
+  const interceptors = arrayOption("grpcPeerClient: interceptors", o.interceptors);
+  return {
+    tls: o.tls,
+    timeoutMs: nonNegativeNumber("grpcPeerClient: timeoutMs", o.timeoutMs, defaultPeerTimeoutMs),
+    readMaxBytes: messageBytesOption("grpcPeerClient: readMaxBytes", o.readMaxBytes),
+    writeMaxBytes: messageBytesOption("grpcPeerClient: writeMaxBytes", o.writeMaxBytes),
+    acceptCompression: arrayOption("grpcPeerClient: acceptCompression", o.acceptCompression),
+    sendCompression: o.sendCompression,
+    session: o.session,
+    interceptors,
+    stream: booleanOption("grpcPeerClient: stream", o.stream, interceptors.length === 0),
+    streamIdleMs: nonNegativeNumber("grpcPeerClient: streamIdleMs", o.streamIdleMs, defaultStreamIdleMs),
+  };
 }

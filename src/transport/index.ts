@@ -2,17 +2,17 @@
  * The peer transport over gRPC on HTTP/2 for Node, and for Bun and Deno
  * through their `node:http2`: a client factory for `GroupCache`'s
  * `peerClient` option, the `groupcachepb.GroupCache` service as Connect
- * routes, and a server that serves them. Keys travel on one GetStream per
+ * routes, and a server that serves it. Keys travel on one GetStream per
  * peer (hand-written gRPC on `node:http2`), or as Connect unary `Get` calls
  * (`stream: false`, and with peers that only know `Get`, as Go's).
  */
 
+export { defaultMaxMessageBytes } from "../core/defaults.ts";
 export { type PeerAddress, parsePeerId } from "../core/peer-id.ts";
 export type { PeerServable } from "../core/peers.ts";
 export { type GroupCacheRoutesOptions, groupCacheRoutes } from "./group-cache-routes.ts";
+export { fromConnectError, toConnectError } from "./grpc/grpc-status.ts";
 export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.ts";
-export { fromConnectError, toConnectError } from "./grpc-status.ts";
-export { defaultMaxMessageBytes } from "./limits.ts";
 export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";

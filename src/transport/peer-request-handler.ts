@@ -1,8 +1,13 @@
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { PeerServable } from "../core/peers.ts";
-import { isGrpcGetStream, serveGetStream } from "./get-stream-handler.ts";
-import { type GroupCacheRoutesOptions, groupCacheRoutes, resolveRoutesOptions } from "./group-cache-routes.ts";
+import { isGrpcGetStream, serveGetStream } from "./get-stream/serve-get-stream.ts";
+import {
+  type GroupCacheRoutesOptions,
+  type ResolvedRoutesOptions,
+  resolveRoutesOptions,
+  routesFor,
+} from "./group-cache-routes.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
 export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
@@ -24,16 +29,22 @@ export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: h
  *
  * gRPC calls of GetStream (what `grpcPeerClient` uses by default) are served
  * by a hand-written handler on `node:http2` rather than through Connect,
- * which costs more per stream message than the rest of a key's trip; with
- * `interceptors` set they go through Connect, so the interceptors see them.
+ * which costs more per stream message than the rest of a key's trip. With
+ * `interceptors` set, GetStream is answered UNIMPLEMENTED, as by
+ * {@link groupCacheRoutes}: callers then send every key as a Get, which the
+ * interceptors see.
  */
-export function peerRequestHandler(cache: PeerServable, options: GroupCacheRoutesOptions = {}): PeerRequestHandler {
-  const resolved = resolveRoutesOptions(cache, options);
-  const adapter = connectNodeAdapter({ routes: groupCacheRoutes(cache, options) });
-  const fastStream = resolved.interceptors.length === 0;
+export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRoutesOptions): PeerRequestHandler {
+  return handlerFor(cache, resolveRoutesOptions("peerRequestHandler", cache, options));
+}
+
+/** {@link peerRequestHandler} with its options already resolved (for `startPeerServer`). */
+export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
+  const adapter = connectNodeAdapter({ routes: routesFor(cache, options) });
+  const fastStream = options.interceptors.length === 0;
   return (request, response) => {
     if (fastStream && isGrpcGetStream(request)) {
-      serveGetStream(cache, request, response, resolved);
+      serveGetStream(cache, request, response, options);
       return;
     }
     const headers = request.headers;

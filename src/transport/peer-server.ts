@@ -1,18 +1,19 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
+import { integerInRange, invalidOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
-import type { GroupCacheRoutesOptions } from "./group-cache-routes.ts";
-import { checkMs } from "./limits.ts";
-import { peerRequestHandler } from "./peer-request-handler.ts";
+import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
+import { handlerFor } from "./peer-request-handler.ts";
 
 /** Options of {@link startPeerServer}. */
 export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdownSignal"> {
   /**
-   * Address to listen on. Default: `"127.0.0.1"` (this machine only); use
-   * the address your peers reach you at (a pod IP, or `"0.0.0.0"` / `"::"`
-   * for every interface) in a real cluster.
+   * Address to listen on. Default: `defaultPeerHost`, `"127.0.0.1"` (this
+   * machine only); use the address your peers reach you at (a pod IP, or
+   * `"0.0.0.0"` / `"::"` for every interface) in a real cluster.
    */
   host?: string;
   /** Port to listen on; `0` lets the system pick a free one (read it from `port`). Default: 0. */
@@ -50,9 +51,9 @@ export interface PeerServer {
 
 /**
  * Starts an HTTP/2 server (cleartext, or TLS with `tls`) that serves
- * `cache` to its peers over gRPC (and Connect and gRPC-web) at
- * `/groupcachepb.GroupCache/Get` and `/groupcachepb.GroupCache/GetStream`;
- * see `groupCacheRoutes` and `peerRequestHandler`. Resolves once it
+ * `cache` to its peers at `/groupcachepb.GroupCache/Get` (gRPC, and Connect
+ * and gRPC-web) and `/groupcachepb.GroupCache/GetStream` (gRPC); see
+ * `groupCacheRoutes` and `peerRequestHandler`. Resolves once it
  * listens. To serve from your own server instead, use `peerRequestHandler`.
  *
  * A cache's `self` id usually names the port; with `port: 0` it is known
@@ -61,16 +62,10 @@ export interface PeerServer {
  * serveCached: (g, k) => cache.serveCached(g, k) }` (the second is
  * optional: it answers cached keys without a promise each).
  */
-export async function startPeerServer(cache: PeerServable, options: PeerServerOptions = {}): Promise<PeerServer> {
-  const host = options.host ?? "127.0.0.1";
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new GroupCacheError("invalid-argument", `startPeerServer: port must be an integer 0-65535, got ${port}`);
-  }
-  const closeTimeoutMs = checkMs("startPeerServer: closeTimeoutMs", options.closeTimeoutMs, 5_000);
+export async function startPeerServer(cache: PeerServable, options?: PeerServerOptions): Promise<PeerServer> {
+  const { host, port, tls, closeTimeoutMs, routes } = resolveServerOptions(cache, options);
   const shutdown = new AbortController();
-  const { host: _host, port: _port, tls, closeTimeoutMs: _close, ...routesOptions } = options;
-  const handler = peerRequestHandler(cache, { ...routesOptions, shutdownSignal: shutdown.signal });
+  const handler = handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal });
   const server = tls === undefined ? http2.createServer(handler) : http2.createSecureServer(tls, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
@@ -125,5 +120,28 @@ export async function startPeerServer(cache: PeerServable, options: PeerServerOp
       });
       return closing;
     },
+  };
+}
+
+/** `closeTimeoutMs` when unset. */
+const defaultCloseTimeoutMs = 5_000;
+
+/** {@link PeerServerOptions} checked once, with their defaults filled in; throws `invalid-argument` naming a bad value. */
+function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | undefined) {
+  const {
+    host = defaultPeerHost,
+    port,
+    tls,
+    closeTimeoutMs,
+    ...routes
+  } = optionsObject("startPeerServer: options", options);
+  if (typeof host !== "string")
+    throw invalidOption("startPeerServer: host", "a string (an IP address or host name)", host);
+  return {
+    host,
+    port: integerInRange("startPeerServer: port", port, 0, 65535, 0),
+    tls,
+    closeTimeoutMs: nonNegativeNumber("startPeerServer: closeTimeoutMs", closeTimeoutMs, defaultCloseTimeoutMs),
+    routes: resolveRoutesOptions("startPeerServer", cache, routes),
   };
 }

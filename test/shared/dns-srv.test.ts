@@ -4,8 +4,8 @@ import { formatPeerId } from "../../src/core/peer-id.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../../src/discovery/dns-srv.ts";
 import type { DnsResolver } from "../../src/discovery/resolver.ts";
 import { GroupCache, GroupCacheError } from "../../src/index.ts";
-import { emptyZone, setPods, startDnsServer, type TestDnsServer } from "../helpers/dns-server.ts";
-import { MemoryNetwork } from "../helpers/memory-peers.ts";
+import { emptyZone, setPods, startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
+import { MemoryNetwork } from "../../src/testing/memory-network.ts";
 import { runtime, testResolver } from "../helpers/test-resolver.ts";
 import { nextCall, Recorder } from "../helpers/watch.ts";
 

@@ -1,6 +1,6 @@
 import process from "node:process";
 import { describe, expect, test } from "vitest";
-import { FramePool } from "../../src/transport/frame-pool.ts";
+import { FramePool } from "../../src/transport/grpc/frame-pool.ts";
 
 // Reuse is only safe where a write's callback means the bytes are gone
 // (Node's node:http2); on Bun and Deno every frame gets a fresh buffer.

@@ -83,4 +83,12 @@ describe("startPeer (this runtime's entrypoint)", () => {
     const { startPeer } = await runtimeEntry();
     await expect(startPeer({ host: "0.0.0.0" })).rejects.toThrow(/set advertiseHost \(e\.g\. the pod IP\) or self/);
   });
+
+  test("without a host it listens on 127.0.0.1, as startPeerServer does, and is its own id there", async () => {
+    const { startPeer } = await runtimeEntry();
+    const peer = await startPeer();
+    started.push(peer);
+    expect(peer.server.host).toBe("127.0.0.1");
+    expect(peer.self).toBe(`127.0.0.1:${peer.server.port}`);
+  });
 });

@@ -7,18 +7,19 @@ import {
   KeyRequestSchema,
   KeyResponseSchema,
 } from "../../src/gen/groupcachepb/groupcache_pb.ts";
-import { FrameError, GrpcFrameReader } from "../../src/transport/grpc-frame-reader.ts";
+import { GroupCacheError } from "../../src/index.ts";
 import {
-  DecodeError,
   decodeRequest,
   decodeResponse,
   encodeRequestFrame,
   encodeResponseFrame,
+  KeyAnswer,
   keyRequestEntrySize,
   keyResponseEntrySize,
   type OutgoingKey,
   type OutgoingResult,
-} from "../../src/transport/stream-codec.ts";
+} from "../../src/transport/get-stream/get-stream-codec.ts";
+import { GrpcFrameReader } from "../../src/transport/grpc/grpc-frame-reader.ts";
 
 // The hand-written GetStream codec against the generated protobuf-es code:
 // the same bytes out, the same messages in, and malformed input refused.
@@ -55,11 +56,25 @@ function decodedRequest(bytes: Uint8Array) {
 function decodedResponse(bytes: Uint8Array) {
   const results: { id: number; code: number; message: string; value: string; minuteQps: number }[] = [];
   const buf = Buffer.from(bytes);
-  decodeResponse(buf, 0, buf.byteLength, (id, code, message, frame, start, end, minuteQps) =>
-    results.push({ id, code, message, value: frame.toString("latin1", start, end), minuteQps }),
-  );
+  decodeResponse(buf, 0, buf.byteLength, new KeyAnswer(), {
+    answer: ({ id, code, message, frame, valueStart, valueEnd, minuteQps }) =>
+      results.push({ id, code, message, value: frame.toString("latin1", valueStart, valueEnd), minuteQps }),
+  });
   return results;
 }
+
+/** What `fn` threw. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("nothing was thrown");
+}
+
+/** Malformed bytes: an `internal` GroupCacheError, the status the stream ends with. */
+const malformed = (what: string) => ({ name: "GroupCacheError", code: "internal", message: `parse binary: ${what}` });
 
 describe("GetStreamRequest", () => {
   const keys = [key(1, "g", "a"), key(300, "groupe", "clé ✓ 🔑"), key(2 ** 32 - 1, "", ""), key(0, "g", "x")];
@@ -113,17 +128,17 @@ describe("GetStreamRequest", () => {
     expect(decodedRequest(replacement).gets).toEqual([[2, "\uFFFD", "a\uFFFDb"]]);
   });
 
-  test("truncated or malformed bytes throw DecodeError", () => {
+  test("truncated or malformed bytes throw an internal GroupCacheError worded as protobuf-es's", () => {
     const good = toBinary(
       GetStreamRequestSchema,
       create(GetStreamRequestSchema, { gets: [{ id: 1, group: "g", key: "key" }] }),
     );
     for (let end = 1; end < good.byteLength; end++) {
-      expect(() => decodedRequest(good.subarray(0, end))).toThrow(DecodeError);
+      expect(thrown(() => decodedRequest(good.subarray(0, end)))).toMatchObject(malformed("premature EOF"));
     }
     // a varint of 11 bytes; wire type 4 (end group) at top level
-    expect(() => decodedRequest(new Uint8Array(11).fill(0xff))).toThrow(DecodeError);
-    expect(() => decodedRequest(new Uint8Array([0x0c]))).toThrow(DecodeError);
+    expect(thrown(() => decodedRequest(new Uint8Array(11).fill(0xff)))).toMatchObject(malformed("invalid varint"));
+    expect(thrown(() => decodedRequest(new Uint8Array([0x0c])))).toMatchObject(malformed("cannot skip wire type 4"));
   });
 });
 
@@ -162,9 +177,18 @@ describe("GetStreamResponse", () => {
       { id: 5, code: 14, message: "peer down", value: "", minuteQps: 0 },
     ]);
     const buf = Buffer.from(bytes);
-    decodeResponse(buf, 0, buf.byteLength, (id, _code, _message, frame, start, end) => {
-      if (id === 4) expect([frame, frame.toString("utf8", start, end)]).toEqual([buf, "hello"]);
+    const answer = new KeyAnswer();
+    const seen: KeyAnswer[] = [];
+    decodeResponse(buf, 0, buf.byteLength, answer, {
+      answer: (a) => {
+        seen.push(a);
+        if (a.id === 4) expect([a.frame, a.frame.toString("utf8", a.valueStart, a.valueEnd)]).toEqual([buf, "hello"]);
+      },
     });
+    // One object, refilled for each answer: decoding allocates none per answer.
+    expect(seen).toEqual([answer, answer]);
+    expect(seen[0]).toBe(answer);
+    expect(seen[1]).toBe(answer);
   });
 
   test("entry sizes match protobuf-es per result", () => {
@@ -181,10 +205,10 @@ describe("GetStreamResponse", () => {
     expect(keyRequestEntrySize(k)).toBe(3 + one.byteLength);
   });
 
-  test("truncated bytes throw DecodeError", () => {
+  test("truncated bytes throw an internal GroupCacheError", () => {
     const good = responseFrame(results).subarray(5);
     for (let end = 1; end < good.byteLength; end += 7) {
-      expect(() => decodedResponse(good.subarray(0, end))).toThrow(DecodeError);
+      expect(thrown(() => decodedResponse(good.subarray(0, end)))).toMatchObject(malformed("premature EOF"));
     }
   });
 });
@@ -251,14 +275,15 @@ describe("GrpcFrameReader", () => {
 
   test("a message over the limit is resource-exhausted; a compressed one internal", () => {
     const over = new GrpcFrameReader(10);
-    expect(() => read(over, [frames[1] as Buffer])).toThrow(
-      new FrameError("resource-exhausted", "message size 112 is larger than configured readMaxBytes 10"),
+    expect(thrown(() => read(over, [frames[1] as Buffer]))).toEqual(
+      new GroupCacheError("resource-exhausted", "message size 112 is larger than configured readMaxBytes 10"),
     );
     const compressed = Buffer.from(frames[0] as Buffer);
     compressed[0] = 1;
-    expect(() => read(new GrpcFrameReader(1000), [compressed])).toThrow(
-      "received a compressed message, but no compression was negotiated",
-    );
+    expect(thrown(() => read(new GrpcFrameReader(1000), [compressed]))).toMatchObject({
+      code: "internal",
+      message: "received a compressed message, but no compression was negotiated",
+    });
   });
 
   test("a partial message is reported", () => {

@@ -202,7 +202,7 @@ describe("peer ids", () => {
       "grpcPeerClient: timeoutMs must be a finite number >= 0, got -1",
     );
     expect(() => grpcPeerClient({ readMaxBytes: 0 })).toThrow(
-      "readMaxBytes must be an integer between 1 and 4294967295, got 0",
+      "grpcPeerClient: readMaxBytes must be an integer from 1 to 4294967295, got 0",
     );
   });
 });

@@ -1,24 +1,46 @@
 /**
- * A cluster of peers as separate OS processes on 127.0.0.1, for tests and
- * benchmarks. Each runs `peer.ts` (by default with the Node 24 of
- * `node_modules/.bin/node`, which strips TypeScript types itself), listens on
- * a port the system picks, and is driven through the JSON-lines protocol of
- * `protocol.ts`. Processes are stopped by PID, and only those started here:
- * `close()` kills what is still running, and a process-exit hook does the
- * same if the harness dies first; the peers also exit when their stdin
- * closes.
+ * One groupcache peer as its own OS process on 127.0.0.1, for integration
+ * tests and benchmarks: it runs `peer.ts` (or the `peer.js` built from it),
+ * listens on a port the system picks, and is driven through the JSON-lines
+ * protocol of `protocol.ts`. Processes are stopped by PID, and only those
+ * started here: a process-exit hook kills the ones still running if the
+ * harness dies first, and the peers also exit when their stdin closes.
+ *
+ * Uses `node:child_process`, which Node, Bun and Deno all provide.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import process from "node:process";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { GroupCacheError } from "../index.ts";
 import type { CommandName, Commands, PeerConfig } from "./protocol.ts";
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-/** The peer script. */
-export const peerScript = fileURLToPath(new URL("./peer.ts", import.meta.url));
-/** The Node 24 shipped as a devDependency. */
-export const nodeBinary = `${repoRoot}node_modules/.bin/node`;
+/**
+ * The peer script beside this module: `peer.ts` next to the sources,
+ * `peer.js` next to the build (whichever exists, this module's own
+ * extension first), or the `peer.ts` URL when this module was loaded from
+ * a remote URL (Deno from JSR; Deno runs it from there).
+ */
+export const peerScript: string = findPeerScript(new URL(import.meta.url));
+
+function findPeerScript(here: URL): string {
+  if (here.protocol !== "file:") return new URL("./peer.ts", here).href;
+  const own = here.pathname.endsWith(".js") ? ".js" : ".ts";
+  const candidates = [own, own === ".js" ? ".ts" : ".js"].map((ext) => fileURLToPath(new URL(`./peer${ext}`, here)));
+  return candidates.find((path) => existsSync(path)) ?? (candidates[0] as string);
+}
+
+/**
+ * The command that runs {@link peerScript} by default: the runtime running
+ * this harness (`process.execPath`), with `run -A` under Deno. Node must be
+ * one that runs TypeScript (≥ 22.18) when the script is `peer.ts`.
+ */
+export function defaultPeerCommand(): string[] {
+  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  return deno ? [process.execPath, "run", "-A"] : [process.execPath];
+}
 
 /** Every child still running, so a dying harness can kill them. */
 const running = new Set<ChildProcessByStdio<Writable, Readable, Readable>>();
@@ -35,22 +57,26 @@ function installExitHook(): void {
 export interface PeerProcessOptions {
   /**
    * The command that runs the peer script, which is appended to it with the
-   * JSON configuration. Default: `[nodeBinary]`. (Bun: `["bun"]`; Deno:
-   * `["deno", "run", "-A"]`.)
+   * JSON configuration; any program speaking the protocol of `protocol.ts`
+   * can stand in. Default: {@link defaultPeerCommand} (the current runtime).
+   * Bun: `["bun"]`; Deno: `["deno", "run", "-A"]`; Node: `["node"]`.
    */
   command?: readonly string[];
+  /** Working directory of the process. Default: this process's. */
+  cwd?: string;
   /** How long to wait for the `ready` line. Default: 20 000 ms. */
   startTimeoutMs?: number;
 }
 
-/** How a peer process ended. */
+/** How a peer process ended: its exit code, or the signal that killed it. */
 export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-/** One peer process. */
+/** One peer process: send it commands with {@link request}, stop it with {@link kill}. */
 export class PeerProcess {
+  /** Its peer id, `127.0.0.1:<port>`, as the others list it. */
   readonly id: string;
   readonly pid: number;
   /** Settles when the process has exited. */
@@ -75,14 +101,16 @@ export class PeerProcess {
     this.#stderr = stderr;
     this.exited = exited.then((info) => {
       this.#exit = info;
-      for (const { reject } of this.#pending.values()) reject(this.#error(`exited (${info.signal ?? info.code})`));
+      for (const { reject } of this.#pending.values()) {
+        reject(this.#error("unavailable", `exited (${info.signal ?? info.code})`));
+      }
       this.#pending.clear();
       return info;
     });
     void this.#readReplies(lines);
   }
 
-  /** Whether the process has exited. */
+  /** Whether the process has not exited yet. */
   get alive(): boolean {
     return this.#exit === undefined;
   }
@@ -92,14 +120,19 @@ export class PeerProcess {
     return this.#stderr.join("");
   }
 
-  /** Sends a command; resolves with its reply, rejects if none comes within `timeoutMs` (default 20 000). */
+  /**
+   * Sends a command; resolves with its reply. Rejects with `unavailable`
+   * when the process is not running or exits first, `deadline-exceeded`
+   * when no reply comes within `timeoutMs` (default 20 000), and
+   * `invalid-argument` with the peer's message when it refused the command.
+   */
   request<C extends CommandName>(cmd: C, args: Commands[C]["args"], timeoutMs = 20_000): Promise<Commands[C]["reply"]> {
-    if (!this.alive) return Promise.reject(this.#error(`is not running; cannot ${cmd}`));
+    if (!this.alive) return Promise.reject(this.#error("unavailable", `is not running; cannot ${cmd}`));
     const id = this.#nextId++;
     return new Promise<Commands[C]["reply"]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(this.#error(`did not answer ${cmd} within ${timeoutMs} ms`));
+        reject(this.#error("deadline-exceeded", `did not answer ${cmd} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, {
         resolve: (v) => {
@@ -134,36 +167,45 @@ export class PeerProcess {
       const waiter = message.id === undefined ? undefined : this.#pending.get(message.id);
       if (waiter === undefined || message.id === undefined) continue;
       this.#pending.delete(message.id);
-      if (message.error !== undefined) waiter.reject(this.#error(message.error));
+      if (message.error !== undefined) waiter.reject(this.#error("invalid-argument", message.error));
       else waiter.resolve(message.reply);
     }
   }
 
-  #error(message: string): Error {
+  #error(code: "unavailable" | "deadline-exceeded" | "invalid-argument", message: string): GroupCacheError {
     const tail = this.stderr.slice(-2000);
-    return new Error(`peer ${this.id} (pid ${this.pid}) ${message}${tail === "" ? "" : `\nstderr:\n${tail}`}`);
+    return new GroupCacheError(
+      code,
+      `peer ${this.id} (pid ${this.pid}) ${message}${tail === "" ? "" : `\nstderr:\n${tail}`}`,
+    );
   }
 }
 
-/** Starts one peer process and resolves once it listens. */
+/**
+ * Starts one peer process and resolves once it listens. Rejects with
+ * `unavailable` (its stderr in the message) when it exits or does not say
+ * it is ready within `startTimeoutMs`; it is killed then.
+ */
 export async function startPeerProcess(
   config: PeerConfig = {},
   options: PeerProcessOptions = {},
 ): Promise<PeerProcess> {
   installExitHook();
-  const [bin, ...args] = options.command ?? [nodeBinary];
+  const [bin, ...args] = options.command ?? defaultPeerCommand();
   const child = spawn(bin as string, [...args, peerScript, JSON.stringify(config)], {
     stdio: ["pipe", "pipe", "pipe"],
-    cwd: repoRoot,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   running.add(child);
   const exited = new Promise<ExitInfo>((resolve) => {
-    child.once("exit", (code, signal) => {
+    const done = (info: ExitInfo) => {
       running.delete(child);
-      resolve({ code, signal });
-    });
+      resolve(info);
+    };
+    child.once("exit", (code, signal) => done({ code, signal }));
+    // A command that could not be started has no PID and never exits.
+    child.once("error", () => child.pid === undefined && done({ code: null, signal: null }));
   });
-  child.once("error", () => {}); // reported through "exit" / the ready timeout
   const stderr: string[] = [];
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (chunk: string) => {
@@ -195,68 +237,12 @@ export async function startPeerProcess(
   } catch (error) {
     child.kill("SIGKILL");
     await exited;
-    throw new Error(`peer process (pid ${child.pid}): ${(error as Error).message}\nstderr:\n${stderr.join("")}`);
+    throw new GroupCacheError(
+      "unavailable",
+      `peer process ${[bin, ...args, peerScript].join(" ")} (pid ${child.pid}): ${(error as Error).message}\nstderr:\n${stderr.join("")}`,
+      { cause: error },
+    );
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Options of {@link startCluster}. */
-export interface ClusterOptions extends PeerProcessOptions {
-  /** Number of peer processes. */
-  size: number;
-  /** Configuration of peer `index`. Default: `{}`. */
-  config?: PeerConfig | ((index: number) => PeerConfig);
-  /** Tell every peer about every other (`setPeers` with all ids). Default: true. */
-  connect?: boolean;
-}
-
-/** Peer processes started together. */
-export class Cluster {
-  readonly peers: readonly PeerProcess[];
-
-  constructor(peers: readonly PeerProcess[]) {
-    this.peers = peers;
-  }
-
-  /** Every peer id, in start order. */
-  get ids(): string[] {
-    return this.peers.map((p) => p.id);
-  }
-
-  /** Peer number `index`. */
-  peer(index: number): PeerProcess {
-    const peer = this.peers[index];
-    if (peer === undefined) throw new Error(`no peer ${index} in a cluster of ${this.peers.length}`);
-    return peer;
-  }
-
-  /** Gives every running peer the member list `ids` (default: all peers). */
-  async setPeers(ids: readonly string[] = this.ids): Promise<void> {
-    await Promise.all(this.peers.filter((p) => p.alive).map((p) => p.request("setPeers", { peers: [...ids] })));
-  }
-
-  /** Kills every peer still running (SIGKILL, by PID) and waits for them to exit. */
-  async close(): Promise<void> {
-    await Promise.all(this.peers.map((p) => p.kill("SIGKILL")));
-  }
-}
-
-/** Starts `size` peer processes in parallel; if one fails, the others are killed. */
-export async function startCluster(options: ClusterOptions): Promise<Cluster> {
-  const config = options.config ?? {};
-  const started = await Promise.allSettled(
-    Array.from({ length: options.size }, (_, i) =>
-      startPeerProcess(typeof config === "function" ? config(i) : config, options),
-    ),
-  );
-  const peers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  if (failed !== undefined) {
-    await Promise.all(peers.map((p) => p.kill()));
-    throw failed.reason;
-  }
-  const cluster = new Cluster(peers);
-  if (options.connect ?? true) await cluster.setPeers();
-  return cluster;
 }

@@ -1,9 +1,9 @@
 import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerServable } from "../core/peers.ts";
-import { toGrpcStatus } from "./grpc-status.ts";
-import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./stream-codec.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerServable } from "../../core/peers.ts";
+import { toGrpcStatus } from "../grpc/grpc-status.ts";
+import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
 
 /**
  * Largest gRPC frame (prefix included) the owner builds from several
@@ -18,11 +18,11 @@ const batchBytes = batchFrameBytes - 5;
  * Receives a batch of answers to send as one GetStreamResponse:
  * `results[from..to)`, entry sizes summing to `size`. Returns `false` when
  * the transport is backed up (the caller is not reading as fast as answers
- * come): the session then serves no new key until {@link GetStreamSession.resume}.
+ * come): the responder then serves no new key until {@link GetStreamResponder.resume}.
  */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean;
 
-/** A key asked for while the session was paused, served on resume. */
+/** A key asked for while the responder was paused, served on resume. */
 interface QueuedGet {
   id: number;
   group: string | undefined;
@@ -30,8 +30,8 @@ interface QueuedGet {
 }
 
 /**
- * The owner's side of one GetStream, whatever carries it (the hand-written
- * gRPC handler or Connect's): each key asked for is answered by
+ * The owner's side of one GetStream, apart from the wire (`serveGetStream`
+ * reads and writes it): each key asked for is answered by
  * `cache.serve` with its own `AbortSignal`, so a cancel from the caller
  * releases that key alone and the load goes on for any other waiter. Answers
  * are sent as they become ready, those ready in the same microtask together
@@ -45,7 +45,7 @@ interface QueuedGet {
  * already being served, not one answer per key it asks for (a single
  * request message may name thousands).
  */
-export class GetStreamSession implements RequestVisitor {
+export class GetStreamResponder implements RequestVisitor {
   readonly #cache: PeerServable;
   readonly #maxMessageBytes: number;
   readonly #sink: ResultSink;
@@ -72,11 +72,6 @@ export class GetStreamSession implements RequestVisitor {
     this.#cache = cache;
     this.#maxMessageBytes = maxMessageBytes;
     this.#sink = sink;
-  }
-
-  /** Keys asked for and not answered or cancelled yet. */
-  get inFlight(): number {
-    return this.#inFlight.size;
   }
 
   /** Whether the sink is backed up: new keys are queued, not served. */
@@ -165,7 +160,7 @@ export class GetStreamSession implements RequestVisitor {
   }
 
   /**
-   * Ends the session early: every key still in flight is released with
+   * Ends the stream early: every key still in flight is released with
    * `reason` and, if `answer`, answered now with its status (the server is
    * closing: the caller should load those keys itself); otherwise dropped
    * (the caller is gone). Nothing is sent afterwards.

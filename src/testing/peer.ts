@@ -3,25 +3,32 @@
  * gRPC peer server on `host`:0, controlled by the harness through the
  * line-delimited JSON protocol of `protocol.ts` on stdin/stdout. Announces
  * `{"event":"ready","id":...,"pid":...}` once it listens; exits when stdin
- * closes, so a crashed harness cannot leave it behind.
+ * closes, so a crashed harness cannot leave it behind. A script, not a
+ * module to import: `startPeerProcess` runs it (built, as `peer.js`). Its
+ * ring comes from `setPeers`, or, configured with `dns`, from the SRV
+ * records of a headless Service, polled by the runtime's own resolver as
+ * `startPeer` does in production.
  *
- *   node test/cluster/peer.ts '{"groups":[{"name":"g"}]}'
+ *   node src/testing/peer.ts '{"groups":[{"name":"g"}]}'
  *
  * Only `node:` modules that Bun and Deno also provide are used.
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { createDenoResolver } from "../discovery/deno-resolver.ts";
+import { createNodeResolver } from "../discovery/node-resolver.ts";
+import type { DnsResolver } from "../discovery/resolver.ts";
 import {
   type Group,
-  GroupCache,
   GroupCacheError,
   type HotPolicy,
   neverHot,
   qpsHotPolicy,
   randomHotPolicy,
   stringCodec,
-} from "../../src/index.ts";
-import { grpcPeerClient, startPeerServer } from "../../src/transport/index.ts";
+} from "../index.ts";
+import { type DnsPeersOptions, startPeerWith } from "../runtime/start-peer.ts";
+import { runPacedLoad } from "./paced-load.ts";
 import {
   type BenchResult,
   type CommandName,
@@ -43,25 +50,52 @@ interface LiveGroup {
 
 const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
 const groups = new Map<string, LiveGroup>();
-let cache: GroupCache | undefined;
 
-const server = await startPeerServer(
+/** The runtime's own resolver, as `startPeer` of `groupcache/node`, `/bun` or `/deno` makes it; used only with `dns`. */
+function runtimeResolver(server: string | undefined): DnsResolver {
+  const options = server === undefined ? {} : { server };
+  return (globalThis as { Deno?: unknown }).Deno === undefined
+    ? createNodeResolver(options)
+    : createDenoResolver(options);
+}
+
+/** `startPeer`'s `peers: { dns }` from the configuration; none without `dns` (then `setPeers` drives the ring). */
+function dnsPeers(): { dns: DnsPeersOptions } | undefined {
+  const dns = config.dns;
+  if (dns === undefined) return undefined;
+  return {
+    dns: {
+      server: dns.server,
+      service: dns.service,
+      namespace: dns.namespace,
+      ...(dns.portName === undefined ? {} : { portName: dns.portName }),
+      ...(dns.intervalMs === undefined ? {} : { intervalMs: dns.intervalMs }),
+      ...(dns.jitter === undefined ? {} : { jitter: dns.jitter }),
+    },
+  };
+}
+
+const peers = dnsPeers();
+const peer = await startPeerWith(
+  { resolver: runtimeResolver },
   {
-    serve: (group, key, options) =>
-      cache === undefined
-        ? Promise.reject(new GroupCacheError("unavailable", "starting"))
-        : cache.serve(group, key, options),
-    serveCached: (group, key) => cache?.serveCached(group, key),
+    host: config.host ?? "127.0.0.1",
+    port: config.port ?? 0,
+    client: {
+      ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
+      ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
+    },
+    server: { closeTimeoutMs: 0 },
+    ...(peers === undefined ? {} : { peers }),
+    ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
   },
-  { host: config.host ?? "127.0.0.1", port: config.port ?? 0, closeTimeoutMs: 0 },
 );
-cache = new GroupCache({
-  self: server.id,
-  peerClient: grpcPeerClient({
-    ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
-    ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
-  }),
-});
+// A client that is not listed in DNS must not own keys, or it would load
+// some itself while every other peer sends them to their owners.
+if (config.dns?.member === false) peer.membership?.leave();
+const cache = peer.cache;
+/** Stops the running `load`, if any. */
+let loadController: AbortController | undefined;
 for (const spec of config.groups ?? []) newGroup(spec);
 
 function hotPolicy(hot: HotSpec | undefined): HotPolicy | undefined {
@@ -80,7 +114,7 @@ function newGroup(spec: GroupSpec): void {
     group: undefined as never,
   };
   const policy = hotPolicy(spec.hot);
-  live.group = (cache as GroupCache).newGroup<string, string>({
+  live.group = cache.newGroup<string, string>({
     name: spec.name,
     codec: stringCodec,
     ...(policy === undefined ? {} : { hotPolicy: policy }),
@@ -112,7 +146,7 @@ function newGroup(spec: GroupSpec): void {
 
 function liveGroup(name: string): LiveGroup {
   const live = groups.get(name);
-  if (live === undefined) throw new Error(`no group ${JSON.stringify(name)} in this peer`);
+  if (live === undefined) throw new GroupCacheError("unknown-group", `no group ${JSON.stringify(name)} in this peer`);
   return live;
 }
 
@@ -166,7 +200,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       getterTotal: live.total,
     };
   },
-  setPeers: async (a) => ({ changed: (cache as GroupCache).setPeers(a.peers) }),
+  setPeers: async (a) => ({ changed: cache.setPeers(a.peers) }),
   newGroup: async (a) => {
     newGroup(a);
     return {};
@@ -188,16 +222,45 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
       };
       const timer = setTimeout(() => {
         live.waiters.delete(check);
-        reject(new Error(`waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`));
+        reject(
+          new GroupCacheError(
+            "deadline-exceeded",
+            `waitGetterCalls: ${live.total} of ${a.total} calls after ${a.timeoutMs ?? 10_000} ms`,
+          ),
+        );
       }, a.timeoutMs ?? 10_000);
       live.waiters.add(check);
       check();
     });
   },
   bench,
+  peers: async () => ({ peers: [...cache.peers] }),
+  leave: async () => {
+    await peer.close();
+    return {};
+  },
+  load: async (a) => {
+    if (loadController !== undefined) throw new GroupCacheError("invalid-argument", "a load is already running");
+    const live = liveGroup(a.group);
+    loadController = new AbortController();
+    try {
+      return await runPacedLoad(
+        a,
+        (key) => get(a.group, key, undefined),
+        (key) => expectedValue(key, live.spec.valueBytes),
+        loadController.signal,
+      );
+    } finally {
+      loadController = undefined;
+    }
+  },
+  loadStop: async () => {
+    const running = loadController;
+    running?.abort();
+    return { stopped: running !== undefined };
+  },
   close: async () => {
-    await (cache as GroupCache).close();
-    await server.close();
+    await peer.close();
     setTimeout(() => process.exit(0), 0);
     return {};
   },
@@ -215,7 +278,9 @@ lines.on("line", (line) => {
     const message = JSON.parse(line) as { id: unknown; cmd: CommandName; args?: unknown };
     id = message.id;
     const handler = handlers[message.cmd] as ((args: unknown) => Promise<unknown>) | undefined;
-    if (handler === undefined) throw new Error(`unknown command ${JSON.stringify(message.cmd)}`);
+    if (handler === undefined) {
+      throw new GroupCacheError("invalid-argument", `unknown command ${JSON.stringify(message.cmd)}`);
+    }
     handler(message.args ?? {}).then(
       (reply) => send({ id, reply }),
       (error: unknown) => send({ id, error: error instanceof Error ? error.message : String(error) }),
@@ -227,4 +292,4 @@ lines.on("line", (line) => {
 // The harness is gone (or closed our stdin): leave with it.
 lines.on("close", () => process.exit(0));
 
-send({ event: "ready", id: server.id, pid: process.pid });
+send({ event: "ready", id: peer.self, pid: process.pid });

@@ -1,13 +1,12 @@
 import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
-import { Code } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { GroupCacheError } from "../core/errors.ts";
-import type { PeerGetResult } from "../core/peers.ts";
-import { type ChannelEvents, GetStreamChannel } from "./get-stream-channel.ts";
-import { fromConnectError, fromGrpcStatus } from "./grpc-status.ts";
-import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./stream-codec.ts";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerGetResult } from "../../core/peers.ts";
+import { fromConnectError, fromGrpcStatus } from "../grpc/grpc-status.ts";
+import { type CallAnswer, type CallEvents, GetStreamCall } from "./get-stream-call.ts";
+import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./get-stream-codec.ts";
 
 /** Options of {@link GetStreamClient}, checked by `grpcPeerClient`. */
 export interface GetStreamClientOptions {
@@ -35,8 +34,8 @@ export interface GetStreamClientOptions {
  * a large value is most of its message, and not copying it spares the
  * allocation that makes V8 run full collections (external memory).
  */
-function keepsOwnBuffer(conn: GetStreamChannel, buf: Buffer, valueBytes: number): boolean {
-  return conn.ownMessage && valueBytes * 2 >= buf.byteLength;
+function keepsOwnBuffer(answer: CallAnswer): boolean {
+  return answer.ownFrame && (answer.valueEnd - answer.valueStart) * 2 >= answer.frame.byteLength;
 }
 
 /**
@@ -54,7 +53,7 @@ function copyOf(buf: Buffer, start: number, end: number): Uint8Array {
 }
 
 /** A key waiting for its answer. Doubles as its signal's abort listener. */
-class Call implements OutgoingKey {
+class PendingKey implements OutgoingKey {
   readonly id: number;
   readonly group: string;
   readonly key: string;
@@ -65,8 +64,8 @@ class Call implements OutgoingKey {
   readonly owner: GetStreamClient;
   resolve!: (result: PeerGetResult) => void;
   reject!: (reason: unknown) => void;
-  /** The stream it was sent on; `undefined` while queued. */
-  conn: GetStreamChannel | undefined = undefined;
+  /** The call it was sent on; `undefined` while queued. */
+  sentOn: GetStreamCall | undefined = undefined;
   done = false;
 
   constructor(owner: GetStreamClient, id: number, group: string, key: string, signal: AbortSignal, deadline: number) {
@@ -81,7 +80,7 @@ class Call implements OutgoingKey {
   }
 
   handleEvent(): void {
-    this.owner.abortCall(this);
+    this.owner.abortKey(this);
   }
 }
 
@@ -101,11 +100,12 @@ class Call implements OutgoingKey {
  */
 export class GetStreamClient {
   readonly #o: GetStreamClientOptions;
-  readonly #calls = new Map<number, Call>();
-  #queue: Call[] = [];
-  #conn: GetStreamChannel | undefined;
-  /** Retired streams with cancels to send. */
-  #dirty: GetStreamChannel[] = [];
+  readonly #keys = new Map<number, PendingKey>();
+  #queue: PendingKey[] = [];
+  /** The call new keys go out on. */
+  #call: GetStreamCall | undefined;
+  /** Retired calls with cancels to send. */
+  #dirty: GetStreamCall[] = [];
   #opening = false;
   #flushScheduled = false;
   #legacy = false;
@@ -119,21 +119,15 @@ export class GetStreamClient {
   readonly #flushNow = () => this.#flush();
   readonly #onDeadline = () => this.#expireDue();
   readonly #onIdle = () => this.#checkIdle();
-  readonly #events: ChannelEvents = {
-    answer: (channel, id, code, message, buf, valueStart, valueEnd, minuteQps) =>
-      this.#answer(channel, id, code, message, buf, valueStart, valueEnd, minuteQps),
-    ended: (channel) => this.#ended(channel),
-    goaway: (channel) => this.#retire(channel),
+  readonly #events: CallEvents = {
+    answer: (answer) => this.#answer(answer),
+    ended: (call) => this.#ended(call),
+    goaway: (call) => this.#retire(call),
     bytesRead: (stream) => this.#o.sessionManager.notifyResponseByteRead(stream),
   };
 
   constructor(options: GetStreamClientOptions) {
     this.#o = options;
-  }
-
-  /** Whether the peer turned out not to serve GetStream (every key now goes through `fallback`). */
-  get legacy(): boolean {
-    return this.#legacy;
   }
 
   /** Asks the peer for `key` of `group` on the stream. */
@@ -146,23 +140,23 @@ export class GetStreamClient {
     const now = this.#batchTime;
     this.#lastUsed = now;
     const timeoutMs = this.#o.timeoutMs;
-    const call = new Call(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);
+    const pending = new PendingKey(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);
     const promise = new Promise<PeerGetResult>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
-    this.#calls.set(call.id, call);
-    this.#queue.push(call);
-    signal.addEventListener("abort", call, { once: true });
+    this.#keys.set(pending.id, pending);
+    this.#queue.push(pending);
+    signal.addEventListener("abort", pending, { once: true });
     if (timeoutMs > 0 && this.#deadlineTimer === undefined) this.#armDeadline(timeoutMs);
     this.#schedule();
     return promise;
   }
 
-  /** For {@link Call}: its caller aborted. */
-  abortCall(call: Call): void {
-    if (call.done) return;
-    this.#fail(call, GroupCacheError.from(call.signal.reason, "canceled", `peer ${this.#o.peer}`));
+  /** For {@link PendingKey}: its caller aborted. */
+  abortKey(pending: PendingKey): void {
+    if (pending.done) return;
+    this.#fail(pending, GroupCacheError.from(pending.signal.reason, "canceled", `peer ${this.#o.peer}`));
   }
 
   /** Fails every key still waiting with `unavailable` and closes the streams. */
@@ -172,10 +166,10 @@ export class GetStreamClient {
     clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#idleTimer);
     const error = this.#closedError();
-    for (const call of [...this.#calls.values()]) this.#fail(call, error);
+    for (const pending of [...this.#keys.values()]) this.#fail(pending, error);
     this.#queue = [];
-    this.#conn?.stream.close(http2.constants.NGHTTP2_CANCEL);
-    this.#conn = undefined;
+    this.#call?.reset();
+    this.#call = undefined;
   }
 
   #closedError(): GroupCacheError {
@@ -186,7 +180,7 @@ export class GetStreamClient {
     let id: number;
     do {
       id = this.#nextId = (this.#nextId + 1) >>> 0;
-    } while (id === 0 || this.#calls.has(id));
+    } while (id === 0 || this.#keys.has(id));
     return id;
   }
 
@@ -199,11 +193,11 @@ export class GetStreamClient {
   #schedule(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    if (this.#conn === undefined || this.#conn.inFlight === 0) queueMicrotask(this.#flushNow);
+    if (this.#call === undefined || this.#call.inFlight === 0) queueMicrotask(this.#flushNow);
     else setImmediate(this.#flushNow);
   }
 
-  /** Sends what is queued: cancels to every stream that has some, new keys on the current stream. */
+  /** Sends what is queued: cancels to every call that has some, new keys on the current call. */
   #flush(): void {
     this.#flushScheduled = false;
     this.#batchTime = undefined;
@@ -211,45 +205,41 @@ export class GetStreamClient {
     if (this.#dirty.length > 0) {
       const dirty = this.#dirty;
       this.#dirty = [];
-      for (const conn of dirty) {
-        if (conn === this.#conn) continue;
-        conn.write([], 0);
-        conn.endIfDone();
-      }
+      for (const call of dirty) if (call !== this.#call) call.flushCancels();
     }
     if (this.#queue.length === 0) {
-      if (this.#conn !== undefined && this.#conn.cancels.length > 0) this.#conn.write([], 0);
+      this.#call?.flushCancels();
       return;
     }
     if (this.#legacy) {
       this.#fallBack(this.#takeQueue());
       return;
     }
-    const conn = this.#conn;
-    if (conn === undefined) {
+    const call = this.#call;
+    if (call === undefined) {
       this.#open();
       return;
     }
-    this.#send(conn, this.#takeQueue());
+    this.#send(call, this.#takeQueue());
   }
 
-  #takeQueue(): Call[] {
+  #takeQueue(): PendingKey[] {
     const queue = this.#queue;
     this.#queue = [];
     return queue;
   }
 
-  /** Sends `calls` on `conn`, in messages of at most `writeMaxBytes`. */
-  #send(conn: GetStreamChannel, calls: Call[]): void {
+  /** Sends `keys` on `call`, in messages of at most `writeMaxBytes`. */
+  #send(call: GetStreamCall, keys: PendingKey[]): void {
     const limit = this.#o.writeMaxBytes - 5;
-    const live: Call[] = [];
+    const live: PendingKey[] = [];
     let size = 0;
-    for (const call of calls) {
-      if (call.done) continue;
-      const entry = keyRequestEntrySize(call);
+    for (const pending of keys) {
+      if (pending.done) continue;
+      const entry = keyRequestEntrySize(pending);
       if (entry > limit) {
         this.#fail(
-          call,
+          pending,
           new GroupCacheError(
             "resource-exhausted",
             `peer ${this.#o.peer}: message size ${entry} is larger than configured writeMaxBytes ${this.#o.writeMaxBytes}`,
@@ -258,20 +248,20 @@ export class GetStreamClient {
         continue;
       }
       if (size + entry > limit) {
-        this.#write(conn, live, size);
+        this.#write(call, live, size);
         live.length = 0;
         size = 0;
       }
-      live.push(call);
+      live.push(pending);
       size += entry;
     }
-    this.#write(conn, live, size);
+    this.#write(call, live, size);
   }
 
-  /** Writes one message with `calls` (entry sizes summing to `size`) and `conn`'s pending cancels. */
-  #write(conn: GetStreamChannel, calls: readonly Call[], size: number): void {
-    for (const call of calls) call.conn = conn;
-    conn.write(calls, size);
+  /** Writes one message with `keys` (entry sizes summing to `size`) and `call`'s pending cancels. */
+  #write(call: GetStreamCall, keys: readonly PendingKey[], size: number): void {
+    for (const pending of keys) pending.sentOn = call;
+    call.write(keys, size);
   }
 
   #open(): void {
@@ -289,102 +279,88 @@ export class GetStreamClient {
           stream.close(http2.constants.NGHTTP2_CANCEL);
           return;
         }
-        this.#conn = new GetStreamChannel(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
+        this.#call = new GetStreamCall(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
         this.#armIdle(this.#o.idleMs);
         this.#flush();
       },
       (error: unknown) => {
         this.#opening = false;
         const failure = fromConnectError(error, this.#o.peer);
-        for (const call of this.#takeQueue()) this.#fail(call, failure);
+        for (const pending of this.#takeQueue()) this.#fail(pending, failure);
       },
     );
   }
 
-  /** One key's answer arrived on `conn`. */
-  #answer(
-    conn: GetStreamChannel,
-    id: number,
-    code: number,
-    message: string,
-    buf: Buffer,
-    valueStart: number,
-    valueEnd: number,
-    minuteQps: number,
-  ): void {
-    const call = this.#calls.get(id);
-    if (call === undefined || call.conn !== conn) return; // cancelled, or timed out
-    this.#calls.delete(id);
-    call.done = true;
-    conn.inFlight--;
-    call.signal.removeEventListener("abort", call);
-    if (code === 0) {
-      const value = keepsOwnBuffer(conn, buf, valueEnd - valueStart)
-        ? buf.subarray(valueStart, valueEnd)
-        : copyOf(buf, valueStart, valueEnd);
-      call.resolve(minuteQps > 0 ? { value, minuteQps } : { value });
+  /** One key's answer arrived on `answer.call`. */
+  #answer(answer: CallAnswer): void {
+    const call = answer.call;
+    const pending = this.#keys.get(answer.id);
+    if (pending === undefined || pending.sentOn !== call) return; // cancelled, or timed out
+    this.#keys.delete(answer.id);
+    pending.done = true;
+    pending.signal.removeEventListener("abort", pending);
+    if (answer.code === 0) {
+      const { frame, valueStart, valueEnd, minuteQps } = answer;
+      const value = keepsOwnBuffer(answer) ? frame.subarray(valueStart, valueEnd) : copyOf(frame, valueStart, valueEnd);
+      pending.resolve(minuteQps > 0 ? { value, minuteQps } : { value });
     } else {
-      call.reject(fromGrpcStatus(code, message, this.#o.peer));
+      pending.reject(fromGrpcStatus(answer.code, answer.message, this.#o.peer));
     }
-    conn.endIfDone();
+    call.answered();
   }
 
-  /** `conn` closed: its keys fail with its status; a peer without GetStream gets them by unary Get instead. */
-  #ended(conn: GetStreamChannel): void {
-    if (this.#conn === conn) this.#conn = undefined;
-    const status = conn.endStatus;
-    const mine: Call[] = [];
-    for (const call of this.#calls.values()) if (call.conn === conn) mine.push(call);
-    if (status.code === Code.Unimplemented && !conn.gotMessage) {
+  /** `call` ended: its keys fail with its status; a peer without GetStream gets them by unary Get instead. */
+  #ended(call: GetStreamCall): void {
+    if (this.#call === call) this.#call = undefined;
+    const mine: PendingKey[] = [];
+    for (const pending of this.#keys.values()) if (pending.sentOn === call) mine.push(pending);
+    if (call.unimplemented) {
       this.#legacy = true;
       this.#fallBack([...mine, ...this.#takeQueue()]);
       return;
     }
     if (mine.length > 0) {
+      const status = call.endStatus;
       const failure =
         status.code === 0
           ? new GroupCacheError("unavailable", `peer ${this.#o.peer}: stream ended with ${mine.length} keys unanswered`)
           : fromGrpcStatus(status.code, status.message, this.#o.peer);
-      for (const call of mine) this.#fail(call, failure);
+      for (const pending of mine) this.#fail(pending, failure);
     }
     if (this.#queue.length > 0) this.#schedule();
   }
 
-  /** Settles `call` with `error` and tells its stream, if any, that it is no longer wanted. */
-  #fail(call: Call, error: GroupCacheError): void {
-    if (call.done) return;
-    call.done = true;
-    this.#calls.delete(call.id);
-    call.signal.removeEventListener("abort", call);
-    const conn = call.conn;
-    if (conn !== undefined && !conn.closed) {
-      conn.inFlight--;
-      conn.cancels.push(call.id);
-      if (conn !== this.#conn && conn.cancels.length === 1) this.#dirty.push(conn);
+  /** Settles `pending` with `error` and tells the call it went out on, if any, that it is no longer wanted. */
+  #fail(pending: PendingKey, error: GroupCacheError): void {
+    if (pending.done) return;
+    pending.done = true;
+    this.#keys.delete(pending.id);
+    pending.signal.removeEventListener("abort", pending);
+    const call = pending.sentOn;
+    if (call?.cancel(pending.id)) {
+      if (call !== this.#call && call.pendingCancels === 1) this.#dirty.push(call);
       this.#schedule();
     }
-    call.reject(error);
+    pending.reject(error);
   }
 
-  #fallBack(calls: Call[]): void {
-    for (const call of calls) {
-      if (call.done) continue;
-      call.done = true;
-      this.#calls.delete(call.id);
-      call.signal.removeEventListener("abort", call);
-      this.#o.fallback(call.group, call.key, call.signal).then(call.resolve, call.reject);
+  #fallBack(keys: PendingKey[]): void {
+    for (const pending of keys) {
+      if (pending.done) continue;
+      pending.done = true;
+      this.#keys.delete(pending.id);
+      pending.signal.removeEventListener("abort", pending);
+      this.#o.fallback(pending.group, pending.key, pending.signal).then(pending.resolve, pending.reject);
     }
   }
 
-  /** Stops sending new keys on `conn`; it is half-closed once nothing is in flight on it. */
-  #retire(conn: GetStreamChannel): void {
-    if (conn.retired) return;
-    conn.retired = true;
-    if (this.#conn === conn) {
-      this.#conn = undefined;
-      if (conn.cancels.length > 0) this.#dirty.push(conn);
+  /** Stops sending new keys on `call`; it is half-closed once nothing is in flight on it. */
+  #retire(call: GetStreamCall): void {
+    if (!call.retire()) return;
+    if (this.#call === call) {
+      this.#call = undefined;
+      if (call.pendingCancels > 0) this.#dirty.push(call);
     }
-    conn.endIfDone();
     if (this.#queue.length > 0) this.#schedule();
   }
 
@@ -398,13 +374,13 @@ export class GetStreamClient {
     this.#deadlineTimer = undefined;
     if (this.#closed) return;
     const now = performance.now();
-    for (const call of this.#calls.values()) {
-      if (call.deadline > now) {
-        this.#armDeadline(Math.ceil(call.deadline - now));
+    for (const pending of this.#keys.values()) {
+      if (pending.deadline > now) {
+        this.#armDeadline(Math.ceil(pending.deadline - now));
         return;
       }
       this.#fail(
-        call,
+        pending,
         new GroupCacheError(
           "deadline-exceeded",
           `peer ${this.#o.peer}: no answer within timeoutMs (${this.#o.timeoutMs} ms)`,
@@ -419,13 +395,13 @@ export class GetStreamClient {
     this.#idleTimer.unref();
   }
 
-  /** Retires the current stream once nothing has been asked on it for `idleMs`, so it does not hold the process open. */
+  /** Retires the current call once nothing has been asked on it for `idleMs`, so it does not hold the process open. */
   #checkIdle(): void {
     this.#idleTimer = undefined;
-    const conn = this.#conn;
-    if (conn === undefined || this.#closed) return;
+    const call = this.#call;
+    if (call === undefined || this.#closed) return;
     const quietMs = performance.now() - this.#lastUsed;
-    if (conn.inFlight === 0 && this.#queue.length === 0 && quietMs >= this.#o.idleMs) this.#retire(conn);
+    if (call.inFlight === 0 && this.#queue.length === 0 && quietMs >= this.#o.idleMs) this.#retire(call);
     else this.#armIdle(Math.max(1, Math.ceil(this.#o.idleMs - quietMs)));
   }
 }

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { GroupCacheError } from "../../core/errors.ts";
 
 /**
  * The GetStream wire format: its path and header, and the protobuf encoding
@@ -9,7 +10,7 @@ import { Buffer } from "node:buffer";
  * of the received frame for the caller to copy. The output is the same as
  * protobuf-es's (proto3: zero values omitted), and the decoders accept
  * anything a conforming encoder may send (unknown fields, unpacked repeated
- * scalars, over-long varints); `test/stream-codec.test.ts` checks both
+ * scalars, over-long varints); `test/shared/stream-codec.test.ts` checks both
  * against the generated code.
  */
 
@@ -24,9 +25,13 @@ export const getStreamPath = "/groupcachepb.GroupCache/GetStream";
  */
 export const readMaxBytesHeader = "groupcache-read-max-bytes";
 
-/** Thrown by the decoders for bytes that are not a valid message. */
-export class DecodeError extends Error {
-  override name = "DecodeError";
+/**
+ * What the decoders throw for bytes that are not a valid message: the
+ * status to end the stream with (INTERNAL), worded as protobuf-es words
+ * its own parse errors.
+ */
+function malformed(what: string): GroupCacheError {
+  return new GroupCacheError("internal", `parse binary: ${what}`);
 }
 
 /** The size of `n` (0 to 2^32-1) as a varint. */
@@ -205,20 +210,20 @@ class Reader {
     let result = 0;
     let shift = 0;
     for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new DecodeError("premature EOF");
+      if (this.pos >= this.end) throw malformed("premature EOF");
       const byte = buf[this.pos++] as number;
       if (shift < 32) result |= (byte & 0x7f) << shift;
       shift += 7;
       if (byte < 0x80) return result >>> 0;
     }
-    throw new DecodeError("invalid varint");
+    throw malformed("invalid varint");
   }
 
   /** The end of a length-delimited field starting here (after its tag). */
   delimited(): number {
     const length = this.varint32();
     const end = this.pos + length;
-    if (end > this.end) throw new DecodeError("premature EOF");
+    if (end > this.end) throw malformed("premature EOF");
     return end;
   }
 
@@ -227,11 +232,11 @@ class Reader {
     else if (wireType === 1) this.advance(8);
     else if (wireType === 2) this.pos = this.delimited();
     else if (wireType === 5) this.advance(4);
-    else throw new DecodeError(`cannot skip wire type ${wireType}`);
+    else throw malformed(`cannot skip wire type ${wireType}`);
   }
 
   advance(n: number): void {
-    if (this.pos + n > this.end) throw new DecodeError("premature EOF");
+    if (this.pos + n > this.end) throw malformed("premature EOF");
     this.pos += n;
   }
 }
@@ -257,7 +262,7 @@ export interface RequestVisitor {
   cancel(id: number): void;
 }
 
-/** Decodes the GetStreamRequest in `buf[start..end)`. Throws {@link DecodeError} on malformed bytes. */
+/** Decodes the GetStreamRequest in `buf[start..end)`. Throws an `internal` `GroupCacheError` on malformed bytes. */
 export function decodeRequest(buf: Buffer, start: number, end: number, visitor: RequestVisitor): void {
   const r = new Reader(buf, start, end);
   while (r.pos < end) {
@@ -280,7 +285,7 @@ export function decodeRequest(buf: Buffer, start: number, end: number, visitor: 
           r.pos = e;
         } else skipNested(r, t, itemEnd);
       }
-      if (r.pos !== itemEnd) throw new DecodeError("premature EOF");
+      if (r.pos !== itemEnd) throw malformed("premature EOF");
       visitor.get(id, group, key);
     } else if (tag === 0x12) {
       const e = r.delimited();
@@ -293,24 +298,46 @@ export function decodeRequest(buf: Buffer, start: number, end: number, visitor: 
   }
 }
 
-/**
- * Receives each KeyResponse of a GetStreamResponse. The value is
- * `buf[valueStart..valueEnd)`, left in the frame for the receiver to copy
- * out (without a view object in between).
- */
-export type ResultVisitor = (
-  id: number,
-  code: number,
-  message: string,
-  buf: Buffer,
-  valueStart: number,
-  valueEnd: number,
-  minuteQps: number,
-) => void;
+const noFrame = Buffer.alloc(0);
 
-/** Decodes the GetStreamResponse in `buf[start..end)`. Throws {@link DecodeError} on malformed bytes. */
-export function decodeResponse(buf: Buffer, start: number, end: number, visit: ResultVisitor): void {
+/**
+ * One KeyResponse as {@link decodeResponse} read it. The decoder refills
+ * the same object for every answer, so answers cost no object each: a
+ * receiver reads it before it returns. The value is
+ * `frame[valueStart..valueEnd)`, left in the received frame for the
+ * receiver to copy out (without a view object in between).
+ */
+export class KeyAnswer {
+  id = 0;
+  /** 0 (OK: the value is the answer) or the key's gRPC status. */
+  code = 0;
+  message = "";
+  frame: Buffer = noFrame;
+  valueStart = 0;
+  valueEnd = 0;
+  /** The key's request rate on the owner, per minute; 0 when not reported. */
+  minuteQps = 0;
+}
+
+/** Receives each answer of a GetStreamResponse, in the one reused {@link KeyAnswer} given to the decoder. */
+export interface AnswerReceiver<A extends KeyAnswer> {
+  answer(answer: A): void;
+}
+
+/**
+ * Decodes the GetStreamResponse in `buf[start..end)`, filling `answer` and
+ * handing it to `receiver` once per KeyResponse. Throws an `internal`
+ * `GroupCacheError` on malformed bytes.
+ */
+export function decodeResponse<A extends KeyAnswer>(
+  buf: Buffer,
+  start: number,
+  end: number,
+  answer: A,
+  receiver: AnswerReceiver<A>,
+): void {
   const r = new Reader(buf, start, end);
+  answer.frame = buf;
   while (r.pos < end) {
     const tag = r.varint32();
     if (tag !== 0x0a) {
@@ -338,30 +365,37 @@ export function decodeResponse(buf: Buffer, start: number, end: number, visit: R
         valueEnd = e;
         r.pos = e;
       } else if (t === 0x29) {
-        if (r.pos + 8 > itemEnd) throw new DecodeError("premature EOF");
+        if (r.pos + 8 > itemEnd) throw malformed("premature EOF");
         minuteQps = buf.readDoubleLE(r.pos);
         r.pos += 8;
       } else skipNested(r, t, itemEnd);
     }
-    if (r.pos !== itemEnd) throw new DecodeError("premature EOF");
-    visit(id, code, message, buf, valueStart, valueEnd, minuteQps);
+    if (r.pos !== itemEnd) throw malformed("premature EOF");
+    answer.id = id;
+    answer.code = code;
+    answer.message = message;
+    answer.valueStart = valueStart;
+    answer.valueEnd = valueEnd;
+    answer.minuteQps = minuteQps;
+    receiver.answer(answer);
   }
+  answer.frame = noFrame; // not to keep the received bytes alive until the next message
 }
 
 /** Reads a varint of a nested message that must not run past `end`. */
 function nestedVarint(r: Reader, end: number): number {
   const value = r.varint32();
-  if (r.pos > end) throw new DecodeError("premature EOF");
+  if (r.pos > end) throw malformed("premature EOF");
   return value;
 }
 
 function nestedEnd(r: Reader, end: number): number {
   const e = r.delimited();
-  if (e > end) throw new DecodeError("premature EOF");
+  if (e > end) throw malformed("premature EOF");
   return e;
 }
 
 function skipNested(r: Reader, tag: number, end: number): void {
   r.skip(tag & 7);
-  if (r.pos > end) throw new DecodeError("premature EOF");
+  if (r.pos > end) throw malformed("premature EOF");
 }

@@ -1,6 +1,7 @@
-import dns2, { type DnsHandler, type Resource } from "dns2";
-
-const { Packet } = dns2;
+import type { DnsHandler, Resource } from "dns2";
+import { parsePeerId } from "../core/peer-id.ts";
+import { GroupCacheError } from "../index.ts";
+import { optionalDependency } from "./optional-dependency.ts";
 
 /** How the test server answers every query. */
 export type DnsMode = "answer" | "servfail" | "refused" | "drop";
@@ -17,13 +18,17 @@ export interface TestSrv {
  * answers NOERROR with no records (NODATA).
  */
 export interface DnsZone {
+  /** SRV records per name (`_groupcache._tcp.<service>.<namespace>.svc.cluster.local`); see {@link setPods}. */
   srv: Map<string, TestSrv[]>;
+  /** IPv4 addresses per name (the SRV targets'). */
   a: Map<string, string[]>;
+  /** IPv6 addresses per name. */
   aaaa: Map<string, string[]>;
+  /** How every query is answered; `"answer"` in {@link emptyZone}. */
   mode: DnsMode;
-  /** Per-name overrides of `mode`. */
+  /** Per-name overrides of `mode`; none in {@link emptyZone}. */
   modes: Map<string, DnsMode>;
-  /** Answer records in a random order each time. */
+  /** Answer records in a random order each time; false in {@link emptyZone}. */
   shuffle: boolean;
 }
 
@@ -57,8 +62,17 @@ function shuffled<T>(items: T[], on: boolean): T[] {
   return out;
 }
 
-/** Starts a DNS server on 127.0.0.1, on an OS-assigned port. */
+/**
+ * Starts a DNS server on 127.0.0.1 (UDP), on a port the system picks,
+ * answering from `zone` (default: {@link emptyZone}): point a resolver's
+ * `server` option at its `address`, and change the zone between polls.
+ *
+ * Needs the package `dns2`, an optional peer dependency: without it, fails
+ * with `unavailable` ("install dns2 to use startDnsServer").
+ */
 export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestDnsServer> {
+  const { default: dns2 } = await optionalDependency(() => import("dns2"), "dns2", "startDnsServer");
+  const { Packet } = dns2;
   let queries = 0;
   const handle: DnsHandler = (request, send) => {
     queries++;
@@ -95,7 +109,7 @@ export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestD
   let server = dns2.createServer({ udp: true, handle });
   const listening = await server.listen({ udp: { port: 0, address: "127.0.0.1" } });
   const port = listening.udp?.port;
-  if (port === undefined) throw new Error("the test dns server has no udp port");
+  if (port === undefined) throw new GroupCacheError("internal", "the test dns server has no udp port");
   return {
     zone,
     port,
@@ -113,18 +127,32 @@ export async function startDnsServer(zone: DnsZone = emptyZone()): Promise<TestD
   };
 }
 
-/** Fills `zone` as a Kubernetes headless Service: one SRV record per pod, target `<dashed-ip>.<service name>`. */
-export function setPods(zone: DnsZone, srvName: string, pods: { ip: string; port: number }[]): void {
+/** A pod of {@link setPods}: its IP and peer port, or its peer id (`ip:port`, `[ipv6]:port`). */
+export type TestPod = { ip: string; port: number } | string;
+
+/**
+ * Fills `zone` as a Kubernetes headless Service named by `srvName` (see
+ * `srvName()`): one SRV record per pod, target `<dashed-ip>.<service
+ * domain>`, whose A (or AAAA) record is the pod's IP. No pods: the name
+ * answers NXDOMAIN, as when no pod is ready.
+ */
+export function setPods(zone: DnsZone, srvName: string, pods: readonly TestPod[]): void {
   const domain = srvName.split(".").slice(2).join(".");
   zone.srv.delete(srvName);
   if (pods.length === 0) return;
   zone.srv.set(
     srvName,
-    pods.map((pod) => {
+    pods.map((entry) => {
+      const pod = typeof entry === "string" ? podOf(entry) : entry;
       const target = `${pod.ip.replaceAll(/[.:]/g, "-")}.${domain}`;
       const map = pod.ip.includes(":") ? zone.aaaa : zone.a;
       map.set(target, [pod.ip]);
       return { target, port: pod.port };
     }),
   );
+}
+
+function podOf(id: string): { ip: string; port: number } {
+  const { host, port } = parsePeerId(id);
+  return { ip: host, port };
 }

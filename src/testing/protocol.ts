@@ -3,6 +3,13 @@
  * processes: one JSON object per line, commands on the peer's stdin,
  * replies and events on its stdout. Kept free of runtime-specific APIs so
  * the same peer script can run under Node, Bun and Deno.
+ *
+ * The Go peer of the benchmarks (`bench/go/main.go`) speaks it too, so the
+ * harness drives a Go groupcache cluster exactly as it drives ours: a
+ * change to these messages must be made there as well. The settings `dns`
+ * and `drainMs` and the commands `peers`, `leave`, `load` and `loadStop`
+ * are ours only (for `bench/membership.ts`): the Go peer ignores the
+ * settings and answers those commands with "unknown command".
  */
 
 /** How a peer's group decides what to mirror from other peers. */
@@ -34,6 +41,34 @@ export interface PeerConfig {
   clientTimeoutMs?: number;
   /** Client `stream`: keys on a GetStream (true) or one Get per key (false). Default: the transport's (true). */
   clientStream?: boolean;
+  /**
+   * Find the other peers through DNS SRV records (a Kubernetes headless
+   * Service, e.g. the one `startDnsServer` plays), as deployed peers do.
+   * Default: none; the peer knows only those given by `setPeers`.
+   */
+  dns?: DnsPeerConfig;
+  /** `startPeer`'s `drainMs`: how long `leave` (and `close`) keep serving after leaving the ring. Default: 0. */
+  drainMs?: number;
+}
+
+/** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */
+export interface DnsPeerConfig {
+  /** The DNS server, `ip:port`. */
+  server: string;
+  service: string;
+  namespace: string;
+  /** Default: "groupcache". */
+  portName?: string;
+  /** Milliseconds between lookups. Default: discovery's (5 000); tests and benchmarks poll faster. */
+  intervalMs?: number;
+  /** Spread of the interval, in [0, 1). Default: discovery's (0.2). */
+  jitter?: number;
+  /**
+   * false: follow the others but never be in its own ring, as a client that
+   * is not listed in DNS (a benchmark's driver): every key goes to its
+   * owner. Default: true (in its own ring until it leaves, as `startPeer`).
+   */
+  member?: boolean;
 }
 
 /** What a single get returned. */
@@ -58,6 +93,36 @@ export interface BenchResult {
   p99Us: number;
 }
 
+/** Arguments of a `load` command. */
+export interface LoadArgs {
+  group: string;
+  /** Read in order, over and over. */
+  keys: string[];
+  /** Gets in flight at most. */
+  concurrency: number;
+  /** Gets started per second, over all loops: a steady load, not a saturating one. */
+  ratePerSec: number;
+  /** Upper bounds: the load ends at the first of these (or at `loadStop`). */
+  durationMs: number;
+  maxOps: number;
+}
+
+/**
+ * Every get of a `load`, so the caller can split them by phase: the i-th get
+ * started at `startedAt + startMs[i]` (both on the `performance.timeOrigin +
+ * performance.now()` clock, which processes of one machine share) and took
+ * `latencyUs[i]`.
+ */
+export interface LoadResult {
+  startedAt: number;
+  startMs: number[];
+  latencyUs: number[];
+  /** Indices of the gets that failed or returned another value than {@link expectedValue}. */
+  failed: number[];
+  /** The first failures (at most 20), to say why. */
+  failures: { key: string; code: string; message: string }[];
+}
+
 /** Commands and the replies they produce. */
 export interface Commands {
   get: { args: { group: string; key: string; timeoutMs?: number }; reply: GetOutcome };
@@ -75,6 +140,18 @@ export interface Commands {
     args: { group: string; keys: string[]; concurrency: number; durationMs: number; maxOps: number };
     reply: BenchResult;
   };
+  /** This process's ring: `cache.peers`, sorted. */
+  peers: { args: Record<string, never>; reply: { peers: string[] } };
+  /**
+   * A graceful shutdown (`peer.close()`: leave the ring, keep serving for
+   * `drainMs`, close the server and the cache); replies when done. The
+   * process stays up, so its `stats` can still be read; `close` ends it.
+   */
+  leave: { args: Record<string, never>; reply: Record<string, never> };
+  /** Gets paced at `ratePerSec`, each timed; see {@link LoadResult}. One at a time per process. */
+  load: { args: LoadArgs; reply: LoadResult };
+  /** Ends the running `load` (it then replies); `stopped`: whether one was running. */
+  loadStop: { args: Record<string, never>; reply: { stopped: boolean } };
   /** Closes the cache and the server, replies, then exits with 0. */
   close: { args: Record<string, never>; reply: Record<string, never> };
 }

@@ -1,16 +1,5 @@
 import { Buffer } from "node:buffer";
-
-/** Why a gRPC message stream cannot be read on: the status to end with, and a message. */
-export class FrameError extends Error {
-  override name = "FrameError";
-  /** `resource-exhausted` for a message over the limit, `internal` for a malformed prefix. */
-  readonly kind: "resource-exhausted" | "internal";
-
-  constructor(kind: "resource-exhausted" | "internal", message: string) {
-    super(message);
-    this.kind = kind;
-  }
-}
+import { GroupCacheError } from "../../core/errors.ts";
 
 /**
  * Receives one message: `buf[start..end)`. `own` is true when `buf` holds
@@ -28,11 +17,13 @@ export type MessageHandler = (buf: Buffer, start: number, end: number, own: bool
  * its exact size, allocated when its prefix is complete, so large messages
  * cost one copy and one allocation however many chunks they span.
  * Compressed messages are refused: this transport never negotiates
- * compression on its streams.
+ * compression on its streams. Connect's envelope decoder does the same
+ * splitting, but copies every message into a fresh zeroed array and
+ * returns an object and an array per chunk: too much on GetStream's path,
+ * where a message may carry a single 100-byte value.
  */
 export class GrpcFrameReader {
   readonly #maxBytes: number;
-  readonly #limitName: string;
   /** The prefix being read, while it is incomplete. */
   readonly #prefix = Buffer.alloc(5);
   #prefixBytes = 0;
@@ -40,10 +31,9 @@ export class GrpcFrameReader {
   #message: Buffer | undefined;
   #filled = 0;
 
-  /** `maxBytes`: the largest message accepted; `limitName` names it in the error (`readMaxBytes`). */
-  constructor(maxBytes: number, limitName = "readMaxBytes") {
+  /** `maxBytes`: the largest message accepted (the reader's `readMaxBytes`). */
+  constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
-    this.#limitName = limitName;
   }
 
   /** Whether part of a message is waiting for more bytes. */
@@ -53,8 +43,9 @@ export class GrpcFrameReader {
 
   /**
    * Adds `chunk` and calls `onMessage` for every message now complete, in
-   * order. Throws a {@link FrameError} for a compressed or oversized
-   * message; the reader is unusable afterwards.
+   * order. Throws a `GroupCacheError`, the stream's status to end with,
+   * for an oversized message (`resource-exhausted`) or a compressed one
+   * (`internal`); the reader is unusable afterwards.
    */
   push(chunk: Buffer, onMessage: MessageHandler): void {
     const end = chunk.byteLength;
@@ -103,16 +94,16 @@ export class GrpcFrameReader {
   #readPrefix(buf: Buffer, pos: number): number {
     const flags = buf[pos] as number;
     if (flags !== 0) {
-      throw new FrameError(
+      throw new GroupCacheError(
         "internal",
         flags === 1 ? "received a compressed message, but no compression was negotiated" : `bad message flags ${flags}`,
       );
     }
     const length = buf.readUInt32BE(pos + 1);
     if (length > this.#maxBytes) {
-      throw new FrameError(
+      throw new GroupCacheError(
         "resource-exhausted",
-        `message size ${length} is larger than configured ${this.#limitName} ${this.#maxBytes}`,
+        `message size ${length} is larger than configured readMaxBytes ${this.#maxBytes}`,
       );
     }
     return length;

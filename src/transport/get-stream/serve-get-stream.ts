@@ -1,0 +1,189 @@
+import type { Buffer } from "node:buffer";
+import type * as http2 from "node:http2";
+// Connect marks its protocol helpers private (no semver guarantee):
+// package.json pins @connectrpc/connect to exactly 2.2.0 for them.
+import { compressionNegotiate } from "@connectrpc/connect/protocol";
+import { parseContentType, parseTimeout } from "@connectrpc/connect/protocol-grpc";
+import { GroupCacheError } from "../../core/errors.ts";
+import type { PeerServable } from "../../core/peers.ts";
+import { linkedSignal } from "../../core/signals.ts";
+import { FramePool } from "../grpc/frame-pool.ts";
+import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
+import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
+import { decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./get-stream-codec.ts";
+import { batchFrameBytes, GetStreamResponder } from "./get-stream-responder.ts";
+
+/** Response frames of every GetStream this process serves: up to 2 MiB of them kept for reuse. */
+const responseFrames = new FramePool(batchFrameBytes, 128);
+
+/** The longest `setTimeout` can wait (2^31-1 ms, ~24.8 days); it fires at once for anything longer. */
+const maxTimerMs = 0x7fffffff;
+
+/** Whether a request is a gRPC call with protobuf messages (not Connect, gRPC-web or JSON) of GetStream. */
+export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {
+  return (
+    request.method === "POST" &&
+    request.url === getStreamPath &&
+    parseContentType(header(request, "content-type"))?.binary === true
+  );
+}
+
+/** Options of {@link serveGetStream}: its routes' options, resolved. */
+export interface ServeGetStreamOptions {
+  readMaxBytes: number;
+  writeMaxBytes: number;
+  shutdownSignal?: AbortSignal | undefined;
+}
+
+/**
+ * Serves one gRPC GetStream call straight on `node:http2`'s compatibility
+ * API, without Connect: per message, Connect's generic streaming costs more
+ * than the rest of a key's trip, and a stream carries thousands of keys a
+ * second. The wire protocol is plain gRPC (5-byte message prefix,
+ * `grpc-status` trailers), so any gRPC client can call it.
+ *
+ * The stream's own status reports the stream only: OK once the caller has
+ * closed its side and every key is answered; INTERNAL for bytes that are not
+ * GetStream messages; RESOURCE_EXHAUSTED for a message over `readMaxBytes`;
+ * UNAVAILABLE (after answering every key in flight with it) when the server
+ * shuts down; DEADLINE_EXCEEDED when a `grpc-timeout` runs out. A compressed
+ * stream and an invalid `grpc-timeout` get the status Connect gives a unary
+ * Get for them (UNIMPLEMENTED, INVALID_ARGUMENT), before any key.
+ */
+export function serveGetStream(
+  cache: PeerServable,
+  request: http2.Http2ServerRequest,
+  response: http2.Http2ServerResponse,
+  options: ServeGetStreamOptions,
+): void {
+  // Connect's own checks of these headers, so a stream is refused as a Get would be.
+  const { error: compressionError } = compressionNegotiate(
+    [],
+    header(request, "grpc-encoding"),
+    header(request, "grpc-accept-encoding"),
+    "grpc-accept-encoding",
+  );
+  const timeout = parseTimeout(header(request, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
+  const refused = compressionError ?? timeout.error;
+  if (refused !== undefined) {
+    statusOnly(response, { code: refused.code, message: refused.rawMessage });
+    return;
+  }
+  if (options.shutdownSignal?.aborted) {
+    statusOnly(response, toGrpcStatus(options.shutdownSignal.reason));
+    return;
+  }
+
+  let finished = false;
+  let backedUp = false;
+  // The caller reads slower than we answer: stop reading its requests and
+  // serving its keys until what was written has gone out.
+  const onDrain = () => {
+    backedUp = false;
+    if (finished) return;
+    request.resume();
+    responder.resume();
+  };
+  const maxMessageBytes = answerLimit(header(request, readMaxBytesHeader), options.writeMaxBytes);
+  const responder = new GetStreamResponder(cache, maxMessageBytes, (results, from, to, size) => {
+    if (finished) return true;
+    const slot = responseFrames.take(5 + size);
+    const ok =
+      slot === undefined
+        ? response.write(encodeResponseFrame(results, from, to, size))
+        : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
+    if (!ok && !backedUp) {
+      backedUp = true;
+      request.pause();
+      response.once("drain", onDrain);
+    }
+    return ok;
+  });
+  const reader = new GrpcFrameReader(options.readMaxBytes);
+  // The server's shutdown and the stream's grpc-timeout, as one signal.
+  const timeoutMs = timeout.timeoutMs ?? 0;
+  const ended = linkedSignal(
+    options.shutdownSignal,
+    timeoutMs <= maxTimerMs ? timeoutMs : 0,
+    () => new GroupCacheError("deadline-exceeded", `the stream's grpc-timeout of ${timeoutMs} ms ran out`),
+  );
+
+  const finish = (status: GrpcStatus) => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+    response.addTrailers(grpcTrailers(status));
+    response.end();
+  };
+  /** Ends the stream with `reason`'s status, answering every key in flight with it first. */
+  const fail = (reason: unknown) => {
+    responder.close(reason, true);
+    finish(toGrpcStatus(reason));
+  };
+  const onEnded = () => fail(ended.signal.reason);
+  const onGone = () => {
+    if (finished) return;
+    finished = true;
+    cleanup();
+    responder.close(new GroupCacheError("canceled", "the caller closed the stream"), false);
+  };
+  const cleanup = () => {
+    ended.cleanup();
+    ended.signal.removeEventListener("abort", onEnded);
+    request.off("data", onData);
+    response.off("drain", onDrain);
+  };
+  const onMessage = (buf: Buffer, start: number, end: number) => decodeRequest(buf, start, end, responder);
+  const onData = (chunk: Buffer) => {
+    try {
+      reader.push(chunk, onMessage);
+    } catch (error) {
+      // Bytes we cannot read (a bad frame or message) end the stream; anything else is a bug.
+      if (!(error instanceof GroupCacheError)) throw error;
+      fail(error);
+    }
+  };
+
+  ended.signal.addEventListener("abort", onEnded, { once: true });
+  response.on("close", onGone);
+  response.on("error", () => {});
+  response.writeHead(200, { "content-type": "application/grpc" });
+  request.on("data", onData);
+  request.on("end", () => {
+    if (finished) return;
+    if (reader.partial) {
+      fail(new GroupCacheError("internal", "parse binary: premature EOF"));
+      return;
+    }
+    // The caller sent its last key: answer what is in flight, then end OK.
+    void responder.drained().then(() => finish({ code: 0, message: "" }));
+  });
+}
+
+/**
+ * The largest message to answer with: the server's `writeMaxBytes`, or less
+ * when the caller's `groupcache-read-max-bytes` header says it reads less
+ * (so a key too large for it fails alone, not the whole stream).
+ */
+function answerLimit(readMaxBytes: string | null, writeMaxBytes: number): number {
+  const limit = Number(readMaxBytes);
+  return Number.isInteger(limit) && limit > 0 ? Math.min(limit, writeMaxBytes) : writeMaxBytes;
+}
+
+/** A request header as Connect's helpers take it: a string, or `null` when absent (or repeated). */
+function header(request: http2.Http2ServerRequest, name: string): string | null {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : null;
+}
+
+/**
+ * A response with no messages, only a status. Sent as headers, then
+ * trailers: a "trailers-only" response (the status in the headers) that
+ * ends while the caller is still sending makes Node reset the stream, and
+ * grpc-js then reports the reset rather than the status.
+ */
+function statusOnly(response: http2.Http2ServerResponse, status: GrpcStatus): void {
+  response.writeHead(200, { "content-type": "application/grpc" });
+  response.addTrailers(grpcTrailers(status));
+  response.end();
+}

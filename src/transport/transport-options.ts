@@ -1,0 +1,25 @@
+import { defaultMaxMessageBytes } from "../core/defaults.ts";
+import { integerInRange, invalidOption } from "../core/options.ts";
+
+/**
+ * The option checks the transport's options need beyond `core/options.ts`,
+ * refusing a bad value the same way: `invalid-argument`, naming the option
+ * and quoting the value.
+ */
+
+/**
+ * A message size limit (`readMaxBytes`, `writeMaxBytes`): an integer from 1
+ * to 2^32-1, the largest length a gRPC message prefix can hold, or
+ * `defaultMaxMessageBytes` when unset. Connect's own default (~4 GiB) would
+ * let one bad peer make us buffer gigabytes.
+ */
+export function messageBytesOption(name: string, value: unknown): number {
+  return integerInRange(name, value, 1, 0xffffffff, defaultMaxMessageBytes);
+}
+
+/** An array (interceptors, compressions), or `[]` when unset. */
+export function arrayOption<T>(name: string, value: readonly T[] | undefined): T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidOption(name, "an array", value);
+  return value as T[];
+}

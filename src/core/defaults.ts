@@ -14,6 +14,21 @@ export const defaultMaxValueBytes = 8 << 20;
 /** A group's `getterTimeoutMs`: 30 s. */
 export const defaultGetterTimeoutMs = 30_000;
 
+/**
+ * How long a ring change is remembered for peeks (`peekWindowMs`): 60 s.
+ * Cluster DNS answers are cached up to ~30 s and discovery polls every 5 s,
+ * so every peer has seen a change within ~35 s; the rest is margin.
+ */
+export const defaultPeekWindowMs = 60_000;
+
+/**
+ * A peek's deadline (`peekTimeoutMs`): 20 ms. A peek only spares a backend
+ * load, and the get that triggered it waits for it: a previous owner that
+ * is slow, gone or overloaded must cost a get little more than a round
+ * trip before it falls back to the getter.
+ */
+export const defaultPeekTimeoutMs = 20;
+
 /** Ring points per peer: 50, as Go's gRPC fork. Every node must use the same value. */
 export const defaultReplicas = 50;
 

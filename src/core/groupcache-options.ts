@@ -42,8 +42,8 @@ export interface GroupCacheOptions {
   /**
    * How long one peek may take before it is given up (the key is then
    * loaded as usual). Short, because a peek only spares a backend load and
-   * the get that caused it waits: it must never wait long. Default: 20
-   * (`defaultPeekTimeoutMs`).
+   * the get that caused it waits: it must never wait long. Default: 200
+   * (`defaultPeekTimeoutMs`, which says why not less).
    */
   peekTimeoutMs?: number;
 }

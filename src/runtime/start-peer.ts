@@ -57,7 +57,7 @@ export interface StartPeerOptions {
   hash?: RingHash;
   /** The cache's `peekWindowMs`: how long after a ring change previous owners are peeked; 0 turns it off. Default: 60 000. */
   peekWindowMs?: number;
-  /** The cache's `peekTimeoutMs`: how long one peek may take. Default: 20. */
+  /** The cache's `peekTimeoutMs`: how long one peek may take. Default: 200. */
   peekTimeoutMs?: number;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;

@@ -89,6 +89,7 @@ const peer = await startPeerWith(
     ...(peers === undefined ? {} : { peers }),
     ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
+    ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
   },
 );
 // A client that is not listed in DNS must not own keys, or it would load

@@ -260,5 +260,5 @@ test("GroupCache.peek: stored bytes from memory only, never a load, not a get; u
 test("peekWindowMs and peekTimeoutMs are checked", () => {
   expect(() => new GroupCache({ peekWindowMs: -1 })).toThrow(expect.objectContaining({ code: "invalid-argument" }));
   expect(() => new GroupCache({ peekTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: "invalid-argument" }));
-  expect(new GroupCache({ peekWindowMs: 0 }).peekTimeoutMs).toBe(20);
+  expect(new GroupCache({ peekWindowMs: 0 }).peekTimeoutMs).toBe(200);
 });

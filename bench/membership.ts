@@ -25,9 +25,11 @@
  *   node --expose-gc bench/membership.ts           # ~1–2 minutes
  *   node --expose-gc bench/membership.ts --quick   # 100 keys: checks it runs
  *
- * `--mechanism off` selects the mechanism rows to run; "off" (today's
- * code) is the only one until the cache-warming mechanism exists, which
- * then adds "on" (see {@link peerConfig}) and gets both rows per table.
+ * `--mechanism off|on` selects the rows to run; by default both run, one
+ * after the other on fresh clusters: "off" without peeks
+ * (`peekWindowMs: 0`, the code before the mechanism), "on" with the
+ * default window (new owners peek a key's previous owners before loading
+ * it; see {@link peerConfig}).
  */
 import { loadavg } from "node:os";
 import { sharedClockMs } from "../src/testing/paced-load.ts";
@@ -42,8 +44,14 @@ const ratePerSec = quick ? 500 : 2_000;
 const concurrency = quick ? 4 : 8;
 /** DNS poll interval of every process: short, so that a scenario takes seconds, not minutes. */
 const intervalMs = quick ? 100 : 250;
-/** Over 2× a poll interval (+20% jitter) and a lookup: peers that still route to a leaving one are answered. */
-const drainMs = quick ? 400 : 1_000;
+/**
+ * How long a leaving peer serves after leaving its ring. It must cover DNS
+ * propagation (2× a poll interval +20% jitter and a lookup, so peers that
+ * still route to it are answered) and, for peeks, one pass of the load over
+ * every key after the others dropped it: a key that moved is peeked from
+ * the leaver only when the driver next asks for it.
+ */
+const drainMs = Math.ceil(2.4 * intervalMs + 100 + (keyCount / ratePerSec) * 1000 * 1.5);
 /** Passes over the keys before measuring (connections, JIT), measured as steady state, and after the change. */
 const warmPasses = 1;
 const steadyPasses = quick ? 2 : 4;
@@ -53,9 +61,9 @@ const loadBoundMs = 180_000;
 const group = "g";
 const keys = Array.from({ length: keyCount }, (_, i) => `key-${i}`);
 
-/** The cache-warming mechanism: off is today's code; "on" is added with the mechanism. */
-type Mechanism = "off";
-const knownMechanisms: readonly Mechanism[] = ["off"];
+/** Peeks of previous owners on ownership change: off (`peekWindowMs: 0`) or on (the default window). */
+type Mechanism = "off" | "on";
+const knownMechanisms: readonly Mechanism[] = ["off", "on"];
 
 function selectedMechanisms(): Mechanism[] {
   const at = process.argv.indexOf("--mechanism");
@@ -66,12 +74,9 @@ function selectedMechanisms(): Mechanism[] {
   return [known];
 }
 
-/**
- * The listed peers' configuration: the one place a mechanism reaches them.
- * When it exists, set its `PeerConfig` field from `mechanism` here.
- */
-function peerConfig(_mechanism: Mechanism): PeerConfig {
-  return { drainMs, groups: [{ name: group, hot: "never" }] };
+/** The listed peers' configuration: the one place a mechanism reaches them. */
+function peerConfig(mechanism: Mechanism): PeerConfig {
+  return { drainMs, peekWindowMs: mechanism === "on" ? 60_000 : 0, groups: [{ name: group, hot: "never" }] };
 }
 
 /** The driver caches nothing (not even what it loads when an owner fails), so every get measures the cluster. */

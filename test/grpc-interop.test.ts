@@ -189,6 +189,29 @@ describe("our client calls a grpc-js server that serves only Get (as Go's gRPC f
   });
 });
 
+describe("Peek with a peer that lacks it", () => {
+  test("a grpc-js peer (Get only) as a key's previous owner: the peek is refused, the key is loaded, values byte-exact", async () => {
+    const server = await startGrpcJsServer((call, callback) =>
+      callback(null, create(GetResponseSchema, { value: new TextEncoder().encode(`grpc-js:${call.request.key}`) })),
+    );
+    cleanups.push(() => server.close());
+    const cache = new GroupCache({ self: "127.0.0.1:1", peerClient: grpcPeerClient() });
+    cleanups.push(() => cache.close());
+    let local = 0;
+    const group = cache.newGroup({ name: "g", getter: (key) => `local:${key} ${++local}`, hotPolicy: () => false });
+    // This cache joins a ring where the grpc-js peer held every key: it is the previous owner of this cache's keys.
+    cache.setPeers(["127.0.0.1:1", server.id]);
+    const [theirs] = keysOwnedBy(cache, server.id, 1);
+    const [mine, mine2] = keysOwnedBy(cache, "127.0.0.1:1", 2);
+    if (theirs === undefined || mine === undefined || mine2 === undefined) throw new Error("no key");
+    expect(text(await group.get(mine))).toBe(`local:${mine} 1`);
+    expect(text(await group.get(mine2))).toBe(`local:${mine2} 2`);
+    expect(text(await group.get(theirs))).toBe(`grpc-js:${theirs}`);
+    // Both peeks were asked of it (the second answered at once: UNIMPLEMENTED is remembered), neither hit.
+    expect(group.stats).toMatchObject({ peeks: 2, peekHits: 0, localLoads: 2, peerLoads: 1, peerErrors: 0 });
+  });
+});
+
 describe("GetStream between a grpc-js peer and ours", () => {
   const signal = () => new AbortController().signal;
   async function ourServer(): Promise<InProcessPeer> {

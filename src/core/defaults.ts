@@ -14,6 +14,25 @@ export const defaultMaxValueBytes = 8 << 20;
 /** A group's `getterTimeoutMs`: 30 s. */
 export const defaultGetterTimeoutMs = 30_000;
 
+/**
+ * How long a ring change is remembered for peeks (`peekWindowMs`): 60 s.
+ * Cluster DNS answers are cached up to ~30 s and discovery polls every 5 s,
+ * so every peer has seen a change within ~35 s; the rest is margin.
+ */
+export const defaultPeekWindowMs = 60_000;
+
+/**
+ * A peek's deadline (`peekTimeoutMs`): 200 ms. A peek only spares a backend
+ * load, and the get that triggered it waits for it, so it stays short; but
+ * not shorter than a peek really takes right after a ring change: a joining
+ * process's loads all peek at once, and over gRPC (unary Peek calls, on a
+ * 2-core box with 4 peer processes) such a burst of ~40 was measured at
+ * 110-150 ms per call, so 20 ms missed every one and each moved key was
+ * loaded again. The deadline only costs when a previous owner is hung or
+ * unreachable; one that does not hold the key answers at once.
+ */
+export const defaultPeekTimeoutMs = 200;
+
 /** Ring points per peer: 50, as Go's gRPC fork. Every node must use the same value. */
 export const defaultReplicas = 50;
 

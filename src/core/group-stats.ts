@@ -41,6 +41,16 @@ export interface GroupStats {
   localLoadErrs: number;
   /** Gets that came from peers (`serve`, `serveCached`). */
   serverRequests: number;
+  /**
+   * Peek requests sent to a key's previous owners before a local load,
+   * after a ring change (see `GroupCache`'s `peekWindowMs`).
+   */
+  peeks: number;
+  /**
+   * Peeks that returned the value: each stored in the main cache as if
+   * loaded, sparing a getter call (not counted in `localLoads`).
+   */
+  peekHits: number;
 }
 
 /** A group's counters at zero. */
@@ -55,5 +65,7 @@ export function newGroupStats(): GroupStats {
     localLoads: 0,
     localLoadErrs: 0,
     serverRequests: 0,
+    peeks: 0,
+    peekHits: 0,
   };
 }

@@ -7,7 +7,7 @@ import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
 import { describe, optionsObject, signalOption } from "./options.ts";
 import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
-import { throwIfAborted, withDeadline } from "./signals.ts";
+import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
 
 /** Checks that `key` can be cached and sent to a peer; throws `invalid-argument` naming it. */
@@ -138,7 +138,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
         const fetched = peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal);
-        return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#getLocally(key, loadSignal), flightSignal);
+        return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
       },
       signal,
     );
@@ -170,6 +170,53 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.peerLoads++;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
     return mirror ? this.#populateCache(key, entry, "hot") : entry;
+  }
+
+  /**
+   * A load by this process, inside `#localGroup` (so both its own gets and
+   * peers' requests go through here): after a ring change, the key's
+   * previous owners are peeked first, and a value one still holds is cached
+   * as if loaded; otherwise, and always when no ring changed recently, the
+   * getter (`#getLocally`).
+   */
+  #loadLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+    const previous = this.#peers.pickPrevious?.(key);
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal);
+    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal));
+  }
+
+  /**
+   * Asks each previous owner in turn for the key from its memory, each for
+   * at most the picker's `peekTimeoutMs` (a peek only spares a backend
+   * load: a get must not wait long on it). The first usable answer is
+   * stored in the main cache, as a load's; `undefined` when none had it.
+   */
+  async #peekPrevious(
+    previous: readonly PeerGetter[],
+    key: string,
+    signal: AbortSignal,
+  ): Promise<Entry<T> | undefined> {
+    const timeoutMs = this.#peers.peekTimeoutMs ?? 0;
+    for (const peer of previous) {
+      if (peer.peek === undefined || signal.aborted) continue;
+      this.#stats.peeks++;
+      const linked = linkedSignal(signal, timeoutMs);
+      let bytes: Uint8Array | undefined;
+      try {
+        // Raced with the signal: a peer whose peek ignores it must not hold the get.
+        bytes = await raceSignal(peer.peek(this.name, key, { signal: linked.signal }), linked.signal, "");
+      } catch {
+        bytes = undefined;
+      } finally {
+        linked.abort();
+        linked.cleanup();
+      }
+      const entry = this.#entries.fromPeer(bytes);
+      if (entry === undefined) continue;
+      this.#stats.peekHits++;
+      return this.#populateCache(key, entry, "main");
+    }
+    return undefined;
   }
 
   /**
@@ -263,7 +310,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           return { bytes: this.#caches.view(again), value: undefined };
         }
         this.#stats.loadsDeduped++;
-        return this.#getLocally(key, loadSignal);
+        return this.#loadLocally(key, loadSignal);
       },
       signal,
     );
@@ -282,6 +329,18 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     if (typeof key !== "string") return undefined;
     const id = this.#caches.lookupCache(key, false);
     return id === undefined ? undefined : this.#serveHit(key, id);
+  }
+
+  /**
+   * A key's stored bytes if this process holds it in memory (main or hot
+   * cache), else `undefined`: for a peer's Peek after a ring change. Never
+   * loads, and is not counted as a get (the caches count it as a lookup).
+   * A view into the cache's storage: the caller must not write to it.
+   */
+  peek(key: string): Uint8Array | undefined {
+    if (typeof key !== "string" || this.#closed) return undefined;
+    const id = this.#caches.lookupCache(key, false);
+    return id === undefined ? undefined : this.#caches.view(id);
   }
 
   /** A peer's hit, counted. */

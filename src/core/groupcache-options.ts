@@ -1,5 +1,12 @@
-import { defaultReplicas } from "./defaults.ts";
-import { functionOption, invalidOption, optionsObject, positiveInteger } from "./options.ts";
+import { defaultPeekTimeoutMs, defaultPeekWindowMs, defaultReplicas } from "./defaults.ts";
+import {
+  functionOption,
+  invalidOption,
+  nonNegativeNumber,
+  optionsObject,
+  positiveInteger,
+  positiveNumber,
+} from "./options.ts";
 import { parsePeerId } from "./peer-id.ts";
 import type { PeerClientFactory } from "./peers.ts";
 import type { RingHash } from "./ring.ts";
@@ -21,6 +28,24 @@ export interface GroupCacheOptions {
    * `setPeers` names any peer other than `self`. Default: none.
    */
   peerClient?: PeerClientFactory;
+  /**
+   * How long after a ring change a key's previous owners are asked (peeked)
+   * for it before this process loads it with the getter: a key that changed
+   * owner is then copied from the memory of the peer that held it, not
+   * loaded from the backend again. Peers that left linger (their clients
+   * stay open) for this long, so a peer that is draining can still answer.
+   * Cluster DNS answers are cached up to ~30 s and discovery polls every
+   * 5 s, so peers converge within ~35 s. `0` turns peeking off. Default:
+   * 60 000 (`defaultPeekWindowMs`).
+   */
+  peekWindowMs?: number;
+  /**
+   * How long one peek may take before it is given up (the key is then
+   * loaded as usual). Short, because a peek only spares a backend load and
+   * the get that caused it waits: it must never wait long. Default: 200
+   * (`defaultPeekTimeoutMs`, which says why not less).
+   */
+  peekTimeoutMs?: number;
 }
 
 /** {@link GroupCacheOptions} checked, with their defaults (`hash` and `peerClient` stay unset when not given). */
@@ -29,6 +54,8 @@ export interface ResolvedGroupCacheOptions {
   replicas: number;
   hash: RingHash | undefined;
   peerClient: PeerClientFactory | undefined;
+  peekWindowMs: number;
+  peekTimeoutMs: number;
 }
 
 /**
@@ -42,6 +69,8 @@ export function resolveGroupCacheOptions(options: GroupCacheOptions | undefined)
     replicas: positiveInteger("replicas", given.replicas, defaultReplicas),
     hash: functionOption<RingHash | undefined>("hash", given.hash, undefined),
     peerClient: functionOption<PeerClientFactory | undefined>("peerClient", given.peerClient, undefined),
+    peekWindowMs: nonNegativeNumber("peekWindowMs", given.peekWindowMs, defaultPeekWindowMs),
+    peekTimeoutMs: positiveNumber("peekTimeoutMs", given.peekTimeoutMs, defaultPeekTimeoutMs),
   };
 }
 

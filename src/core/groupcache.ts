@@ -9,6 +9,7 @@ import {
 } from "./groupcache-options.ts";
 import { peerIdList } from "./peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
+import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
 
 /**
@@ -22,11 +23,16 @@ export class GroupCache implements PeerPicker {
   readonly #groups = new Map<string, Group<unknown, unknown>>();
   #ring: Ring;
   #clients = new Map<string, PeerClient>();
+  readonly #previous: PreviousOwners;
   #closed = false;
+  /** How long one peek of a previous owner may take (`peekTimeoutMs`); read by the groups' loads. */
+  readonly peekTimeoutMs: number;
 
   constructor(options?: GroupCacheOptions) {
     this.#options = resolveGroupCacheOptions(options);
     this.self = this.#options.self;
+    this.peekTimeoutMs = this.#options.peekTimeoutMs;
+    this.#previous = new PreviousOwners(this.#options.peekWindowMs);
     this.#ring = this.#newRing([]);
   }
 
@@ -65,7 +71,9 @@ export class GroupCache implements PeerPicker {
   /**
    * Replaces the peer set. The new ring is built first and swapped in one
    * step, so a lookup sees either the old ring or the new one. Clients of
-   * new peers are created; those of departed peers are closed. A set equal
+   * new peers are created; those of departed peers linger for
+   * `peekWindowMs` (then close), so peeks and calls in flight still reach
+   * a peer that is draining, and are reused if it comes back. A set equal
    * to the current one changes nothing; returns whether anything changed.
    *
    * Leaving `self` out makes this process own no keys: do that first when
@@ -83,10 +91,24 @@ export class GroupCache implements PeerPicker {
     if (next.length === current.length && next.every((id, i) => id === current[i])) return false;
     const clients = this.#clientsOf(next.filter((id) => id !== this.self));
     const gone = [...this.#clients].filter(([id]) => !clients.has(id));
+    this.#previous.remember(this.#formerOwners(current, ring));
     this.#ring = ring;
     this.#clients = clients;
-    for (const [, client] of gone) closeQuietly(client);
+    for (const [id, client] of gone) this.#previous.linger(id, client);
     return true;
+  }
+
+  /**
+   * The ring whose owners to peek after a change from `current` to `next`:
+   * the old ring; but for a process that starts or joins (absent from the
+   * old ring, or alone in it, and in the new one) the new ring without
+   * itself, the owner each key would have without this process, which is
+   * where its keys were (galaxycache's choice at start).
+   */
+  #formerOwners(current: readonly string[], next: Ring): Ring {
+    const self = this.self;
+    const joins = next.peers.includes(self) && (!current.includes(self) || current.length === 1);
+    return joins ? this.#newRing(next.peers.filter((id) => id !== self)) : this.#ring;
   }
 
   /** The clients of `others`: the current ones, and new ones for peers that joined. */
@@ -100,13 +122,19 @@ export class GroupCache implements PeerPicker {
     }
     const clients = new Map<string, PeerClient>();
     const created: PeerClient[] = [];
+    const reclaimed: [string, PeerClient][] = [];
     for (const id of others) {
       let client = this.#clients.get(id);
+      if (client === undefined) {
+        client = this.#previous.reclaim(id);
+        if (client !== undefined) reclaimed.push([id, client]);
+      }
       if (client === undefined) {
         try {
           client = (factory as PeerClientFactory)(id);
         } catch (error) {
           for (const c of created) closeQuietly(c);
+          for (const [gone, c] of reclaimed) this.#previous.linger(gone, c);
           const code = error instanceof GroupCacheError ? error.code : "unavailable";
           const message = error instanceof Error ? error.message : String(error);
           throw new GroupCacheError(
@@ -135,6 +163,30 @@ export class GroupCache implements PeerPicker {
   }
 
   /**
+   * The clients of `key`'s previous owners under the rings of the last
+   * `peekWindowMs` (at most 3 rings), newest first, at most 2, neither this
+   * process nor the current owner: Go's `PickPeer` for the owners before a
+   * membership change, which a load peeks before calling the getter.
+   */
+  pickPrevious(key: string): readonly PeerGetter[] {
+    return this.#previous.pick(key, this.self, this.#ring.get(key), this.#clients);
+  }
+
+  /**
+   * Answers a peer's Peek (for transports): the group's stored bytes of
+   * `key` if held in its main or hot cache, else `undefined`; never loads,
+   * and is not counted as a get. The bytes are a view into the cache's
+   * storage: the caller must not write to them. Throws `unknown-group` for
+   * a group it does not have, `closed` once closed.
+   */
+  peek(group: string, key: string): Uint8Array | undefined {
+    this.#checkOpen();
+    const g = this.#groups.get(group);
+    if (g === undefined) throw this.#unknownGroup(group);
+    return g.peek(key);
+  }
+
+  /**
    * Answers a peer's request (for transports): the group's stored bytes,
    * from cache or a local load, never forwarded, and the key's request rate
    * here (`minute_qps`). Rejects with `unknown-group` when no group has that
@@ -144,14 +196,16 @@ export class GroupCache implements PeerPicker {
     if (this.#closed) return Promise.reject(this.#closedError());
     const g = this.#groups.get(group);
     if (g === undefined) {
-      return Promise.reject(
-        new GroupCacheError(
-          "unknown-group",
-          `no group named ${JSON.stringify(group)} on peer ${JSON.stringify(this.self)}`,
-        ),
-      );
+      return Promise.reject(this.#unknownGroup(group));
     }
     return g.serve(key, options);
+  }
+
+  #unknownGroup(group: string): GroupCacheError {
+    return new GroupCacheError(
+      "unknown-group",
+      `no group named ${JSON.stringify(group)} on peer ${JSON.stringify(this.self)}`,
+    );
   }
 
   /** {@link Group.serveCached} of `group`: a cached key's answer at once, or `undefined` when {@link serve} must be called. */
@@ -160,7 +214,7 @@ export class GroupCache implements PeerPicker {
   }
 
   /**
-   * Closes every group and peer client. Every later get, `serve`, group or
+   * Closes every group and peer client (lingering ones too). Every later get, `serve`, group or
    * peer set fails with `closed` (and `serveCached` answers nothing).
    */
   async close(): Promise<void> {
@@ -170,7 +224,7 @@ export class GroupCache implements PeerPicker {
     const clients = [...this.#clients.values()];
     this.#clients = new Map();
     this.#ring = this.#newRing([]);
-    await Promise.allSettled(clients.map((c) => c.close()));
+    await Promise.allSettled([...clients.map((c) => c.close()), this.#previous.close()]);
   }
 
   #newRing(ids: Iterable<string>): Ring {
@@ -184,14 +238,5 @@ export class GroupCache implements PeerPicker {
 
   #closedError(): GroupCacheError {
     return new GroupCacheError("closed", "this GroupCache instance is closed");
-  }
-}
-
-/** Closes a departed or unused client in the background: a failure to close changes nothing for the cache. */
-function closeQuietly(client: PeerClient): void {
-  try {
-    void client.close().catch(() => {});
-  } catch {
-    // A client whose close throws at once is as closed as it will get.
   }
 }

@@ -57,6 +57,16 @@ export type PeerClientFactory = (id: string) => PeerClient;
  */
 export interface PeerPicker {
   pickPeer(key: string): PeerGetter | undefined;
+  /**
+   * Optional: the peers that owned `key` under recent rings (newest first,
+   * neither this process nor the current owner), to peek before loading
+   * the key with the getter; empty when none. So a key that changed owner
+   * is copied from the memory of the peer that held it rather than loaded
+   * from the backend again.
+   */
+  pickPrevious?(key: string): readonly PeerGetter[];
+  /** With `pickPrevious`: how long one peek may take, in ms, before the key is loaded as usual. */
+  readonly peekTimeoutMs?: number;
 }
 
 /** A picker with no peers: every key is loaded locally. */

@@ -55,6 +55,10 @@ export interface StartPeerOptions {
   replicas?: number;
   /** Ring hash; the same on every node. Default: CRC-32 (IEEE), as Go. */
   hash?: RingHash;
+  /** The cache's `peekWindowMs`: how long after a ring change previous owners are peeked; 0 turns it off. Default: 60 000. */
+  peekWindowMs?: number;
+  /** The cache's `peekTimeoutMs`: how long one peek may take. Default: 200. */
+  peekTimeoutMs?: number;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;
   /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above. */
@@ -136,6 +140,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
           ? Promise.reject(new GroupCacheError("unavailable", "peer is starting"))
           : cache.serve(group, key, opts),
       serveCached: (group, key) => cache?.serveCached(group, key),
+      peek: (group, key) => cache?.peek(group, key),
     },
     { ...options.server, host, port: options.port ?? 0 },
   );
@@ -145,6 +150,8 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     peerClient: grpcPeerClient(options.client),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
+    ...(options.peekWindowMs === undefined ? {} : { peekWindowMs: options.peekWindowMs }),
+    ...(options.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: options.peekTimeoutMs }),
   });
   const live = cache;
   const membership =

@@ -13,7 +13,7 @@ import { MemoryNetwork } from "./memory-network.ts";
 /** Options of {@link createMemoryCluster}. */
 export interface MemoryClusterOptions {
   /**
-   * How many nodes, with ids `node-1`, `node-2`, ...; or the nodes' ids
+   * How many nodes, with ids `node-1:1`, `node-2:1`, ... (peer ids are host:port); or the nodes' ids
    * themselves (distinct, non-empty strings, such as `"10.0.0.1:8080"`).
    * Default: 3.
    */
@@ -22,6 +22,8 @@ export interface MemoryClusterOptions {
   replicas?: number;
   /** Ring hash, on every node. Default: CRC-32 (IEEE), as `GroupCache`. */
   hash?: RingHash;
+  /** `peekWindowMs` of every node (0: no peeks of previous owners). Default: 60 000, as `GroupCache`. */
+  peekWindowMs?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface MemoryClusterOptions {
  * {@link createMemoryCluster}.
  */
 export interface MemoryCluster {
-  /** Every node's id, in the order given (`node-1`, `node-2`, ... by default). */
+  /** Every node's id, in the order given (`node-1:1`, `node-2:1`, ... by default). */
   readonly ids: readonly string[];
   /** Every node's cache, in the order of {@link ids}. */
   readonly caches: readonly GroupCache[];
@@ -85,13 +87,14 @@ export interface MemoryCluster {
  * here the in-memory transport makes counts exact (no ports, no timing).
  */
 export function createMemoryCluster(options?: MemoryClusterOptions): MemoryCluster {
-  const { peers = 3, replicas, hash } = optionsObject("createMemoryCluster options", options);
+  const { peers = 3, replicas, hash, peekWindowMs } = optionsObject("createMemoryCluster options", options);
   const ids = memberIds(peers);
   const network = new MemoryNetwork();
   const caches = ids.map((id) =>
     network.add(id, {
       ...(replicas === undefined ? {} : { replicas }),
       ...(hash === undefined ? {} : { hash }),
+      ...(peekWindowMs === undefined ? {} : { peekWindowMs }),
     }),
   );
   for (const cache of caches) cache.setPeers(ids);
@@ -131,11 +134,11 @@ export function createMemoryCluster(options?: MemoryClusterOptions): MemoryClust
   };
 }
 
-/** The ids `peers` stands for: `node-1`... for a count, else the ids, checked. */
+/** The ids `peers` stands for: `node-1:1`... for a count, else the ids, checked. */
 function memberIds(peers: number | Iterable<string>): string[] {
   if (typeof peers === "number") {
     const count = integerInRange("peers", peers, 1, 1000, 3);
-    return Array.from({ length: count }, (_, i) => `node-${i + 1}`);
+    return Array.from({ length: count }, (_, i) => `node-${i + 1}:1`);
   }
   const ids = stringList("peers", peers);
   if (ids.length === 0 || normalizePeerIds(ids).length !== ids.length) {

@@ -10,7 +10,7 @@ import {
 /**
  * A network in memory, for tests: caches reach each other through
  * {@link MemoryNetwork.peerClient}, whose `get` calls the target's `serve`
- * directly instead of going over gRPC. It behaves as a wire would where a
+ * directly instead of going over gRPC (and `peek` its `peek`). It behaves as a wire would where a
  * test can see it: the value's bytes are copied, an error crosses as its
  * code and message (a `NotFoundError` stays one; the cause stays behind),
  * and a node that is not listening answers `unavailable`, as a stopped
@@ -41,6 +41,17 @@ export class MemoryNetwork {
       } catch (error) {
         const e = GroupCacheError.from(error);
         throw e.code === "not-found" ? new NotFoundError(e.message) : new GroupCacheError(e.code, e.message);
+      }
+    },
+    // A peek is answered from the target's memory, its bytes copied as a
+    // wire would; a stopped node, or one that cannot peek, holds nothing.
+    // Not counted in `requests`, which counts gets.
+    peek: async (group, key) => {
+      const target = this.#listening.get(id);
+      try {
+        return target?.peek?.(group, key)?.slice();
+      } catch {
+        return undefined;
       }
     },
     close: async () => {},

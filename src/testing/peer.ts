@@ -88,6 +88,8 @@ const peer = await startPeerWith(
     server: { closeTimeoutMs: 0 },
     ...(peers === undefined ? {} : { peers }),
     ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
+    ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
+    ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
   },
 );
 // A client that is not listed in DNS must not own keys, or it would load

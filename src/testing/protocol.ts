@@ -49,6 +49,10 @@ export interface PeerConfig {
   dns?: DnsPeerConfig;
   /** `startPeer`'s `drainMs`: how long `leave` (and `close`) keep serving after leaving the ring. Default: 0. */
   drainMs?: number;
+  /** `startPeer`'s `peekWindowMs` (0: no peeks of previous owners). Default: the cache's (60 000). */
+  peekWindowMs?: number;
+  /** `startPeer`'s `peekTimeoutMs`. Default: the cache's (200). */
+  peekTimeoutMs?: number;
 }
 
 /** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */

@@ -663,6 +663,7 @@ describe("GroupCache", () => {
     const closed: string[] = [];
     const cache = new GroupCache({
       self: "a:1",
+      peekWindowMs: 0, // no lingering: a departed peer's client is closed at once
       peerClient: (id) => {
         created.push(id);
         return {

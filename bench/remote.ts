@@ -25,7 +25,7 @@
  * less.
  */
 import { loadavg } from "node:os";
-import { Ring } from "../src/index.ts";
+import { Ring } from "../src/core/ring.ts";
 import { type Cluster, type ClusterOptions, startCluster } from "../src/testing/cluster.ts";
 import { type BenchResult, expectedValue, type GroupSpec } from "../src/testing/protocol.ts";
 import { type EchoFloor, startEchoFloor } from "./support/echo-floor.ts";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { Ring } from "../src/index.ts";
+import { Ring } from "../src/core/ring.ts";
 import { type Cluster, startCluster } from "../src/testing/cluster.ts";
 import type { PeerProcess } from "../src/testing/peer-process.ts";
 import { expectedValue } from "../src/testing/protocol.ts";

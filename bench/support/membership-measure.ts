@@ -3,7 +3,7 @@
  * the member lists DNS went through, every process's getter counters, and
  * every timed get of the driver's steady load.
  */
-import { Ring } from "../../src/index.ts";
+import { Ring } from "../../src/core/ring.ts";
 import type { LoadResult, PeerStats } from "../../src/testing/protocol.ts";
 import { quantile } from "./stats.ts";
 

@@ -23,7 +23,7 @@ import { Agent, request } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { quantile } from "../../bench/support/stats.ts";
-import { Ring } from "../../src/index.ts";
+import { Ring } from "../../src/core/ring.ts";
 import { startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));

@@ -32,7 +32,31 @@ export function validateKey(key: unknown, group: string): asserts key is string 
  * per process (singleflight): from its owner if that is another peer,
  * otherwise, or if the owner fails, with the getter.
  */
+/**
+ * A group's server half: how `GroupCache` answers other peers' requests for
+ * the group. Kept off `Group`'s own API, which is what applications call;
+ * reach it with {@link groupServer}.
+ */
+export interface GroupServer {
+  /** Answers a peer's get: from cache, else a local load, never forwarded. */
+  serve(key: string, options?: GetOptions): Promise<ServeResult>;
+  /** `serve` for a cached key, answered at once; `undefined` (nothing counted) when `serve` must be called. */
+  serveCached(key: string): ServeResult | undefined;
+  /** The stored bytes of a key held in memory, else `undefined`; never loads. */
+  peek(key: string): Uint8Array | undefined;
+}
+
+let serverOf: (group: Group<unknown, unknown>) => GroupServer;
+
+/** The server half of `group` (for `GroupCache` and tests; not exported by the package). */
+export function groupServer<T, In>(group: Group<T, In>): GroupServer {
+  return serverOf(group as Group<unknown, unknown>);
+}
+
 export class Group<T = ByteView, In = Uint8Array | string> {
+  static {
+    serverOf = (group) => group.#server;
+  }
   readonly name: string;
   readonly cacheBytes: number;
   readonly #options: ResolvedGroupOptions<T, In>;
@@ -56,6 +80,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   readonly #keyRate = new KeyRate();
   readonly #stats = newGroupStats();
+  readonly #server: GroupServer = {
+    serve: (key, options) => this.#serve(key, options),
+    serveCached: (key) => this.#serveCached(key),
+    peek: (key) => this.#peek(key),
+  };
   #closed = false;
 
   /** Use `GroupCache.newGroup`: it checks the name is unique and gives the group its peers. */
@@ -285,9 +314,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * write to them) and the key's request rate here, per minute, for the
    * response's `minute_qps`.
    *
-   * For transports; applications call {@link get}.
+   * For transports, through `GroupCache.serve`; applications call {@link get}.
    */
-  serve(key: string, options?: GetOptions): Promise<ServeResult> {
+  #serve(key: string, options?: GetOptions): Promise<ServeResult> {
     let signal: AbortSignal | undefined;
     try {
       signal = this.#checkCall(key, options?.signal);
@@ -318,14 +347,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
-   * {@link serve} for a key that is cached, answered at once: its result,
+   * `serve` for a key that is cached, answered at once: its result,
    * counted exactly as `serve` counts a hit, or `undefined` (nothing
    * counted) when `serve` must be called. Spares a transport the promise
    * and the cancellation state of a key that needs neither, and most keys
    * a peer asks for are hits. The key needs no validation: a key found in
    * the cache was validated when it was stored.
    */
-  serveCached(key: string): ServeResult | undefined {
+  #serveCached(key: string): ServeResult | undefined {
     if (typeof key !== "string") return undefined;
     const id = this.#caches.lookupCache(key, false);
     return id === undefined ? undefined : this.#serveHit(key, id);
@@ -337,7 +366,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * loads, and is not counted as a get (the caches count it as a lookup).
    * A view into the cache's storage: the caller must not write to it.
    */
-  peek(key: string): Uint8Array | undefined {
+  #peek(key: string): Uint8Array | undefined {
     if (typeof key !== "string" || this.#closed) return undefined;
     const id = this.#caches.lookupCache(key, false);
     return id === undefined ? undefined : this.#caches.view(id);

@@ -1,6 +1,6 @@
 import type { ByteView } from "./byteview.ts";
 import { GroupCacheError } from "./errors.ts";
-import { Group } from "./group.ts";
+import { Group, groupServer } from "./group.ts";
 import type { GroupOptions } from "./group-options.ts";
 import {
   type GroupCacheOptions,
@@ -183,7 +183,7 @@ export class GroupCache implements PeerPicker {
     this.#checkOpen();
     const g = this.#groups.get(group);
     if (g === undefined) throw this.#unknownGroup(group);
-    return g.peek(key);
+    return groupServer(g).peek(key);
   }
 
   /**
@@ -198,7 +198,7 @@ export class GroupCache implements PeerPicker {
     if (g === undefined) {
       return Promise.reject(this.#unknownGroup(group));
     }
-    return g.serve(key, options);
+    return groupServer(g).serve(key, options);
   }
 
   #unknownGroup(group: string): GroupCacheError {
@@ -208,9 +208,10 @@ export class GroupCache implements PeerPicker {
     );
   }
 
-  /** {@link Group.serveCached} of `group`: a cached key's answer at once, or `undefined` when {@link serve} must be called. */
+  /** {@link serve} for a cached key of `group`, answered at once, or `undefined` when {@link serve} must be called. */
   serveCached(group: string, key: string): ServeResult | undefined {
-    return this.#groups.get(group)?.serveCached(key);
+    const g = this.#groups.get(group);
+    return g === undefined ? undefined : groupServer(g).serveCached(key);
   }
 
   /**

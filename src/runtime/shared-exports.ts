@@ -1,6 +1,8 @@
 /**
  * What every runtime entrypoint exports besides the core: the gRPC
- * transport, DNS SRV discovery and the types of `startPeer`. The resolvers
+ * transport as applications use it (its other building blocks are the
+ * `groupcache/transport` subpath), DNS SRV discovery and the types of
+ * `startPeer`. The resolvers
  * are exported by the entrypoint whose runtime has them.
  */
 export {
@@ -11,5 +13,15 @@ export {
 } from "../discovery/dns-srv.ts";
 export type { DnsQueryOptions, DnsResolver, SrvRecord } from "../discovery/resolver.ts";
 export { type SrvNameOptions, srvName } from "../discovery/srv-name.ts";
-export * from "../transport/index.ts";
+export {
+  type GroupCacheRoutesOptions,
+  type GrpcPeerClientOptions,
+  groupCacheRoutes,
+  grpcPeerClient,
+  type PeerRequestHandler,
+  type PeerServer,
+  type PeerServerOptions,
+  peerRequestHandler,
+  startPeerServer,
+} from "../transport/index.ts";
 export type { DnsPeersOptions, Peer, StartPeerOptions } from "./start-peer.ts";

@@ -1,5 +1,6 @@
 import { integerInRange, invalidOption } from "../core/options.ts";
-import { GroupCacheError, Ring } from "../index.ts";
+import { Ring } from "../core/ring.ts";
+import { GroupCacheError } from "../index.ts";
 import { type PeerProcess, type PeerProcessOptions, startPeerProcess } from "./peer-process.ts";
 import type { PeerConfig } from "./protocol.ts";
 

@@ -1,11 +1,11 @@
 import { integerInRange, optionsObject, stringList } from "../core/options.ts";
+import { normalizePeerIds } from "../core/peer-id.ts";
 import {
   type ByteView,
   type Group,
   type GroupCache,
   GroupCacheError,
   type GroupOptions,
-  normalizePeerIds,
   type RingHash,
 } from "../index.ts";
 import { MemoryNetwork } from "./memory-network.ts";

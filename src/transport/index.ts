@@ -1,4 +1,10 @@
 /**
+ * `groupcache/transport`: the building blocks of the gRPC transport, for
+ * applications that assemble a peer themselves (their own HTTP/2 server,
+ * Connect routes beside other services, status mapping in interceptors).
+ * The runtime entries (`groupcache/node`, `/bun`, `/deno`) re-export the
+ * parts most applications use.
+ *
  * The peer transport over gRPC on HTTP/2 for Node, and for Bun and Deno
  * through their `node:http2`: a client factory for `GroupCache`'s
  * `peerClient` option, the `groupcachepb.GroupCache` service as Connect

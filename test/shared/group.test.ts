@@ -1,9 +1,11 @@
 import { describe, expect, test, vi } from "vitest";
+import { crc32String } from "../../src/core/crc32.ts";
+import { groupServer } from "../../src/core/group.ts";
+import { noPeers, type PeerPicker } from "../../src/core/peers.ts";
 import { GetRequestSchema } from "../../src/gen/groupcachepb/groupcache_pb.ts";
 import {
   type ByteView,
   bytesCodec,
-  crc32String,
   Group,
   GroupCache,
   GroupCacheError,
@@ -11,10 +13,8 @@ import {
   jsonCodec,
   NotFoundError,
   neverHot,
-  noPeers,
   type PeerGetResult,
   type PeerGetter,
-  type PeerPicker,
   protobufCodec,
   randomHotPolicy,
   stringCodec,
@@ -281,7 +281,7 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
       },
     };
     const g = bytesGroup({}, picker);
-    const served = await g.serve("k");
+    const served = await groupServer(g).serve("k");
     expect(text(served instanceof Uint8Array ? served : (served as { value: Uint8Array }).value)).toBe("v:k");
     expect(g.stats).toMatchObject({ serverRequests: 1, gets: 1, loads: 1, loadsDeduped: 1, localLoads: 1 });
   });
@@ -291,14 +291,14 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
     const viaCached = bytesGroup({});
     for (const g of [viaServe, viaCached]) await g.get("k");
     const before = { stats: viaCached.stats, main: viaCached.cacheStats("main"), hot: viaCached.cacheStats("hot") };
-    expect(viaCached.serveCached("missing")).toBeUndefined();
-    expect(viaCached.serveCached("")).toBeUndefined();
+    expect(groupServer(viaCached).serveCached("missing")).toBeUndefined();
+    expect(groupServer(viaCached).serveCached("")).toBeUndefined();
     expect({ stats: viaCached.stats, main: viaCached.cacheStats("main"), hot: viaCached.cacheStats("hot") }).toEqual(
       before,
     );
 
-    const served = await viaServe.serve("k");
-    const cached = viaCached.serveCached("k");
+    const served = await groupServer(viaServe).serve("k");
+    const cached = groupServer(viaCached).serveCached("k");
     expect(cached).toBeDefined();
     expect(text(cached?.value as Uint8Array)).toBe("v:k");
     expect(cached?.minuteQps).toBe(served.minuteQps);
@@ -312,7 +312,7 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
   test("serve counts lookups as get does: misses in both caches, then a hit in the main cache", async () => {
     const viaServe = bytesGroup({});
     const viaGet = bytesGroup({});
-    await viaServe.serve("k");
+    await groupServer(viaServe).serve("k");
     await viaGet.get("k");
     for (const which of ["main", "hot"] as const) {
       expect(viaServe.cacheStats(which)).toEqual(viaGet.cacheStats(which));
@@ -320,7 +320,7 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
     // The miss, then Go's re-check inside the flight: two lookups, no hit.
     expect(viaServe.cacheStats("main")).toMatchObject({ gets: 2, hits: 0 });
     expect(viaServe.cacheStats("hot")).toMatchObject({ gets: 2, hits: 0 });
-    await viaServe.serve("k");
+    await groupServer(viaServe).serve("k");
     expect(viaServe.cacheStats("main")).toMatchObject({ gets: 3, hits: 1 });
     expect(viaServe.cacheStats("hot")).toMatchObject({ gets: 2, hits: 0 });
   });
@@ -336,7 +336,7 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
 
   test("a peer's request and a local get of the same key share one getter call", async () => {
     const { g, gate, calls } = gatedGroup();
-    const fromPeer = g.serve("k");
+    const fromPeer = groupServer(g).serve("k");
     const local = g.get("k");
     gate.resolve("shared");
     await Promise.all([fromPeer, local]);
@@ -623,7 +623,7 @@ describe("Group: storage in slabs", () => {
   test("serve answers a view of the stored bytes, which stays valid after eviction", async () => {
     const g = bytesGroup({ cacheBytes: 100, getter: (key) => `value of ${key}` });
     await g.get("a");
-    const { value } = await g.serve("a");
+    const { value } = await groupServer(g).serve("a");
     expect(text(value)).toBe("value of a");
     for (let i = 0; i < 50; i++) await g.get(`key${i}`);
     expect(text(value)).toBe("value of a");

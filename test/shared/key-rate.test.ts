@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { GroupCache, KeyRate } from "../../src/index.ts";
+import { KeyRate } from "../../src/core/key-rate.ts";
+import { GroupCache } from "../../src/index.ts";
 
 function clock(start = 1_000_000) {
   const c = { t: start, now: () => c.t };

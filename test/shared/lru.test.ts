@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { LRU } from "../../src/index.ts";
+import { LRU } from "../../src/core/lru.ts";
 
 const bytes = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
 const utf8 = (s: string) => new TextEncoder().encode(s).byteLength;

@@ -1,5 +1,6 @@
 import { expect, test } from "vitest";
-import { GroupCacheError, NotFoundError, neverHot, Ring, stringCodec } from "../../src/index.ts";
+import { Ring } from "../../src/core/ring.ts";
+import { GroupCacheError, NotFoundError, neverHot, stringCodec } from "../../src/index.ts";
 import { createMemoryCluster, type MemoryCluster } from "../../src/testing/memory-cluster.ts";
 import { MemoryNetwork } from "../../src/testing/memory-network.ts";
 

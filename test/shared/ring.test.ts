@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { crc32, crc32String, Ring } from "../../src/index.ts";
+import { crc32, crc32String } from "../../src/core/crc32.ts";
+import { Ring } from "../../src/core/ring.ts";
 
 const enc = new TextEncoder();
 

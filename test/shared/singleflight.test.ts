@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { GroupCacheError, SingleFlight } from "../../src/index.ts";
+import { SingleFlight } from "../../src/core/singleflight.ts";
+import { GroupCacheError } from "../../src/index.ts";
 import { deferred } from "../support/deferred.ts";
 
 describe("SingleFlight", () => {

@@ -8,6 +8,7 @@ import {
   type PeerDiscovery,
   staticDiscovery,
 } from "../core/membership.ts";
+import { nonNegativeNumber } from "../core/options.ts";
 import { formatPeerId, peerIdList } from "../core/peer-id.ts";
 import type { RingHash } from "../core/ring.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery/dns-srv.ts";
@@ -118,10 +119,7 @@ const wildcard = new Set(["0.0.0.0", "::", ""]);
  */
 export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
   const host = options.host ?? defaultPeerHost;
-  const drainMs = options.drainMs ?? 0;
-  if (!Number.isFinite(drainMs) || drainMs < 0) {
-    throw new GroupCacheError("invalid-argument", `startPeer: drainMs must be a finite number >= 0, got ${drainMs}`);
-  }
+  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, 0);
   const advertise = options.advertiseHost ?? host;
   if (options.self === undefined && wildcard.has(advertise)) {
     throw new GroupCacheError(

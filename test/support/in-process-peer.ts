@@ -48,6 +48,7 @@ export async function startInProcessPeer(
           },
         );
       },
+      peek: (group, key) => cache?.peek(group, key),
       serveCached: (group, key) => {
         const result = cache?.serveCached(group, key);
         if (result !== undefined) record("ok");

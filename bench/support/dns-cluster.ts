@@ -8,6 +8,8 @@
  * by PID (the harness's `kill`); the counters of a peer that leaves are
  * read before it exits, so no backend load goes uncounted.
  */
+
+import { samePeerIds } from "../../src/core/peer-id.ts";
 import { srvName } from "../../src/discovery/srv-name.ts";
 import { setPods, startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
 import { type PeerProcess, startPeerProcess } from "../../src/testing/peer-process.ts";
@@ -123,7 +125,7 @@ export class DnsCluster {
     // Bounded by the deadline; each turn waits for one round of answers and 20 ms.
     while (performance.now() < deadline) {
       views = await Promise.all(watched.map(async (p) => (await p.request("peers", {})).peers));
-      if (views.every((v) => v.length === want.length && v.every((id, i) => id === want[i]))) return;
+      if (views.every((v) => samePeerIds(v, want))) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const seen = watched.map((p, i) => `${p.id}: ${views[i]?.join(",")}`).join("; ");

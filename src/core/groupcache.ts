@@ -7,7 +7,7 @@ import {
   type ResolvedGroupCacheOptions,
   resolveGroupCacheOptions,
 } from "./groupcache-options.ts";
-import { peerIdList } from "./peer-id.ts";
+import { peerIdList, samePeerIds } from "./peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
@@ -88,7 +88,7 @@ export class GroupCache implements PeerPicker {
     const ring = this.#newRing(peerIdList("setPeers: ids", ids));
     const next = ring.peers;
     const current = this.#ring.peers;
-    if (next.length === current.length && next.every((id, i) => id === current[i])) return false;
+    if (samePeerIds(next, current)) return false;
     const clients = this.#clientsOf(next.filter((id) => id !== this.self));
     const gone = [...this.#clients].filter(([id]) => !clients.has(id));
     this.#previous.remember(this.#formerOwners(current, ring));

@@ -135,3 +135,10 @@ export function optionsObject<T extends object>(name: string, value: T | undefin
   if (value === null || typeof value !== "object") throw invalidOption(name, "an options object", value);
   return value;
 }
+
+/** An array (interceptors, compressions), or `[]` when unset. */
+export function arrayOption<T>(name: string, value: readonly T[] | undefined): T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidOption(name, "an array", value);
+  return value as T[];
+}

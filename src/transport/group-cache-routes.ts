@@ -1,10 +1,10 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { invalidOption, optionsObject, signalOption } from "../core/options.ts";
+import { arrayOption, invalidOption, optionsObject, signalOption } from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
-import { arrayOption, messageBytesOption } from "./transport-options.ts";
+import { messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {

@@ -3,14 +3,14 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
 import { defaultPeerTimeoutMs } from "../core/defaults.ts";
-import { booleanOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
+import { arrayOption, booleanOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
 import { parsePeerId } from "../core/peer-id.ts";
 import type { PeerClientFactory } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { GrpcPeer } from "./grpc-peer.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
-import { arrayOption, messageBytesOption } from "./transport-options.ts";
+import { messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
 export interface GrpcPeerClientOptions {

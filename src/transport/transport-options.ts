@@ -1,5 +1,5 @@
 import { defaultMaxMessageBytes } from "../core/defaults.ts";
-import { integerInRange, invalidOption } from "../core/options.ts";
+import { integerInRange } from "../core/options.ts";
 
 /**
  * The option checks the transport's options need beyond `core/options.ts`,
@@ -15,11 +15,4 @@ import { integerInRange, invalidOption } from "../core/options.ts";
  */
 export function messageBytesOption(name: string, value: unknown): number {
   return integerInRange(name, value, 1, 0xffffffff, defaultMaxMessageBytes);
-}
-
-/** An array (interceptors, compressions), or `[]` when unset. */
-export function arrayOption<T>(name: string, value: readonly T[] | undefined): T[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidOption(name, "an array", value);
-  return value as T[];
 }

@@ -14,6 +14,7 @@ export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
+export type { GetManyResult } from "./core/get-many.ts";
 export { Group } from "./core/group.ts";
 export type { GetOptions, Getter, GetterContext, GroupOptions } from "./core/group-options.ts";
 export type { GroupStats } from "./core/group-stats.ts";

@@ -2,6 +2,7 @@ import type { ByteView } from "./byteview.ts";
 import { type CacheStats, Caches, type CacheType } from "./caches.ts";
 import { type Entry, EntryCodec } from "./entry-codec.ts";
 import { GroupCacheError } from "./errors.ts";
+import { type GetManyResult, getMany } from "./get-many.ts";
 import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
@@ -119,6 +120,17 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       }
     }
     return this.#get(key, options);
+  }
+
+  /**
+   * The values of `keys`, one result per key in their order: `{ key, ok:
+   * true, value }` or `{ key, ok: false, error }`. The keys are asked for
+   * together, so each owner gets them in one message; a failing key fails
+   * only its own result. Rejects only for a bad call (`keys` not a list of
+   * strings).
+   */
+  getMany(keys: Iterable<string>, options?: GetOptions): Promise<GetManyResult<T>[]> {
+    return getMany((key, o) => this.get(key, o), keys, options);
   }
 
   /**

@@ -228,6 +228,11 @@ export class GroupCache implements PeerPicker {
     await Promise.allSettled([...clients.map((c) => c.close()), this.#previous.close()]);
   }
 
+  /** `close()`, so that `await using cache = new GroupCache(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   #newRing(ids: Iterable<string>): Ring {
     const { replicas, hash } = this.#options;
     return new Ring(ids, hash === undefined ? { replicas } : { replicas, hash });

@@ -6,8 +6,17 @@ import { invalidOption, stringList } from "./options.ts";
  * address (as URLs write it, so the port stays unambiguous). Hosts are
  * lowercased, so the id built from the downward API's `POD_IP` equals the one
  * built from a DNS answer on every node: the ring needs byte-equal ids.
+ * `host` may be `undefined` (an environment variable that is not set, as
+ * `process.env.POD_IP` outside Kubernetes): it is refused with a message
+ * saying so.
  */
-export function formatPeerId(host: string, port: number): string {
+export function formatPeerId(host: string | undefined, port: number): string {
+  if (host === undefined) {
+    throw new GroupCacheError(
+      "invalid-argument",
+      "peer host is not set (undefined): pass this process's address, e.g. the pod IP from the downward API (status.podIP) as POD_IP",
+    );
+  }
   if (typeof host !== "string" || host === "") {
     throw new GroupCacheError("invalid-argument", `peer host must be a non-empty string, got ${JSON.stringify(host)}`);
   }

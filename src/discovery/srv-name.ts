@@ -3,10 +3,14 @@ import { stripTrailingDot } from "./resolver.ts";
 
 /** What names the SRV records of a Kubernetes headless Service. */
 export interface SrvNameOptions {
-  /** The headless Service's name (a DNS label, e.g. `"fib"`). */
-  service?: string;
-  /** The Service's namespace (a DNS label). With the downward API: `metadata.namespace`. */
-  namespace?: string;
+  /** The headless Service's name (a DNS label, e.g. `"fib"`). `undefined` (an unset environment variable) is refused with a message naming the option. */
+  service?: string | undefined;
+  /**
+   * The Service's namespace (a DNS label). With the downward API:
+   * `metadata.namespace`, e.g. as `process.env.POD_NAMESPACE`; `undefined`
+   * (the variable is not set) is refused with a message saying so.
+   */
+  namespace?: string | undefined;
   /** Name of the Service port peers listen on. Default: `"groupcache"`. */
   portName?: string;
   /** The cluster's DNS domain. Default: `"cluster.local"`. */
@@ -26,6 +30,11 @@ function invalid(message: string): GroupCacheError {
 }
 
 function checkLabel(option: string, value: unknown): string {
+  if (value === undefined) {
+    throw invalid(
+      `${option} is not set (undefined): pass the headless Service's ${option}, e.g. from the downward API (metadata.namespace for the namespace)`,
+    );
+  }
   if (typeof value !== "string" || value.length > 63 || !label.test(value)) {
     throw invalid(
       `${option} must be one lowercase dns label (a-z, 0-9, '-', at most 63 characters), got ${JSON.stringify(value)}`,

@@ -98,6 +98,8 @@ export interface Peer {
    * finish), stop discovery, close the peer connections.
    */
   close(): Promise<void>;
+  /** `close()`, so that `await using peer = await startPeer(...)` stops it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** What differs between runtimes: how to make the default DNS resolver. */
@@ -175,7 +177,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   };
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener("abort", () => void close(), { once: true });
-  return { cache: live, self, server, discovery, membership, close };
+  return { cache: live, self, server, discovery, membership, close, [Symbol.asyncDispose]: close };
 }
 
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {

@@ -6,7 +6,13 @@
  *   node examples/cluster/peer.ts 127.0.0.1:8003 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
  *
  * then type keys into any of them: each key is loaded once, by its owner,
- * whichever peer you ask. `stats` prints the group's counters; Ctrl-D quits.
+ * whichever peer you ask. `stats` prints the group's counters; Ctrl-D quits
+ * (after the gets still in flight have answered, so `echo key | node ...`
+ * works too).
+ *
+ * It needs Node ≥ 22.6 (TypeScript type stripping, and what
+ * `@connectrpc/connect-node` needs). Where the system's Node is older, use
+ * the one this repository installs: `npx node examples/cluster/peer.ts ...`.
  */
 import { createInterface } from "node:readline";
 import { GroupCache, stringCodec } from "../../src/index.ts";
@@ -34,21 +40,29 @@ const greetings = cache.newGroup({
 });
 
 console.log(`peer ${server.id} serving /groupcachepb.GroupCache/Get; peers: ${cache.peers.join(" ")}`);
-const lines = createInterface({ input: process.stdin, prompt: "key> " });
+const lines = createInterface({ input: process.stdin, output: process.stdout, prompt: "key> " });
+// Gets still answering: when input ends, they finish before the peer stops.
+const inFlight = new Set<Promise<void>>();
+let inputClosed = false;
 lines.prompt();
-lines.on("line", async (line) => {
+lines.on("line", (line) => {
   const key = line.trim();
   if (key === "stats") console.log(greetings.stats);
-  else if (key !== "") {
-    try {
-      console.log(`${await greetings.get(key)}   (owner: ${cache.ownerOf(key)})`);
-    } catch (error) {
-      console.log(`error: ${(error as Error).message}`);
-    }
-  }
-  lines.prompt();
+  if (key === "stats" || key === "") return lines.prompt();
+  const answered = greetings.get(key).then(
+    (value) => console.log(`${value}   (owner: ${cache.ownerOf(key)})`),
+    (error: unknown) => console.log(`error: ${(error as Error).message}`),
+  );
+  inFlight.add(answered);
+  void answered.finally(() => {
+    inFlight.delete(answered);
+    // A closed readline throws on prompt (ERR_USE_AFTER_CLOSE).
+    if (!inputClosed) lines.prompt();
+  });
 });
 lines.on("close", async () => {
+  inputClosed = true;
+  await Promise.allSettled(inFlight);
   await cache.close();
   await server.close();
 });

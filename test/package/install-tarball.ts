@@ -124,7 +124,9 @@ function main(): void {
       } catch (error) {
         failed++;
         const e = error as { stderr?: string; message: string };
-        rows.push(`${runtime.padEnd(5)} FAILED: ${(e.stderr ?? e.message).trim().split("\n").slice(0, 8).join("\n      ")}`);
+        rows.push(
+          `${runtime.padEnd(5)} FAILED: ${(e.stderr ?? e.message).trim().split("\n").slice(0, 8).join("\n      ")}`,
+        );
       }
     }
     console.log(`installed ${tarball} offline; every entry point imported, a peer started and a key got:`);

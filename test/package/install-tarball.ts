@@ -89,7 +89,17 @@ function appLock(spec: string): object {
   return { name: "app", lockfileVersion: 3, requires: true, packages };
 }
 
+/** The versions npm and JSR publish are one, and the changelog has an entry for it. */
+function checkVersions(): void {
+  const read = (file: string) => readFileSync(join(root, file), "utf8");
+  const npm = (JSON.parse(read("package.json")) as { version: string }).version;
+  const jsr = (JSON.parse(read("deno.json")) as { version: string }).version;
+  if (npm !== jsr) throw new Error(`package.json has version ${npm}, deno.json ${jsr}: set both to the same`);
+  if (!read("CHANGELOG.md").includes(`## [${npm}]`)) throw new Error(`CHANGELOG.md has no "## [${npm}]" entry`);
+}
+
 function main(): void {
+  checkVersions();
   const work = mkdtempSync(join(tmpdir(), "groupcache-install-"));
   try {
     if (process.argv.includes("--build") || !existsSync(join(root, "dist", "index.js"))) {

@@ -51,7 +51,7 @@ test("every TypeScript block of the README typechecks against the sources", () =
     Object.entries(exportsOf).map(([sub, file]) => [`groupcache${sub.slice(1)}`, [join(root, file)]]),
   );
   writeFileSync(join(dir, "prelude.d.ts"), prelude);
-  blocks.forEach((block, i) => writeFileSync(join(dir, `block-${i}.ts`), `${block.code}\nexport {};\n`));
+  for (const [i, block] of blocks.entries()) writeFileSync(join(dir, `block-${i}.ts`), `${block.code}\nexport {};\n`);
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({

@@ -1,3 +1,4 @@
+import type { Buffer } from "node:buffer";
 import type * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterEach, expect, test } from "vitest";
@@ -21,7 +22,7 @@ function watchMessages(server: http2.Http2Server | http2.Http2SecureServer): str
   server.on("stream", (stream, headers) => {
     if (headers[":path"] !== "/groupcachepb.GroupCache/GetStream") return;
     const reader = new GrpcFrameReader(8 << 20);
-    stream.on("data", (chunk: Uint8Array) =>
+    stream.on("data", (chunk: Buffer) =>
       reader.push(chunk, (buf, start, end) => {
         messages.push(fromBinary(GetStreamRequestSchema, buf.subarray(start, end)).gets.map((g) => g.key));
       }),

@@ -1,9 +1,9 @@
 /**
  * One peer of a hand-run cluster. Start three, in three terminals:
  *
- *   node examples/cluster/peer.ts 127.0.0.1:8001 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
- *   node examples/cluster/peer.ts 127.0.0.1:8002 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
- *   node examples/cluster/peer.ts 127.0.0.1:8003 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *   npx node examples/cluster/peer.ts 127.0.0.1:8001 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *   npx node examples/cluster/peer.ts 127.0.0.1:8002 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
+ *   npx node examples/cluster/peer.ts 127.0.0.1:8003 127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003
  *
  * then type keys into any of them: each key is loaded once, by its owner,
  * whichever peer you ask. `stats` prints the group's counters; Ctrl-D quits
@@ -20,7 +20,7 @@ import { grpcPeerClient, parsePeerId, startPeerServer } from "../../src/transpor
 
 const [self, list] = process.argv.slice(2);
 if (self === undefined || list === undefined) {
-  console.error("usage: node examples/cluster/peer.ts <self host:port> <all peers, comma-separated>");
+  console.error("usage: npx node examples/cluster/peer.ts <self host:port> <all peers, comma-separated>");
   process.exit(2);
 }
 

@@ -1,6 +1,7 @@
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { PeerServable } from "../core/peers.ts";
+import { KeyBudget } from "./get-stream/key-budget.ts";
 import { isGrpcGetStream, serveGetStream } from "./get-stream/serve-get-stream.ts";
 import {
   type GroupCacheRoutesOptions,
@@ -42,9 +43,20 @@ export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRout
 export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
   const adapter = connectNodeAdapter({ routes: routesFor(cache, options) });
   const fastStream = options.interceptors.length === 0;
+  // The GetStream key slots of each connection, shared by its streams.
+  const budgets = new WeakMap<http2.Http2Session, KeyBudget>();
+  const budgetOf = (session: http2.Http2Session | undefined) => {
+    if (session === undefined) return new KeyBudget(options.maxConnectionKeysInFlight);
+    let budget = budgets.get(session);
+    if (budget === undefined) {
+      budget = new KeyBudget(options.maxConnectionKeysInFlight);
+      budgets.set(session, budget);
+    }
+    return budget;
+  };
   return (request, response) => {
     if (fastStream && isGrpcGetStream(request)) {
-      serveGetStream(cache, request, response, options);
+      serveGetStream(cache, request, response, options, budgetOf(request.stream.session));
       return;
     }
     const headers = request.headers;

@@ -1,11 +1,18 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { defaultMaxKeysPerMessage } from "../core/defaults.ts";
-import { arrayOption, invalidOption, optionsObject, positiveInteger, signalOption } from "../core/options.ts";
+import {
+  arrayOption,
+  integerInRange,
+  invalidOption,
+  optionsObject,
+  positiveInteger,
+  signalOption,
+} from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
-import { messageBytesOption } from "./transport-options.ts";
+import { maxTimerMs, messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -54,6 +61,15 @@ export interface GroupCacheRoutesOptions {
    * 4 000.
    */
   maxConnectionKeysInFlight?: number;
+  /**
+   * `peerRequestHandler` (and so `startPeerServer`): longest a request
+   * message may take to arrive, from its first byte (for a Get, from the
+   * request's headers) to its last. A slower one is answered
+   * DEADLINE_EXCEEDED and its stream closed: a caller trickling bytes
+   * (slowloris) holds a stream for this long at most. Requests are a few
+   * hundred bytes; 0 turns the limit off. Default: 10 000 ms.
+   */
+  messageTimeoutMs?: number;
   /**
    * When it fires, every request in progress is released (the loads
    * themselves go on for local callers): with the status of its reason when
@@ -140,6 +156,7 @@ export interface ResolvedRoutesOptions {
   maxKeysPerMessage: number;
   maxStreamKeysInFlight: number;
   maxConnectionKeysInFlight: number;
+  messageTimeoutMs: number;
   shutdownSignal?: AbortSignal;
 }
 
@@ -147,6 +164,8 @@ export interface ResolvedRoutesOptions {
 const defaultMaxStreamKeysInFlight = 1_000;
 /** `maxConnectionKeysInFlight` when unset. */
 const defaultMaxConnectionKeysInFlight = 4_000;
+/** `messageTimeoutMs` when unset. */
+const defaultMessageTimeoutMs = 10_000;
 
 /**
  * Checks `cache` and `options` once, for `caller` (named in errors:
@@ -178,6 +197,13 @@ export function resolveRoutesOptions(
       `${caller}: maxConnectionKeysInFlight`,
       o.maxConnectionKeysInFlight,
       defaultMaxConnectionKeysInFlight,
+    ),
+    messageTimeoutMs: integerInRange(
+      `${caller}: messageTimeoutMs`,
+      o.messageTimeoutMs,
+      0,
+      maxTimerMs,
+      defaultMessageTimeoutMs,
     ),
     ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };

@@ -124,7 +124,10 @@ class AnswerCounter {
         if (t === 0x10) code = varint();
         else if ((t & 7) === 0) varint();
         else if ((t & 7) === 1) pos += 8;
-        else pos += varint();
+        else {
+          const length = varint(); // before adding: varint() moves pos
+          pos += length;
+        }
       }
       this.codes[code] = (this.codes[code] ?? 0) + 1;
     }

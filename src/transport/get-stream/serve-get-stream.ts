@@ -7,9 +7,11 @@ import { parseContentType, parseTimeout } from "@connectrpc/connect/protocol-grp
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerServable } from "../../core/peers.ts";
 import { linkedSignal } from "../../core/signals.ts";
+import { closeAfterAnswer } from "../close-after-answer.ts";
 import { FramePool } from "../grpc/frame-pool.ts";
 import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
 import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
+import { maxTimerMs } from "../transport-options.ts";
 import {
   countRequestKeys,
   decodeRequest,
@@ -22,9 +24,6 @@ import type { KeyBudget } from "./key-budget.ts";
 
 /** Response frames of every GetStream this process serves: up to 2 MiB of them kept for reuse. */
 const responseFrames = new FramePool(batchFrameBytes, 128);
-
-/** The longest `setTimeout` can wait (2^31-1 ms, ~24.8 days); it fires at once for anything longer. */
-const maxTimerMs = 0x7fffffff;
 
 /** Whether a request is a gRPC call with protobuf messages (not Connect, gRPC-web or JSON) of GetStream. */
 export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {
@@ -43,6 +42,8 @@ export interface ServeGetStreamOptions {
   maxKeysPerMessage: number;
   /** Keys served at once on one stream. */
   maxStreamKeysInFlight: number;
+  /** Longest a request message may take from its first byte to its last; 0: no limit. */
+  messageTimeoutMs: number;
   shutdownSignal?: AbortSignal | undefined;
 }
 
@@ -101,11 +102,45 @@ export function serveGetStream(
     backedUp = false;
     if (finished) return;
     responder.resume();
-    if (responder.queued === 0) request.resume();
+    if (responder.queued === 0) resumeReading();
   };
   // Every key that waited for a slot is served: read the caller's next keys.
   const onRoom = () => {
-    if (!finished && !backedUp) request.resume();
+    if (!finished && !backedUp) resumeReading();
+  };
+  const pauseReading = () => {
+    request.pause();
+    watchMessage();
+  };
+  const resumeReading = () => {
+    request.resume();
+    watchMessage();
+  };
+  // A message must arrive within messageTimeoutMs of its first byte,
+  // counted while we read (a paused stream cannot complete one).
+  const messageTimeoutMs = options.messageTimeoutMs;
+  let messageTimer: ReturnType<typeof setTimeout> | undefined;
+  let timedMessage = -1;
+  const onSlowMessage = () => {
+    messageTimer = undefined;
+    fail(
+      new GroupCacheError(
+        "deadline-exceeded",
+        `a request message did not arrive within messageTimeoutMs (${messageTimeoutMs} ms) of its first byte`,
+      ),
+    );
+  };
+  const watchMessage = () => {
+    const reading = !finished && !backedUp && responder.queued === 0;
+    if (!reading || !reader.partial || messageTimeoutMs === 0) {
+      if (messageTimer !== undefined) clearTimeout(messageTimer);
+      messageTimer = undefined;
+      return;
+    }
+    if (messageTimer !== undefined && timedMessage === reader.completed) return;
+    if (messageTimer !== undefined) clearTimeout(messageTimer);
+    timedMessage = reader.completed;
+    messageTimer = setTimeout(onSlowMessage, messageTimeoutMs);
   };
   const maxMessageBytes = answerLimit(header(request, readMaxBytesHeader), options.writeMaxBytes);
   const responder = new GetStreamResponder(
@@ -120,7 +155,7 @@ export function serveGetStream(
           : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
       if (!ok && !backedUp) {
         backedUp = true;
-        request.pause();
+        pauseReading();
         response.once("drain", onDrain);
       }
       return ok;
@@ -141,6 +176,7 @@ export function serveGetStream(
     finished = true;
     cleanup();
     response.addTrailers(grpcTrailers(status));
+    if (!request.complete) closeAfterAnswer(request, response);
     response.end();
   };
   /** Ends the stream with `reason`'s status, answering every key in flight with it first. */
@@ -156,6 +192,7 @@ export function serveGetStream(
     responder.close(new GroupCacheError("canceled", "the caller closed the stream"), false);
   };
   const cleanup = () => {
+    if (messageTimer !== undefined) clearTimeout(messageTimer);
     ended.cleanup();
     ended.signal.removeEventListener("abort", onEnded);
     request.off("data", onData);
@@ -179,7 +216,8 @@ export function serveGetStream(
     try {
       reader.push(chunk, onMessage);
       // Keys wait for a slot: read no more until they are served (onRoom).
-      if (responder.queued > 0 && !finished) request.pause();
+      if (responder.queued > 0 && !finished) pauseReading();
+      else if (reader.partial || messageTimer !== undefined) watchMessage();
     } catch (error) {
       // Bytes we cannot read (a bad frame or message) end the stream; anything else is a bug.
       if (!(error instanceof GroupCacheError)) throw error;

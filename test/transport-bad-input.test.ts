@@ -343,18 +343,35 @@ describe("options", () => {
   test("each entry point reads and checks every option once", async () => {
     const handler = counted({ readMaxBytes: 2048, writeMaxBytes: 4096, interceptors: [] });
     peerRequestHandler(cache, handler.options);
-    expect(handler.reads).toEqual({
+    const routeReads = {
       readMaxBytes: 1,
       writeMaxBytes: 1,
       interceptors: 1,
       acceptCompression: 1,
       shutdownSignal: 1,
-    });
+      maxKeysPerMessage: 1,
+      maxStreamKeysInFlight: 1,
+      maxConnectionKeysInFlight: 1,
+      messageTimeoutMs: 1,
+    };
+    expect(handler.reads).toEqual(routeReads);
 
     const serverOptions = counted({ host: "127.0.0.1", readMaxBytes: 2048, closeTimeoutMs: 0 });
     const started = await startPeerServer(cache, serverOptions.options);
     await started.close();
-    expect(serverOptions.reads).toEqual({ host: 1, port: 1, tls: 1, readMaxBytes: 1, closeTimeoutMs: 1 });
+    expect(serverOptions.reads).toEqual({
+      readMaxBytes: 1,
+      host: 1,
+      port: 1,
+      tls: 1,
+      closeTimeoutMs: 1,
+      maxConcurrentStreams: 1,
+      maxSessionMemory: 1,
+      maxHeaderListBytes: 1,
+      maxHeaderListPairs: 1,
+      handshakeTimeoutMs: 1,
+      idleTimeoutMs: 1,
+    });
 
     const client = counted({ timeoutMs: 1000, streamIdleMs: 10 });
     grpcPeerClient(client.options);

@@ -58,3 +58,11 @@ export const defaultPeerTimeoutMs = defaultGetterTimeoutMs + 5_000;
  * `0.0.0.0` with the address peers use as `advertiseHost`).
  */
 export const defaultPeerHost = "127.0.0.1";
+
+/**
+ * Keys one GetStream request message may name, on the owner
+ * (`maxKeysPerMessage`): 10 000. Our callers send at most a tenth of it per
+ * message, so the owner can refuse a message that names more before it
+ * serves any of its keys, without ever refusing one of ours.
+ */
+export const defaultMaxKeysPerMessage = 10_000;

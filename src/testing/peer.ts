@@ -85,7 +85,7 @@ const peer = await startPeerWith(
       ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
       ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
     },
-    server: { closeTimeoutMs: 0 },
+    server: { closeTimeoutMs: 0, ...config.server },
     ...(peers === undefined ? {} : { peers }),
     ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
@@ -260,6 +260,19 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
     const running = loadController;
     running?.abort();
     return { stopped: running !== undefined };
+  },
+  memory: async (a) => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const collected = a.gc === true && gc !== undefined;
+    if (collected) {
+      // A few rounds, with I/O between them, so finalizers and freed buffers are collected too.
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    const m = process.memoryUsage();
+    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, collected };
   },
   close: async () => {
     await peer.close();

@@ -53,6 +53,12 @@ export interface PeerConfig {
   peekWindowMs?: number;
   /** `startPeer`'s `peekTimeoutMs`. Default: the cache's (200). */
   peekTimeoutMs?: number;
+  /**
+   * `startPeer`'s `server` options that are plain numbers (limits and
+   * timeouts, such as `maxConcurrentStreams` or `messageTimeoutMs`).
+   * Default: the server's; `closeTimeoutMs` 0.
+   */
+  server?: Record<string, number>;
 }
 
 /** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */
@@ -156,6 +162,15 @@ export interface Commands {
   load: { args: LoadArgs; reply: LoadResult };
   /** Ends the running `load` (it then replies); `stopped`: whether one was running. */
   loadStop: { args: Record<string, never>; reply: { stopped: boolean } };
+  /**
+   * The process's memory, in bytes (`process.memoryUsage()`); with `gc`,
+   * after full collections (only when the runtime exposes `gc`, as Node
+   * with `--expose-gc`; `collected` says whether it did).
+   */
+  memory: {
+    args: { gc?: boolean };
+    reply: { rssBytes: number; heapUsedBytes: number; externalBytes: number; collected: boolean };
+  };
   /** Closes the cache and the server, replies, then exits with 0. */
   close: { args: Record<string, never>; reply: Record<string, never> };
 }

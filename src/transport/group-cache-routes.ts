@@ -1,10 +1,18 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { arrayOption, invalidOption, optionsObject, signalOption } from "../core/options.ts";
+import { defaultMaxKeysPerMessage } from "../core/defaults.ts";
+import {
+  arrayOption,
+  integerInRange,
+  invalidOption,
+  optionsObject,
+  positiveInteger,
+  signalOption,
+} from "../core/options.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
-import { messageBytesOption } from "./transport-options.ts";
+import { maxTimerMs, messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -31,6 +39,37 @@ export interface GroupCacheRoutesOptions {
   acceptCompression?: Compression[];
   /** Connect interceptors run on every request (metrics, auth, ...). Default: none. */
   interceptors?: Interceptor[];
+  /**
+   * GetStream (served by `peerRequestHandler`): keys one request message
+   * may name. A message naming more ends its stream with
+   * RESOURCE_EXHAUSTED before any of its keys is served (the caller then
+   * loads them itself). Our clients send at most 1 000 per message.
+   * Default: `defaultMaxKeysPerMessage`, 10 000.
+   */
+  maxKeysPerMessage?: number;
+  /**
+   * GetStream: keys one stream may have in flight (being loaded; cache hits
+   * do not count). Further keys wait, in order, and the stream's requests
+   * are not read meanwhile, so HTTP/2 flow control makes the caller wait
+   * too: a caller cannot start more loads than this however many keys it
+   * sends. Default: 1 000.
+   */
+  maxStreamKeysInFlight?: number;
+  /**
+   * GetStream: keys all the streams of one HTTP/2 connection may have in
+   * flight together; past it, their further keys wait as above. Default:
+   * 4 000.
+   */
+  maxConnectionKeysInFlight?: number;
+  /**
+   * `peerRequestHandler` (and so `startPeerServer`): longest a request
+   * message may take to arrive, from its first byte (for a Get, from the
+   * request's headers) to its last. A slower one is answered
+   * DEADLINE_EXCEEDED and its stream closed: a caller trickling bytes
+   * (slowloris) holds a stream for this long at most. Requests are a few
+   * hundred bytes; 0 turns the limit off. Default: 10 000 ms.
+   */
+  messageTimeoutMs?: number;
   /**
    * When it fires, every request in progress is released (the loads
    * themselves go on for local callers): with the status of its reason when
@@ -114,8 +153,19 @@ export interface ResolvedRoutesOptions {
   writeMaxBytes: number;
   acceptCompression: Compression[];
   interceptors: Interceptor[];
+  maxKeysPerMessage: number;
+  maxStreamKeysInFlight: number;
+  maxConnectionKeysInFlight: number;
+  messageTimeoutMs: number;
   shutdownSignal?: AbortSignal;
 }
+
+/** `maxStreamKeysInFlight` when unset. */
+const defaultMaxStreamKeysInFlight = 1_000;
+/** `maxConnectionKeysInFlight` when unset. */
+const defaultMaxConnectionKeysInFlight = 4_000;
+/** `messageTimeoutMs` when unset. */
+const defaultMessageTimeoutMs = 10_000;
 
 /**
  * Checks `cache` and `options` once, for `caller` (named in errors:
@@ -137,6 +187,24 @@ export function resolveRoutesOptions(
     writeMaxBytes: messageBytesOption(`${caller}: writeMaxBytes`, o.writeMaxBytes),
     acceptCompression: arrayOption(`${caller}: acceptCompression`, o.acceptCompression),
     interceptors: arrayOption(`${caller}: interceptors`, o.interceptors),
+    maxKeysPerMessage: positiveInteger(`${caller}: maxKeysPerMessage`, o.maxKeysPerMessage, defaultMaxKeysPerMessage),
+    maxStreamKeysInFlight: positiveInteger(
+      `${caller}: maxStreamKeysInFlight`,
+      o.maxStreamKeysInFlight,
+      defaultMaxStreamKeysInFlight,
+    ),
+    maxConnectionKeysInFlight: positiveInteger(
+      `${caller}: maxConnectionKeysInFlight`,
+      o.maxConnectionKeysInFlight,
+      defaultMaxConnectionKeysInFlight,
+    ),
+    messageTimeoutMs: integerInRange(
+      `${caller}: messageTimeoutMs`,
+      o.messageTimeoutMs,
+      0,
+      maxTimerMs,
+      defaultMessageTimeoutMs,
+    ),
     ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };
 }

@@ -1,6 +1,10 @@
 import type * as http2 from "node:http2";
+import { clearTimeout, setTimeout } from "node:timers";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { PeerServable } from "../core/peers.ts";
+import { closeAfterAnswer } from "./close-after-answer.ts";
+import { KeyBudget } from "./get-stream/key-budget.ts";
 import { isGrpcGetStream, serveGetStream } from "./get-stream/serve-get-stream.ts";
 import {
   type GroupCacheRoutesOptions,
@@ -42,11 +46,23 @@ export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRout
 export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
   const adapter = connectNodeAdapter({ routes: routesFor(cache, options) });
   const fastStream = options.interceptors.length === 0;
+  // The GetStream key slots of each connection, shared by its streams.
+  const budgets = new WeakMap<http2.Http2Session, KeyBudget>();
+  const budgetOf = (session: http2.Http2Session | undefined) => {
+    if (session === undefined) return new KeyBudget(options.maxConnectionKeysInFlight);
+    let budget = budgets.get(session);
+    if (budget === undefined) {
+      budget = new KeyBudget(options.maxConnectionKeysInFlight);
+      budgets.set(session, budget);
+    }
+    return budget;
+  };
   return (request, response) => {
     if (fastStream && isGrpcGetStream(request)) {
-      serveGetStream(cache, request, response, options);
+      serveGetStream(cache, request, response, options, budgetOf(request.stream.session));
       return;
     }
+    watchUnary(request, response, options.messageTimeoutMs);
     const headers = request.headers;
     const authority = headers[":authority"];
     if (typeof authority === "string" && !URL.canParse(`http://${authority}`)) {
@@ -65,4 +81,35 @@ export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions):
       }
     }
   };
+}
+
+/**
+ * For a request Connect answers (a Get, or anything else): a request body
+ * still arriving `messageTimeoutMs` after the headers fails Connect's read
+ * of it with DEADLINE_EXCEEDED, which Connect answers as any error; and a
+ * response that ends before the request did (refused as too large, or too
+ * slow) closes the stream once its status is out, so the caller stops
+ * sending and reads the status rather than waiting for its own deadline.
+ */
+function watchUnary(
+  request: http2.Http2ServerRequest,
+  response: http2.Http2ServerResponse,
+  messageTimeoutMs: number,
+): void {
+  if (request.complete) return;
+  closeAfterAnswer(request, response);
+  if (messageTimeoutMs === 0) return;
+  const timer = setTimeout(() => {
+    if (request.complete || response.headersSent) return;
+    request.emit(
+      "error",
+      new ConnectError(
+        `the request did not arrive within messageTimeoutMs (${messageTimeoutMs} ms) of its headers`,
+        Code.DeadlineExceeded,
+      ),
+    );
+  }, messageTimeoutMs);
+  const stop = () => clearTimeout(timer);
+  request.once("end", stop);
+  response.once("close", stop);
 }

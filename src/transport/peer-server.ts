@@ -2,11 +2,12 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
-import { integerInRange, invalidOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
+import { integerInRange, invalidOption, nonNegativeNumber, optionsObject, positiveNumber } from "../core/options.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
 import { handlerFor } from "./peer-request-handler.ts";
+import { maxTimerMs } from "./transport-options.ts";
 
 /** Options of {@link startPeerServer}. */
 export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdownSignal"> {
@@ -29,6 +30,43 @@ export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdo
    * later, connections still open are dropped. Default: 5 000 ms.
    */
   closeTimeoutMs?: number;
+  /**
+   * Streams one connection may have open at once (HTTP/2
+   * `SETTINGS_MAX_CONCURRENT_STREAMS`); a client that opens more has them
+   * refused (Node's own client queues them). Our clients use one GetStream
+   * per peer, or one stream per key in flight with `stream: false`.
+   * Default: 256 (Go's HTTP/2 server allows 250).
+   */
+  maxConcurrentStreams?: number;
+  /**
+   * Memory one connection may hold in `node:http2`'s buffers, in MiB
+   * (Node's `maxSessionMemory`); past it, new streams are refused with
+   * ENHANCE_YOUR_CALM. Default: 10, as Node.
+   */
+  maxSessionMemory?: number;
+  /**
+   * Largest request header block, in bytes (HTTP/2
+   * `SETTINGS_MAX_HEADER_LIST_SIZE`); gRPC headers are a few hundred
+   * bytes. Default: 16 384.
+   */
+  maxHeaderListBytes?: number;
+  /** Most header fields in one request (Node's `maxHeaderListPairs`, at least 4). Default: 64. */
+  maxHeaderListPairs?: number;
+  /**
+   * How long a new connection has to complete its TLS handshake (with
+   * `tls`) and send the HTTP/2 preface and SETTINGS; a slower one is
+   * dropped, so connections that trickle their first bytes cannot pile
+   * up. 0: no limit. Default: 10 000 ms.
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * How long a connection may go without a single byte in either
+   * direction before it is closed (GOAWAY, then dropped a second later if
+   * streams are still open): clients that vanished without closing
+   * (half-open connections) and idle ones. Clients reconnect on their next
+   * call. 0: never. Default: 300 000 ms (5 minutes).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A running peer server: its address and how to stop it. */
@@ -41,6 +79,13 @@ export interface PeerServer {
   readonly id: string;
   /** The underlying Node server, for its events and settings. */
   readonly server: http2.Http2Server | http2.Http2SecureServer;
+  /**
+   * Replaces the TLS credentials (`cert`, `key`, `ca`, ...) for new
+   * connections, as `tls.Server.setSecureContext`: rotate certificates
+   * without a restart. Connections already open keep theirs. Throws
+   * `invalid-argument` on a cleartext server.
+   */
+  setSecureContext(options: http2.SecureServerOptions): void;
   /**
    * Stops accepting connections and requests, lets requests in progress
    * finish (up to `closeTimeoutMs`), answers the rest with UNAVAILABLE, and
@@ -63,16 +108,36 @@ export interface PeerServer {
  * optional: it answers cached keys without a promise each).
  */
 export async function startPeerServer(cache: PeerServable, options?: PeerServerOptions): Promise<PeerServer> {
-  const { host, port, tls, closeTimeoutMs, routes } = resolveServerOptions(cache, options);
+  const { host, port, tls, closeTimeoutMs, limits, routes } = resolveServerOptions(cache, options);
   const shutdown = new AbortController();
   const handler = handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal });
-  const server = tls === undefined ? http2.createServer(handler) : http2.createSecureServer(tls, handler);
+  const nodeOptions: http2.ServerOptions = {
+    maxSessionMemory: limits.maxSessionMemory,
+    maxHeaderListPairs: limits.maxHeaderListPairs,
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+      maxHeaderListSize: limits.maxHeaderListBytes,
+    },
+  };
+  const server =
+    tls === undefined
+      ? http2.createServer(nodeOptions, handler)
+      : http2.createSecureServer(
+          {
+            ...(limits.handshakeTimeoutMs === 0 ? {} : { handshakeTimeout: limits.handshakeTimeoutMs }),
+            ...tls,
+            ...nodeOptions,
+            settings: { ...tls.settings, ...nodeOptions.settings },
+          },
+          handler,
+        );
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     // A peer that resets its connection must not crash the process.
     session.on("error", () => {});
+    watchSession(session, limits.handshakeTimeoutMs, limits.idleTimeoutMs);
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -102,6 +167,15 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
     port: bound,
     id: formatPeerId(host, bound),
     server,
+    setSecureContext(options) {
+      if (tls === undefined) {
+        throw new GroupCacheError(
+          "invalid-argument",
+          `peer server ${formatPeerId(host, bound)} serves cleartext HTTP/2: start it with tls to set TLS credentials`,
+        );
+      }
+      (server as http2.Http2SecureServer).setSecureContext(options);
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -126,6 +200,28 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
 /** `closeTimeoutMs` when unset. */
 const defaultCloseTimeoutMs = 5_000;
 
+/**
+ * Drops a connection that has not sent its preface and SETTINGS within
+ * `handshakeTimeoutMs` (a client trickling its first bytes), and closes
+ * one silent in both directions for `idleTimeoutMs` (a client gone
+ * without closing, or idle): GOAWAY, then dropped a second later.
+ */
+function watchSession(session: http2.ServerHttp2Session, handshakeTimeoutMs: number, idleTimeoutMs: number): void {
+  if (handshakeTimeoutMs > 0) {
+    const timer = setTimeout(() => session.destroy(), handshakeTimeoutMs);
+    timer.unref();
+    const settled = () => clearTimeout(timer);
+    session.once("remoteSettings", settled);
+    session.once("close", settled);
+  }
+  if (idleTimeoutMs > 0 && typeof session.setTimeout === "function") {
+    session.setTimeout(idleTimeoutMs, () => {
+      session.close();
+      setTimeout(() => session.destroy(), 1_000).unref();
+    });
+  }
+}
+
 /** {@link PeerServerOptions} checked once, with their defaults filled in; throws `invalid-argument` naming a bad value. */
 function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | undefined) {
   const {
@@ -133,15 +229,33 @@ function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | 
     port,
     tls,
     closeTimeoutMs,
+    maxConcurrentStreams,
+    maxSessionMemory,
+    maxHeaderListBytes,
+    maxHeaderListPairs,
+    handshakeTimeoutMs,
+    idleTimeoutMs,
     ...routes
   } = optionsObject("startPeerServer: options", options);
   if (typeof host !== "string")
     throw invalidOption("startPeerServer: host", "a string (an IP address or host name)", host);
+  if (tls !== undefined && (tls === null || typeof tls !== "object")) {
+    throw invalidOption("startPeerServer: tls", "an options object of http2.createSecureServer", tls);
+  }
+  const name = (option: string) => `startPeerServer: ${option}`;
   return {
     host,
-    port: integerInRange("startPeerServer: port", port, 0, 65535, 0),
+    port: integerInRange(name("port"), port, 0, 65535, 0),
     tls,
-    closeTimeoutMs: nonNegativeNumber("startPeerServer: closeTimeoutMs", closeTimeoutMs, defaultCloseTimeoutMs),
+    closeTimeoutMs: nonNegativeNumber(name("closeTimeoutMs"), closeTimeoutMs, defaultCloseTimeoutMs),
+    limits: {
+      maxConcurrentStreams: integerInRange(name("maxConcurrentStreams"), maxConcurrentStreams, 1, 0x7fffffff, 256),
+      maxSessionMemory: positiveNumber(name("maxSessionMemory"), maxSessionMemory, 10),
+      maxHeaderListBytes: integerInRange(name("maxHeaderListBytes"), maxHeaderListBytes, 1, 0xffffffff, 16_384),
+      maxHeaderListPairs: integerInRange(name("maxHeaderListPairs"), maxHeaderListPairs, 4, 0xffffffff, 64),
+      handshakeTimeoutMs: integerInRange(name("handshakeTimeoutMs"), handshakeTimeoutMs, 0, maxTimerMs, 10_000),
+      idleTimeoutMs: integerInRange(name("idleTimeoutMs"), idleTimeoutMs, 0, maxTimerMs, 300_000),
+    },
     routes: resolveRoutesOptions("startPeerServer", cache, routes),
   };
 }

@@ -16,3 +16,6 @@ import { integerInRange } from "../core/options.ts";
 export function messageBytesOption(name: string, value: unknown): number {
   return integerInRange(name, value, 1, 0xffffffff, defaultMaxMessageBytes);
 }
+
+/** The longest `setTimeout` can wait (2^31-1 ms, ~24.8 days); it fires at once for anything longer. */
+export const maxTimerMs = 0x7fffffff;

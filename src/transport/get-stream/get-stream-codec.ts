@@ -262,6 +262,27 @@ export interface RequestVisitor {
   cancel(id: number): void;
 }
 
+/**
+ * How many KeyRequests the GetStreamRequest in `buf[start..end)` holds,
+ * counting no further than `max + 1`: a pass over its top-level fields
+ * only, so a message can be refused for naming too many keys before any of
+ * them is served. Throws as {@link decodeRequest} on malformed bytes.
+ */
+export function countRequestKeys(buf: Buffer, start: number, end: number, max: number): number {
+  const r = new Reader(buf, start, end);
+  let count = 0;
+  while (r.pos < end && count <= max) {
+    const tag = r.varint32();
+    if (tag === 0x0a) {
+      r.pos = r.delimited();
+      count++;
+    } else {
+      r.skip(tag & 7);
+    }
+  }
+  return count;
+}
+
 /** Decodes the GetStreamRequest in `buf[start..end)`. Throws an `internal` `GroupCacheError` on malformed bytes. */
 export function decodeRequest(buf: Buffer, start: number, end: number, visitor: RequestVisitor): void {
   const r = new Reader(buf, start, end);

@@ -4,6 +4,7 @@ import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerServable } from "../../core/peers.ts";
 import { toGrpcStatus } from "../grpc/grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
+import type { KeyBudget } from "./key-budget.ts";
 
 /**
  * Largest gRPC frame (prefix included) the owner builds from several
@@ -22,11 +23,27 @@ const batchBytes = batchFrameBytes - 5;
  */
 export type ResultSink = (results: readonly OutgoingResult[], from: number, to: number, size: number) => boolean;
 
-/** A key asked for while the responder was paused, served on resume. */
+/** A key asked for while the responder could not serve it (backed up, or no slot free), served later in order. */
 interface QueuedGet {
   id: number;
   group: string | undefined;
   key: string | undefined;
+  /** The caller cancelled it while it waited. */
+  cancelled: boolean;
+}
+
+/** How many keys one stream may have in flight, and the slots of its connection. */
+export interface ResponderLimits {
+  /** Keys served at once on this stream at most (cache hits do not count). */
+  maxKeysInFlight: number;
+  /** The slots shared by the streams of this stream's connection. */
+  connection: KeyBudget;
+  /**
+   * Called when the queue of keys waiting for a slot has emptied (after
+   * {@link GetStreamResponder.queued} was above 0): the transport may read
+   * requests again.
+   */
+  onRoom: () => void;
 }
 
 /**
@@ -44,17 +61,31 @@ interface QueuedGet {
  * caller that asks without reading holds at most the answers to keys
  * already being served, not one answer per key it asks for (a single
  * request message may name thousands).
+ *
+ * Keys in flight are capped too, per stream (`maxKeysInFlight`) and per
+ * connection (`connection`): a key beyond either cap waits in the queue
+ * until one in flight is answered, and the transport stops reading the
+ * stream's requests while any key waits (`queued`), so the queue holds at
+ * most the keys of what was already read. One message of 20,000 keys
+ * whose loads hang starts `maxKeysInFlight` of them, not 20,000.
  */
 export class GetStreamResponder implements RequestVisitor {
   readonly #cache: PeerServable;
   readonly #maxMessageBytes: number;
   readonly #sink: ResultSink;
+  readonly #limits: ResponderLimits;
   readonly #inFlight = new Map<number, AbortController>();
   #out: OutgoingResult[] = [];
   /** Sum of the entry sizes in `#out`. */
   #outBytes = 0;
   #paused = false;
+  /** Keys waiting to be served, in order, from `#queueHead` on; cancelled ones are skipped. */
   #queue: QueuedGet[] = [];
+  #queueHead = 0;
+  /** The keys of `#queue` not yet served nor cancelled, by id. */
+  readonly #queued = new Map<number, QueuedGet>();
+  /** Waiting for a slot of the connection. */
+  #waitingForSlot = false;
   #flushScheduled = false;
   #closed = false;
   #drained: (() => void) | undefined;
@@ -62,16 +93,21 @@ export class GetStreamResponder implements RequestVisitor {
     this.#flushScheduled = false;
     this.#flush();
   };
+  readonly #onSlot = () => {
+    this.#waitingForSlot = false;
+    this.#pump();
+  };
 
   /**
    * `maxMessageBytes`: the largest message to send (the server's
    * `writeMaxBytes`, or less if the caller reads less); an answer that does
    * not fit is replaced by RESOURCE_EXHAUSTED for its key.
    */
-  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink) {
+  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink, limits: ResponderLimits) {
     this.#cache = cache;
     this.#maxMessageBytes = maxMessageBytes;
     this.#sink = sink;
+    this.#limits = limits;
   }
 
   /** Whether the sink is backed up: new keys are queued, not served. */
@@ -79,27 +115,44 @@ export class GetStreamResponder implements RequestVisitor {
     return this.#paused;
   }
 
-  /** A KeyRequest arrived: serves it (or queues it while paused). Strings that were not valid UTF-8 are `undefined`. */
+  /** Keys waiting to be served (the sink is backed up, or no slot is free): the transport should not read more requests. */
+  get queued(): number {
+    return this.#queued.size;
+  }
+
+  /** Keys being served now (loads in progress). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** A KeyRequest arrived: serves it, or queues it while backed up or out of slots. Strings that were not valid UTF-8 are `undefined`. */
   get(id: number, group: string | undefined, key: string | undefined): void {
     if (this.#closed) return;
-    if (this.#paused) {
-      this.#queue.push({ id, group, key });
-      return;
-    }
-    if (group === undefined || key === undefined) {
-      this.#push(id, Code.InvalidArgument, `${group === undefined ? "group" : "key"} is not valid UTF-8`);
-      return;
-    }
-    if (this.#inFlight.has(id)) {
+    if (this.#inFlight.has(id) || this.#queued.has(id)) {
       this.#push(id, Code.InvalidArgument, `request id ${id} is already in flight on this stream`);
       return;
     }
-    // A hit needs no promise and nothing to cancel.
+    // Behind keys that wait, in order; or first in line when no slot is free.
+    if (this.#queued.size > 0 || this.#paused || !this.#serve(id, group, key)) {
+      const q: QueuedGet = { id, group, key, cancelled: false };
+      this.#queue.push(q);
+      this.#queued.set(id, q);
+    }
+  }
+
+  /** Serves one key now; `false` when it needs a slot and none is free (it is then not served). */
+  #serve(id: number, group: string | undefined, key: string | undefined): boolean {
+    if (group === undefined || key === undefined) {
+      this.#push(id, Code.InvalidArgument, `${group === undefined ? "group" : "key"} is not valid UTF-8`);
+      return true;
+    }
+    // A hit needs no promise, nothing to cancel, and no slot.
     const cached = this.#cache.serveCached?.(group, key);
     if (cached !== undefined) {
       this.#pushValue(id, cached.value, cached.minuteQps);
-      return;
+      return true;
     }
+    if (!this.#takeSlot()) return false;
     const controller = new AbortController();
     this.#inFlight.set(id, controller);
     let served: Promise<{ value: Uint8Array; minuteQps: number }>;
@@ -110,14 +163,18 @@ export class GetStreamResponder implements RequestVisitor {
     }
     served.then(
       (result) => {
-        if (this.#settle(id, controller)) this.#pushValue(id, result.value, result.minuteQps);
+        if (!this.#settle(id, controller)) return;
+        this.#pushValue(id, result.value, result.minuteQps);
+        this.#pump();
       },
       (error: unknown) => {
         if (!this.#settle(id, controller)) return;
         const status = toGrpcStatus(error);
         this.#push(id, status.code, status.message);
+        this.#pump();
       },
     );
+    return true;
   }
 
   /** The transport can take answers again: sends what waits and serves the queued keys, until it is backed up again. */
@@ -125,30 +182,64 @@ export class GetStreamResponder implements RequestVisitor {
     if (!this.#paused || this.#closed) return;
     this.#paused = false;
     this.#flush();
-    const queue = this.#queue;
-    this.#queue = [];
-    let i = 0;
-    for (; i < queue.length && !this.#paused; i++) {
-      const q = queue[i] as QueuedGet;
-      this.get(q.id, q.group, q.key);
-    }
-    // Backed up again part way: the rest stays queued, in order.
-    if (i < queue.length) this.#queue = queue.slice(i);
+    this.#pump();
     this.#drain();
+  }
+
+  /** Takes a slot for one more key in flight, on this stream and its connection; waits for the connection's when none is free. */
+  #takeSlot(): boolean {
+    if (this.#inFlight.size >= this.#limits.maxKeysInFlight) return false;
+    if (this.#limits.connection.tryTake()) return true;
+    if (!this.#waitingForSlot) {
+      this.#waitingForSlot = true;
+      this.#limits.connection.wait(this.#onSlot);
+    }
+    return false;
+  }
+
+  /** Serves queued keys, in order, while not backed up and slots are free; tells the transport once the queue is empty. */
+  #pump(): void {
+    if (this.#closed || this.#queue.length === 0) return;
+    const queue = this.#queue;
+    while (this.#queueHead < queue.length && !this.#paused) {
+      const q = queue[this.#queueHead] as QueuedGet;
+      if (!q.cancelled && !this.#serve(q.id, q.group, q.key)) break; // out of slots: it stays first
+      this.#queueHead++;
+      this.#queued.delete(q.id);
+    }
+    if (this.#queued.size === 0) {
+      this.#queue = [];
+      this.#queueHead = 0;
+      this.#limits.onRoom();
+    } else if (this.#queueHead >= 1024 && this.#queueHead * 2 >= queue.length) {
+      // Drop the served head now and then, so a long queue is not copied per key.
+      this.#queue = queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
   }
 
   /** The caller stopped waiting for `id`: releases it, without an answer. */
   cancel(id: number): void {
     const controller = this.#inFlight.get(id);
-    if (controller === undefined) {
-      const queued = this.#queue.findIndex((q) => q.id === id);
-      if (queued !== -1) this.#queue.splice(queued, 1);
-      this.#drain();
-      return;
+    if (controller !== undefined) {
+      this.#release(id);
+      controller.abort(new GroupCacheError("canceled", "the caller cancelled this key"));
+      this.#pump();
+    } else {
+      const queued = this.#queued.get(id);
+      if (queued !== undefined) {
+        queued.cancelled = true;
+        this.#queued.delete(id);
+        this.#pump();
+      }
     }
-    this.#inFlight.delete(id);
-    controller.abort(new GroupCacheError("canceled", "the caller cancelled this key"));
     this.#drain();
+  }
+
+  /** Forgets `id`'s load and gives its slot back (to this stream or another of its connection). */
+  #release(id: number): void {
+    this.#inFlight.delete(id);
+    this.#limits.connection.release();
   }
 
   /** Resolves once every key asked for so far has been answered (the caller has sent its last request). */
@@ -169,9 +260,13 @@ export class GetStreamResponder implements RequestVisitor {
     if (this.#closed) return;
     const status = toGrpcStatus(reason);
     const controllers = [...this.#inFlight];
-    const queued = this.#queue;
+    const queued = [...this.#queued.values()];
     this.#inFlight.clear();
+    for (let i = 0; i < controllers.length; i++) this.#limits.connection.release();
+    this.#limits.connection.cancelWait(this.#onSlot);
     this.#queue = [];
+    this.#queueHead = 0;
+    this.#queued.clear();
     if (answer) {
       for (const [id] of controllers) this.#push(id, status.code, status.message);
       for (const q of queued) this.#push(q.id, status.code, status.message);
@@ -188,7 +283,7 @@ export class GetStreamResponder implements RequestVisitor {
   /** Whether `id` was still waiting for this answer (not cancelled, not closed); forgets it. */
   #settle(id: number, controller: AbortController): boolean {
     if (this.#inFlight.get(id) !== controller) return false;
-    this.#inFlight.delete(id);
+    this.#release(id);
     return true;
   }
 
@@ -255,7 +350,7 @@ export class GetStreamResponder implements RequestVisitor {
 
   /** Nothing in flight, queued or waiting to be sent. */
   #idle(): boolean {
-    return this.#inFlight.size === 0 && this.#out.length === 0 && this.#queue.length === 0;
+    return this.#inFlight.size === 0 && this.#out.length === 0 && this.#queued.size === 0;
   }
 
   #drain(): void {

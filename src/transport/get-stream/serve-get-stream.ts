@@ -7,17 +7,23 @@ import { parseContentType, parseTimeout } from "@connectrpc/connect/protocol-grp
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerServable } from "../../core/peers.ts";
 import { linkedSignal } from "../../core/signals.ts";
+import { closeAfterAnswer } from "../close-after-answer.ts";
 import { FramePool } from "../grpc/frame-pool.ts";
 import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
 import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
-import { decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./get-stream-codec.ts";
+import { maxTimerMs } from "../transport-options.ts";
+import {
+  countRequestKeys,
+  decodeRequest,
+  encodeResponseFrame,
+  getStreamPath,
+  readMaxBytesHeader,
+} from "./get-stream-codec.ts";
 import { batchFrameBytes, GetStreamResponder } from "./get-stream-responder.ts";
+import type { KeyBudget } from "./key-budget.ts";
 
 /** Response frames of every GetStream this process serves: up to 2 MiB of them kept for reuse. */
 const responseFrames = new FramePool(batchFrameBytes, 128);
-
-/** The longest `setTimeout` can wait (2^31-1 ms, ~24.8 days); it fires at once for anything longer. */
-const maxTimerMs = 0x7fffffff;
 
 /** Whether a request is a gRPC call with protobuf messages (not Connect, gRPC-web or JSON) of GetStream. */
 export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {
@@ -32,6 +38,12 @@ export function isGrpcGetStream(request: http2.Http2ServerRequest): boolean {
 export interface ServeGetStreamOptions {
   readMaxBytes: number;
   writeMaxBytes: number;
+  /** Keys one request message may name; a message with more ends the stream with RESOURCE_EXHAUSTED. */
+  maxKeysPerMessage: number;
+  /** Keys served at once on one stream. */
+  maxStreamKeysInFlight: number;
+  /** Longest a request message may take from its first byte to its last; 0: no limit. */
+  messageTimeoutMs: number;
   shutdownSignal?: AbortSignal | undefined;
 }
 
@@ -42,9 +54,16 @@ export interface ServeGetStreamOptions {
  * second. The wire protocol is plain gRPC (5-byte message prefix,
  * `grpc-status` trailers), so any gRPC client can call it.
  *
+ * Keys in flight are capped per stream (`maxStreamKeysInFlight`) and per
+ * connection (`connection`, shared by its streams); while keys wait for a
+ * slot, the stream's requests are not read, so HTTP/2 flow control holds
+ * the caller's further keys on its side.
+ *
  * The stream's own status reports the stream only: OK once the caller has
  * closed its side and every key is answered; INTERNAL for bytes that are not
- * GetStream messages; RESOURCE_EXHAUSTED for a message over `readMaxBytes`;
+ * GetStream messages; RESOURCE_EXHAUSTED for a message over `readMaxBytes`
+ * or naming more than `maxKeysPerMessage` keys (before any of its keys is
+ * served);
  * UNAVAILABLE (after answering every key in flight with it) when the server
  * shuts down; DEADLINE_EXCEEDED when a `grpc-timeout` runs out. A compressed
  * stream and an invalid `grpc-timeout` get the status Connect gives a unary
@@ -55,6 +74,7 @@ export function serveGetStream(
   request: http2.Http2ServerRequest,
   response: http2.Http2ServerResponse,
   options: ServeGetStreamOptions,
+  connection: KeyBudget,
 ): void {
   // Connect's own checks of these headers, so a stream is refused as a Get would be.
   const { error: compressionError } = compressionNegotiate(
@@ -81,24 +101,67 @@ export function serveGetStream(
   const onDrain = () => {
     backedUp = false;
     if (finished) return;
-    request.resume();
     responder.resume();
+    if (responder.queued === 0) resumeReading();
+  };
+  // Every key that waited for a slot is served: read the caller's next keys.
+  const onRoom = () => {
+    if (!finished && !backedUp) resumeReading();
+  };
+  const pauseReading = () => {
+    request.pause();
+    watchMessage();
+  };
+  const resumeReading = () => {
+    request.resume();
+    watchMessage();
+  };
+  // A message must arrive within messageTimeoutMs of its first byte,
+  // counted while we read (a paused stream cannot complete one).
+  const messageTimeoutMs = options.messageTimeoutMs;
+  let messageTimer: ReturnType<typeof setTimeout> | undefined;
+  let timedMessage = -1;
+  const onSlowMessage = () => {
+    messageTimer = undefined;
+    fail(
+      new GroupCacheError(
+        "deadline-exceeded",
+        `a request message did not arrive within messageTimeoutMs (${messageTimeoutMs} ms) of its first byte`,
+      ),
+    );
+  };
+  const watchMessage = () => {
+    const reading = !finished && !backedUp && responder.queued === 0;
+    if (!reading || !reader.partial || messageTimeoutMs === 0) {
+      if (messageTimer !== undefined) clearTimeout(messageTimer);
+      messageTimer = undefined;
+      return;
+    }
+    if (messageTimer !== undefined && timedMessage === reader.completed) return;
+    if (messageTimer !== undefined) clearTimeout(messageTimer);
+    timedMessage = reader.completed;
+    messageTimer = setTimeout(onSlowMessage, messageTimeoutMs);
   };
   const maxMessageBytes = answerLimit(header(request, readMaxBytesHeader), options.writeMaxBytes);
-  const responder = new GetStreamResponder(cache, maxMessageBytes, (results, from, to, size) => {
-    if (finished) return true;
-    const slot = responseFrames.take(5 + size);
-    const ok =
-      slot === undefined
-        ? response.write(encodeResponseFrame(results, from, to, size))
-        : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
-    if (!ok && !backedUp) {
-      backedUp = true;
-      request.pause();
-      response.once("drain", onDrain);
-    }
-    return ok;
-  });
+  const responder = new GetStreamResponder(
+    cache,
+    maxMessageBytes,
+    (results, from, to, size) => {
+      if (finished) return true;
+      const slot = responseFrames.take(5 + size);
+      const ok =
+        slot === undefined
+          ? response.write(encodeResponseFrame(results, from, to, size))
+          : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
+      if (!ok && !backedUp) {
+        backedUp = true;
+        pauseReading();
+        response.once("drain", onDrain);
+      }
+      return ok;
+    },
+    { maxKeysInFlight: options.maxStreamKeysInFlight, connection, onRoom },
+  );
   const reader = new GrpcFrameReader(options.readMaxBytes);
   // The server's shutdown and the stream's grpc-timeout, as one signal.
   const timeoutMs = timeout.timeoutMs ?? 0;
@@ -113,6 +176,7 @@ export function serveGetStream(
     finished = true;
     cleanup();
     response.addTrailers(grpcTrailers(status));
+    if (!request.complete) closeAfterAnswer(request, response);
     response.end();
   };
   /** Ends the stream with `reason`'s status, answering every key in flight with it first. */
@@ -128,15 +192,32 @@ export function serveGetStream(
     responder.close(new GroupCacheError("canceled", "the caller closed the stream"), false);
   };
   const cleanup = () => {
+    if (messageTimer !== undefined) clearTimeout(messageTimer);
     ended.cleanup();
     ended.signal.removeEventListener("abort", onEnded);
     request.off("data", onData);
     response.off("drain", onDrain);
   };
-  const onMessage = (buf: Buffer, start: number, end: number) => decodeRequest(buf, start, end, responder);
+  const maxKeys = options.maxKeysPerMessage;
+  const onMessage = (buf: Buffer, start: number, end: number) => {
+    // A key takes 2 bytes at least: only a larger message can name too many.
+    if (end - start > 2 * maxKeys) {
+      const keys = countRequestKeys(buf, start, end, maxKeys);
+      if (keys > maxKeys) {
+        throw new GroupCacheError(
+          "resource-exhausted",
+          `a request message names more than ${maxKeys} keys (maxKeysPerMessage); send fewer per message`,
+        );
+      }
+    }
+    decodeRequest(buf, start, end, responder);
+  };
   const onData = (chunk: Buffer) => {
     try {
       reader.push(chunk, onMessage);
+      // Keys wait for a slot: read no more until they are served (onRoom).
+      if (responder.queued > 0 && !finished) pauseReading();
+      else if (reader.partial || messageTimer !== undefined) watchMessage();
     } catch (error) {
       // Bytes we cannot read (a bad frame or message) end the stream; anything else is a bug.
       if (!(error instanceof GroupCacheError)) throw error;

@@ -9,13 +9,19 @@ import { GroupCacheError } from "../../core/errors.ts";
  */
 export type MessageHandler = (buf: Buffer, start: number, end: number, own: boolean) => void;
 
+/** The first buffer of a message split across chunks, at most: 64 KiB. */
+const initialMessageBytes = 64 << 10;
+
 /**
  * Splits the bytes of an HTTP/2 stream into gRPC messages (each a 5-byte
  * prefix, a compression flag and a big-endian length, then the message).
  * A message that arrives inside one chunk is handed over as a view of it,
- * without copying; one split across chunks is copied once into a buffer of
- * its exact size, allocated when its prefix is complete, so large messages
- * cost one copy and one allocation however many chunks they span.
+ * without copying; one split across chunks is copied into a buffer of its
+ * own. That buffer grows with what has arrived (doubling from 64 KiB up to
+ * the declared length), never ahead of it: a prefix is only a claim, and a
+ * peer that declares 8 MiB and sends one byte must not make us hold 8 MiB
+ * (nor a thousand such streams 8 GiB). A length over `maxBytes` is refused
+ * as soon as the prefix is read, before anything after it is buffered.
  * Compressed messages are refused: this transport never negotiates
  * compression on its streams. Connect's envelope decoder does the same
  * splitting, but copies every message into a fresh zeroed array and
@@ -27,9 +33,11 @@ export class GrpcFrameReader {
   /** The prefix being read, while it is incomplete. */
   readonly #prefix = Buffer.alloc(5);
   #prefixBytes = 0;
-  /** The message being assembled, and how much of it has arrived. */
+  /** The message being assembled (its buffer, as large as needed so far), its declared length, and how much has arrived. */
   #message: Buffer | undefined;
+  #length = 0;
   #filled = 0;
+  #completed = 0;
 
   /** `maxBytes`: the largest message accepted (the reader's `readMaxBytes`). */
   constructor(maxBytes: number) {
@@ -39,6 +47,11 @@ export class GrpcFrameReader {
   /** Whether part of a message is waiting for more bytes. */
   get partial(): boolean {
     return this.#prefixBytes > 0 || this.#message !== undefined;
+  }
+
+  /** Messages read so far (to tell one partial message from the next). */
+  get completed(): number {
+    return this.#completed;
   }
 
   /**
@@ -53,13 +66,15 @@ export class GrpcFrameReader {
     while (pos < end) {
       const message = this.#message;
       if (message !== undefined) {
-        const n = Math.min(message.byteLength - this.#filled, end - pos);
-        chunk.copy(message, this.#filled, pos, pos + n);
+        const n = Math.min(this.#length - this.#filled, end - pos);
+        const into = this.#filled + n > message.byteLength ? this.#grow(this.#filled + n) : message;
+        chunk.copy(into, this.#filled, pos, pos + n);
         this.#filled += n;
         pos += n;
-        if (this.#filled < message.byteLength) return;
+        if (this.#filled < this.#length) return;
         this.#message = undefined;
-        onMessage(message, 0, message.byteLength, true);
+        this.#completed++;
+        onMessage(into, 0, this.#length, true);
       } else if (this.#prefixBytes > 0 || end - pos < 5) {
         const n = Math.min(5 - this.#prefixBytes, end - pos);
         chunk.copy(this.#prefix, this.#prefixBytes, pos, pos + n);
@@ -71,6 +86,7 @@ export class GrpcFrameReader {
       } else {
         const length = this.#readPrefix(chunk, pos);
         if (end - pos - 5 >= length) {
+          this.#completed++;
           onMessage(chunk, pos + 5, pos + 5 + length, false);
           pos += 5 + length;
         } else {
@@ -84,11 +100,22 @@ export class GrpcFrameReader {
   /** A prefix announced `length` bytes that are not all here: starts assembling them. */
   #begin(length: number, onMessage: MessageHandler): void {
     if (length === 0) {
+      this.#completed++;
       onMessage(this.#prefix, 0, 0, true);
       return;
     }
-    this.#message = Buffer.allocUnsafeSlow(length);
+    this.#message = Buffer.allocUnsafeSlow(Math.min(length, initialMessageBytes));
+    this.#length = length;
     this.#filled = 0;
+  }
+
+  /** A larger buffer for the message being assembled, holding at least `bytes`: double, up to the declared length. */
+  #grow(bytes: number): Buffer {
+    const old = this.#message as Buffer;
+    const grown = Buffer.allocUnsafeSlow(Math.min(this.#length, Math.max(bytes, old.byteLength * 2)));
+    old.copy(grown, 0, 0, this.#filled);
+    this.#message = grown;
+    return grown;
   }
 
   #readPrefix(buf: Buffer, pos: number): number {

@@ -5,7 +5,7 @@ import { GroupCacheError } from "./errors.ts";
 import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
-import { describe, optionsObject, signalOption } from "./options.ts";
+import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
 import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
@@ -128,15 +128,30 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   #get(key: string, options: GetOptions | undefined): Promise<T> {
     let signal: AbortSignal | undefined;
+    let timeoutMs: number;
     try {
-      signal = this.#checkCall(key, optionsObject(`group "${this.name}": get options`, options).signal);
+      const o = optionsObject(`group "${this.name}": get options`, options);
+      signal = this.#checkCall(key, o.signal);
+      timeoutMs = nonNegativeNumber(`group "${this.name}": timeoutMs`, o.timeoutMs, 0);
     } catch (error) {
       return Promise.reject(error);
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return this.#hit(key, id);
     this.#stats.gets++;
-    return this.#load(key, signal).then((entry) => this.#entries.valueOf(key, entry));
+    if (timeoutMs === 0) return this.#load(key, signal, 0).then((entry) => this.#entries.valueOf(key, entry));
+    const deadline = linkedSignal(
+      signal,
+      timeoutMs,
+      () =>
+        new GroupCacheError(
+          "deadline-exceeded",
+          `group "${this.name}": get of key ${JSON.stringify(key)} did not finish within timeoutMs (${timeoutMs} ms)`,
+        ),
+    );
+    const loaded = this.#load(key, deadline.signal, performance.now() + timeoutMs);
+    loaded.then(deadline.cleanup, deadline.cleanup);
+    return loaded.then((entry) => this.#entries.valueOf(key, entry));
   }
 
   /** A hit's answer, counted: the memoized promise, or the stored value decoded. */
@@ -149,9 +164,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * Go's `load`, once per key at a time (singleflight): the owner's value
    * if another peer owns the key, otherwise, or if the owner failed, the
-   * getter's.
+   * getter's. `deadline` (on `performance.now()`'s clock; `0`: none) is the
+   * caller's, which caps the time given to the owner (see `peerShare`).
    */
-  #load(key: string, signal: AbortSignal | undefined): Promise<Entry<T>> {
+  #load(key: string, signal: AbortSignal | undefined, deadline: number): Promise<Entry<T>> {
     this.#stats.loads++;
     return this.#loadGroup.do(
       key,
@@ -166,7 +182,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         }
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
-        const fetched = peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal);
+        const fetched =
+          peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal, this.#peerBudget(deadline));
         return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
       },
       signal,
@@ -180,16 +197,25 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * itself). Throws the owner's `not-found`, as the getter here would say
    * the same, and `canceled` when nobody waits any more.
    */
-  async #getFromPeer(peer: PeerGetter, key: string, signal: AbortSignal): Promise<Entry<T> | undefined> {
+  async #getFromPeer(
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    budgetMs: number,
+  ): Promise<Entry<T> | undefined> {
     let result: PeerGetResult;
+    const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
     try {
-      result = await peer.get(this.name, key, { signal });
+      result = await peer.get(this.name, key, { signal: capped?.signal ?? signal });
     } catch (error) {
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
       if (error instanceof GroupCacheError && error.code === "not-found") throw error;
+      // Includes the owner's share of the caller's budget running out: the rest is for the getter.
       this.#stats.peerErrors++;
       return undefined;
+    } finally {
+      capped?.cleanup();
     }
     const entry = this.#entries.fromPeer(result?.value);
     if (entry === undefined) {
@@ -199,6 +225,17 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.peerLoads++;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
     return mirror ? this.#populateCache(key, entry, "hot") : entry;
+  }
+
+  /**
+   * How long the owner may take for a load whose caller's deadline is
+   * `deadline` (`0`: none, and then no cap): `peerShare` of what is left of
+   * it, so the getter has the rest if the owner does not answer.
+   */
+  #peerBudget(deadline: number): number {
+    const share = this.#peers.peerShare ?? 0;
+    if (deadline === 0 || share === 0) return 0;
+    return Math.max(1, (deadline - performance.now()) * share);
   }
 
   /**

@@ -109,6 +109,8 @@ export interface LoadArgs {
   /** Upper bounds: the load ends at the first of these (or at `loadStop`). */
   durationMs: number;
   maxOps: number;
+  /** Each get's deadline, in ms (`GetOptions.timeoutMs`). Default: none. */
+  timeoutMs?: number;
 }
 
 /**
@@ -156,6 +158,14 @@ export interface Commands {
   load: { args: LoadArgs; reply: LoadResult };
   /** Ends the running `load` (it then replies); `stopped`: whether one was running. */
   loadStop: { args: Record<string, never>; reply: { stopped: boolean } };
+  /**
+   * `cache.peerStates()`: the health of each other peer; `sinceMs` on the
+   * shared clock (see `sharedClockMs`).
+   */
+  peerStates: {
+    args: Record<string, never>;
+    reply: { states: { peer: string; state: string; sinceMs: number; reason: string }[] };
+  };
   /** Closes the cache and the server, replies, then exits with 0. */
   close: { args: Record<string, never>; reply: Record<string, never> };
 }

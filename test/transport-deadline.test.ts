@@ -78,7 +78,9 @@ test("a Get whose grpc-timeout runs out on the server ends with DEADLINE_EXCEEDE
 test("GroupCacheError.from reads Connect's abort reasons: DEADLINE_EXCEEDED and CANCELLED; other codes keep the fallback", () => {
   const timedOut = GroupCacheError.from(new ConnectError("the operation timed out", Code.DeadlineExceeded), "internal");
   expect([timedOut.code, timedOut.message]).toEqual(["deadline-exceeded", "timed out"]);
-  expect(GroupCacheError.from(new ConnectError("stop", Code.Canceled), "internal", "ctx").message).toBe("ctx: canceled");
+  expect(GroupCacheError.from(new ConnectError("stop", Code.Canceled), "internal", "ctx").message).toBe(
+    "ctx: canceled",
+  );
   expect(GroupCacheError.from(new ConnectError("stop", Code.Canceled)).code).toBe("canceled");
   expect(GroupCacheError.from(new ConnectError("down", Code.Unavailable), "unavailable").code).toBe("unavailable");
   expect(GroupCacheError.from(new ConnectError("odd", Code.Internal)).code).toBe("internal");

@@ -91,16 +91,18 @@ export interface GrpcPeerClientOptions {
   pingAfterMs?: number;
   /**
    * How long that PING may go unanswered before the peer is reported down,
-   * in ms; also a probe's deadline. A peer that is alive but silent
+   * in ms. A peer that is alive but silent
    * (stopped, in a GC storm, its event loop saturated) is then taken out of
    * routing: what was in flight to it fails at once and is loaded locally,
    * as are its keys until it answers a probe (`GroupCache`'s
    * `probeIntervalMs`). So it is noticed within `pingAfterMs` +
-   * `pingTimeoutMs` (~300 ms by default) instead of after `timeoutMs`. A
+   * `pingTimeoutMs` (~400 ms by default) instead of after `timeoutMs`. A
    * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
    * socket, so a slow getter does not count as silence; a peer whose event
-   * loop stalls longer than this does. `0` turns the checks off. Default:
-   * 200.
+   * loop stalls longer than this does. A false alarm costs loads of the
+   * peer's keys here until the next probe (every `probeIntervalMs`, each
+   * waiting up to 1 s), never a failed get. `0` turns the checks off.
+   * Default: 300.
    */
   pingTimeoutMs?: number;
 }
@@ -114,8 +116,19 @@ const receiveWindowBytes = 4 << 20;
 const defaultStreamIdleMs = 1_000;
 /** `pingAfterMs` when unset. */
 const defaultPingAfterMs = 100;
-/** `pingTimeoutMs` when unset. */
-const defaultPingTimeoutMs = 200;
+/**
+ * `pingTimeoutMs` when unset. A PING crosses loopback or a LAN in well
+ * under a millisecond; this leaves room for a peer (or this process)
+ * starved of CPU for a moment on a crowded node: 200 ms gave false alarms
+ * on a 2-core machine at a load average of 18.
+ */
+const defaultPingTimeoutMs = 300;
+/**
+ * A probe's deadline: longer than a PING's, as a probe of a peer that was
+ * dropped opens a new connection first; and a peer that resumes answers the
+ * probe it finds waiting, so a long one brings it back sooner.
+ */
+const probeTimeoutMs = 1_000;
 
 /**
  * Creates the clients of the other peers for `GroupCache`'s `peerClient`
@@ -168,7 +181,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
         liveness: context.liveness,
         onDown: (reason) => peer.dropConnection(reason),
       });
-      peer.usePinger(pinger, o.pingTimeoutMs);
+      peer.usePinger(pinger, Math.max(probeTimeoutMs, o.pingTimeoutMs));
     }
     if (o.stream) {
       peer.useStream(

@@ -57,7 +57,7 @@ export class GrpcPeer implements PeerClient {
   /**
    * Whether the peer answers: a Peek of an empty group, answered from
    * memory by any live peer (an unknown group, or UNIMPLEMENTED from a Go
-   * peer, is an answer too), within the probe deadline (`pingTimeoutMs`).
+   * peer, is an answer too), within the probe deadline (1 s, or `pingTimeoutMs` if longer).
    */
   async probe(signal: AbortSignal): Promise<boolean> {
     if (this.#closed) return false;

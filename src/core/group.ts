@@ -182,9 +182,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         }
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
-        const fetched =
-          peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal, this.#peerBudget(deadline));
-        return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
+        if (peer === undefined) {
+          return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
+        }
+        const asked = performance.now();
+        const fetched = await this.#getFromPeer(peer, key, flightSignal, this.#peerBudget(deadline));
+        if (fetched !== undefined) return fetched;
+        const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
+        return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, timeoutMs), flightSignal);
       },
       signal,
     );
@@ -228,6 +233,25 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
+   * The getter's timeout for a load whose owner failed after `spentMs`:
+   * what is left of `getterTimeoutMs`. A load's whole budget, owner and
+   * fallback together, is one `getterTimeoutMs`: an owner whose getter
+   * hung until its own `getterTimeoutMs` leaves nothing, and the load fails
+   * with `deadline-exceeded` rather than wait as long again on a second
+   * getter call (the backend that hung there would likely hang here too).
+   */
+  #fallbackTimeoutMs(key: string, spentMs: number): number {
+    const { getterTimeoutMs } = this.#options;
+    if (getterTimeoutMs === 0) return 0;
+    const left = getterTimeoutMs - spentMs;
+    if (left >= 1) return left;
+    throw new GroupCacheError(
+      "deadline-exceeded",
+      `group "${this.name}": the owner of key ${JSON.stringify(key)} failed after ${Math.round(spentMs)} ms, leaving nothing of getterTimeoutMs (${getterTimeoutMs} ms) for a local load`,
+    );
+  }
+
+  /**
    * How long the owner may take for a load whose caller's deadline is
    * `deadline` (`0`: none, and then no cap): `peerShare` of what is left of
    * it, so the getter has the rest if the owner does not answer.
@@ -245,10 +269,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * as if loaded; otherwise, and always when no ring changed recently, the
    * getter (`#getLocally`).
    */
-  #loadLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #loadLocally(key: string, signal: AbortSignal, timeoutMs = this.#options.getterTimeoutMs): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal);
-    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal));
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, timeoutMs);
+    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal, timeoutMs));
   }
 
   /**
@@ -288,10 +312,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * Go's `getLocally`: calls the getter, and caches its value in the main
    * cache. Runs inside `#localGroup`. Its waiters are released with
-   * `deadline-exceeded` once `getterTimeoutMs` ran out; a value that
+   * `deadline-exceeded` once `timeoutMs` ran out (`getterTimeoutMs`, or
+   * what an owner that failed left of it); a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #getLocally(key: string, signal: AbortSignal, timeoutMs: number): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
     let failed = false;
     const fail = (error: GroupCacheError): GroupCacheError => {
@@ -301,15 +326,20 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       }
       return error;
     };
-    const timedOut = (reason: unknown) =>
-      fail(
+    const timedOut = (reason: unknown) => {
+      const budget =
+        timeoutMs === getterTimeoutMs
+          ? `getterTimeoutMs (${getterTimeoutMs} ms)`
+          : `the ${Math.round(timeoutMs)} ms its owner left of getterTimeoutMs (${getterTimeoutMs} ms)`;
+      return fail(
         new GroupCacheError(
           "deadline-exceeded",
-          `group "${this.name}": getter did not finish within getterTimeoutMs (${getterTimeoutMs} ms) for key ${JSON.stringify(key)}`,
+          `group "${this.name}": getter did not finish within ${budget} for key ${JSON.stringify(key)}`,
           { cause: reason },
         ),
       );
-    return withDeadline(signal, getterTimeoutMs, timedOut, (loadSignal) =>
+    };
+    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) =>
       new Promise<In>((resolve) => resolve(this.#options.getter(key, { signal: loadSignal, group: this.name }))).then(
         (value) => {
           let entry: Entry<T>;

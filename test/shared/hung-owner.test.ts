@@ -30,6 +30,8 @@ function deferred<T>() {
 function fakeTransport() {
   const state = {
     silent: false,
+    /** Answer every get with the owner's getter timing out after this many ms (`0`: no). */
+    ownerTimesOutMs: 0,
     gets: [] as string[],
     aborts: [] as { key: string; afterMs: number }[],
     liveness: new Map<string, PeerLiveness>(),
@@ -41,6 +43,14 @@ function fakeTransport() {
     const client: PeerClient = {
       get(_group, key, { signal }) {
         state.gets.push(key);
+        if (state.ownerTimesOutMs > 0) {
+          return new Promise((_, reject) =>
+            setTimeout(
+              () => reject(new GroupCacheError("deadline-exceeded", "peer b:1: getter did not finish")),
+              state.ownerTimesOutMs,
+            ),
+          );
+        }
         if (!state.silent) return Promise.resolve({ value: new TextEncoder().encode(`remote ${key}`) });
         const start = performance.now();
         return new Promise((_, reject) =>
@@ -62,7 +72,10 @@ function fakeTransport() {
   return { state, factory };
 }
 
-function setup(options: { peerShare?: number; onPeerState?: (c: PeerStateChange) => void } = {}) {
+function setup(
+  options: { peerShare?: number; onPeerState?: (c: PeerStateChange) => void } = {},
+  getterTimeoutMs?: number,
+) {
   const transport = fakeTransport();
   const cache = new GroupCache({ self: "a:1", peerClient: transport.factory, probeIntervalMs: 1, ...options });
   cache.setPeers(["a:1", "b:1"]);
@@ -72,6 +85,7 @@ function setup(options: { peerShare?: number; onPeerState?: (c: PeerStateChange)
     name: "g",
     codec: stringCodec,
     hotPolicy: neverHot,
+    ...(getterTimeoutMs === undefined ? {} : { getterTimeoutMs }),
     getter: async (key) => {
       loads.push(key);
       await gate.promise;
@@ -168,5 +182,37 @@ test("bad options are refused naming the value: timeoutMs, peerShare, probeInter
   ]);
   expect(() => new GroupCache({ peerShare: 1 })).toThrow("peerShare must be a number from 0 to below 1, got 1");
   expect(() => new GroupCache({ probeIntervalMs: 0 })).toThrow("probeIntervalMs must be a finite number > 0, got 0");
+  await s.cache.close();
+});
+
+test("a key whose getter hangs on its owner costs one getterTimeoutMs in all, and no second getter call", async () => {
+  const s = setup({}, 100);
+  s.transport.ownerTimesOutMs = 110; // the owner's getter ran out of its own 100 ms
+  const key = s.ownedByB[0] as string;
+  const error = (await s.group.get(key).catch((e: unknown) => e)) as GroupCacheError;
+  expect(error.code).toBe("deadline-exceeded");
+  expect(error.message).toMatch(
+    new RegExp(
+      `^group "g": the owner of key "${key}" failed after \\d+ ms, leaving nothing of getterTimeoutMs \\(100 ms\\) for a local load$`,
+    ),
+  );
+  expect(s.loads).toEqual([]);
+  expect(s.group.stats).toMatchObject({ peerErrors: 1, localLoads: 0 });
+  await s.cache.close();
+});
+
+test("an owner that fails late leaves the getter only the rest of getterTimeoutMs", async () => {
+  const s = setup({}, 200);
+  s.transport.ownerTimesOutMs = 50;
+  const key = s.ownedByB[0] as string;
+  // The gate stays closed: the local getter hangs.
+  const error = (await s.group.get(key).catch((e: unknown) => e)) as GroupCacheError;
+  expect(error.code).toBe("deadline-exceeded");
+  expect(error.message).toMatch(
+    new RegExp(
+      `^group "g": getter did not finish within the \\d+ ms its owner left of getterTimeoutMs \\(200 ms\\) for key "${key}"$`,
+    ),
+  );
+  expect(s.loads).toEqual([key]);
   await s.cache.close();
 });

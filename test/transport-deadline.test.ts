@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { GetRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache, GroupCacheError } from "../src/index.ts";
-import { type PeerServer, startPeerServer } from "../src/transport/index.ts";
+import { grpcPeerClient, type PeerServer, startPeerServer } from "../src/transport/index.ts";
 
 // A unary Get whose grpc-timeout runs out on the server is answered with
 // DEADLINE_EXCEEDED, as gRPC says, not CANCELLED: Connect aborts the
@@ -84,4 +84,14 @@ test("GroupCacheError.from reads Connect's abort reasons: DEADLINE_EXCEEDED and 
   expect(GroupCacheError.from(new ConnectError("stop", Code.Canceled)).code).toBe("canceled");
   expect(GroupCacheError.from(new ConnectError("down", Code.Unavailable), "unavailable").code).toBe("unavailable");
   expect(GroupCacheError.from(new ConnectError("odd", Code.Internal)).code).toBe("internal");
+});
+
+test("grpcPeerClient refuses bad health-check options, naming them", () => {
+  expect(() => grpcPeerClient({ pingAfterMs: 0 })).toThrow(
+    "grpcPeerClient: pingAfterMs must be a finite number > 0, got 0",
+  );
+  expect(() => grpcPeerClient({ pingTimeoutMs: -1 })).toThrow(
+    "grpcPeerClient: pingTimeoutMs must be a finite number >= 0, got -1",
+  );
+  expect(typeof grpcPeerClient({ pingTimeoutMs: 0 })).toBe("function"); // 0: checks off
 });

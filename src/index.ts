@@ -30,9 +30,11 @@ export {
   staticDiscovery,
   type WatchOptions,
 } from "./core/membership.ts";
+export type { PeerLiveness, PeerState, PeerStateChange, PeerStatus } from "./core/peer-health.ts";
 export { formatPeerId, type PeerAddress, parsePeerId } from "./core/peer-id.ts";
 export type {
   PeerClient,
+  PeerClientContext,
   PeerClientFactory,
   PeerGetResult,
   PeerGetter,

@@ -386,6 +386,8 @@ describe("options", () => {
       interceptors: 1,
       stream: 1,
       streamIdleMs: 1,
+      pingAfterMs: 1,
+      pingTimeoutMs: 1,
     });
   });
 

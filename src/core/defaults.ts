@@ -33,6 +33,21 @@ export const defaultPeekWindowMs = 60_000;
  */
 export const defaultPeekTimeoutMs = 200;
 
+/**
+ * How often a peer marked down (alive but silent: it left an HTTP/2 PING
+ * unanswered) is probed, in ms (`probeIntervalMs`): 250. A probe is one
+ * small call, so this is cheap; it bounds how long a peer that came back
+ * stays out of routing.
+ */
+export const defaultProbeIntervalMs = 250;
+
+/**
+ * The share of a get's `timeoutMs` that its owner may take before the key
+ * is loaded locally instead (`peerShare`): half, so a silent owner leaves
+ * the other half of the caller's budget for the getter.
+ */
+export const defaultPeerShare = 0.5;
+
 /** Ring points per peer: 50, as Go's gRPC fork. Every node must use the same value. */
 export const defaultReplicas = 50;
 

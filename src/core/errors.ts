@@ -41,19 +41,19 @@ export class GroupCacheError extends Error {
 
   /**
    * Wraps any thrown value. A `GroupCacheError` is returned as it is; an
-   * `AbortSignal` reason becomes `canceled` or `deadline-exceeded`; anything
-   * else becomes `code` with the original as `cause`.
+   * `AbortSignal` reason becomes `canceled` or `deadline-exceeded` (a
+   * `TimeoutError`, or a Connect error with gRPC's DEADLINE_EXCEEDED, which
+   * is what Connect aborts a handler's signal with when the request's
+   * `grpc-timeout` runs out); anything else becomes `code` with the original
+   * as `cause`.
    */
   static from(reason: unknown, code: ErrorCode = "internal", context = ""): GroupCacheError {
     if (reason instanceof GroupCacheError) return reason;
     const prefix = context === "" ? "" : `${context}: `;
-    if (isAbortReason(reason)) {
-      const timeout = (reason as { name?: unknown }).name === "TimeoutError";
-      return new GroupCacheError(
-        timeout ? "deadline-exceeded" : "canceled",
-        `${prefix}${timeout ? "timed out" : "canceled"}`,
-        { cause: reason },
-      );
+    const aborted = abortCode(reason);
+    if (aborted !== undefined) {
+      const timeout = aborted === "deadline-exceeded";
+      return new GroupCacheError(aborted, `${prefix}${timeout ? "timed out" : "canceled"}`, { cause: reason });
     }
     const message = reason instanceof Error ? reason.message : String(reason);
     return new GroupCacheError(code, `${prefix}${message}`, { cause: reason });
@@ -73,8 +73,22 @@ export class NotFoundError extends GroupCacheError {
   }
 }
 
-function isAbortReason(reason: unknown): boolean {
-  if (typeof reason !== "object" || reason === null) return false;
-  const name = (reason as { name?: unknown }).name;
-  return name === "AbortError" || name === "TimeoutError";
+/** gRPC's status codes for a cancel and a deadline: the same in every gRPC library. */
+const grpcCanceled = 1;
+const grpcDeadlineExceeded = 4;
+
+/**
+ * The code of an abort reason: a DOM `AbortError` or `TimeoutError`, or a
+ * Connect `ConnectError` (recognised by its name and gRPC code, so the core
+ * does not import Connect) with CANCELLED or DEADLINE_EXCEEDED; `undefined`
+ * for anything else.
+ */
+function abortCode(reason: unknown): "canceled" | "deadline-exceeded" | undefined {
+  if (typeof reason !== "object" || reason === null) return undefined;
+  const { name, code } = reason as { name?: unknown; code?: unknown };
+  if (name === "AbortError") return "canceled";
+  if (name === "TimeoutError") return "deadline-exceeded";
+  if (name !== "ConnectError") return undefined;
+  if (code === grpcCanceled) return "canceled";
+  return code === grpcDeadlineExceeded ? "deadline-exceeded" : undefined;
 }

@@ -77,6 +77,15 @@ export interface GroupOptions<T, In> {
 export interface GetOptions {
   /** Stops this caller's wait (`canceled`/`deadline-exceeded`); the shared load goes on for others. Default: none. */
   signal?: AbortSignal;
+  /**
+   * This caller's deadline, in ms: the get then rejects with
+   * `deadline-exceeded` (the shared load goes on for others). Unlike a
+   * signal, it tells the load its budget: the key's owner is given at most
+   * `peerShare` of it (half by default), so a slow or silent owner leaves
+   * the rest for a local load rather than failing the get. `0`: none.
+   * Default: none.
+   */
+  timeoutMs?: number;
 }
 
 /** {@link GroupOptions} checked, with every default filled in and the settings derived from them. */

@@ -6,7 +6,7 @@ import { type GetManyResult, getMany } from "./get-many.ts";
 import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
-import { describe, optionsObject, signalOption } from "./options.ts";
+import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
 import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
@@ -140,15 +140,30 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   #get(key: string, options: GetOptions | undefined): Promise<T> {
     let signal: AbortSignal | undefined;
+    let timeoutMs: number;
     try {
-      signal = this.#checkCall(key, optionsObject(`group "${this.name}": get options`, options).signal);
+      const o = optionsObject(`group "${this.name}": get options`, options);
+      signal = this.#checkCall(key, o.signal);
+      timeoutMs = nonNegativeNumber(`group "${this.name}": timeoutMs`, o.timeoutMs, 0);
     } catch (error) {
       return Promise.reject(error);
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return this.#hit(key, id);
     this.#stats.gets++;
-    return this.#load(key, signal).then((entry) => this.#entries.valueOf(key, entry));
+    if (timeoutMs === 0) return this.#load(key, signal, 0).then((entry) => this.#entries.valueOf(key, entry));
+    const deadline = linkedSignal(
+      signal,
+      timeoutMs,
+      () =>
+        new GroupCacheError(
+          "deadline-exceeded",
+          `group "${this.name}": get of key ${JSON.stringify(key)} did not finish within timeoutMs (${timeoutMs} ms)`,
+        ),
+    );
+    const loaded = this.#load(key, deadline.signal, performance.now() + timeoutMs);
+    loaded.then(deadline.cleanup, deadline.cleanup);
+    return loaded.then((entry) => this.#entries.valueOf(key, entry));
   }
 
   /** A hit's answer, counted: the memoized promise, or the stored value decoded. */
@@ -161,9 +176,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * Go's `load`, once per key at a time (singleflight): the owner's value
    * if another peer owns the key, otherwise, or if the owner failed, the
-   * getter's.
+   * getter's. `deadline` (on `performance.now()`'s clock; `0`: none) is the
+   * caller's, which caps the time given to the owner (see `peerShare`).
    */
-  #load(key: string, signal: AbortSignal | undefined): Promise<Entry<T>> {
+  #load(key: string, signal: AbortSignal | undefined, deadline: number): Promise<Entry<T>> {
     this.#stats.loads++;
     return this.#loadGroup.do(
       key,
@@ -178,8 +194,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         }
         this.#stats.loadsDeduped++;
         const peer = this.#peers.pickPeer(key);
-        const fetched = peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal);
-        return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
+        if (peer === undefined) {
+          return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
+        }
+        const asked = performance.now();
+        const fetched = await this.#getFromPeer(peer, key, flightSignal, this.#peerBudget(deadline));
+        if (fetched !== undefined) return fetched;
+        const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
+        return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, timeoutMs), flightSignal);
       },
       signal,
     );
@@ -192,16 +214,25 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * itself). Throws the owner's `not-found`, as the getter here would say
    * the same, and `canceled` when nobody waits any more.
    */
-  async #getFromPeer(peer: PeerGetter, key: string, signal: AbortSignal): Promise<Entry<T> | undefined> {
+  async #getFromPeer(
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    budgetMs: number,
+  ): Promise<Entry<T> | undefined> {
     let result: PeerGetResult;
+    const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
     try {
-      result = await peer.get(this.name, key, { signal });
+      result = await peer.get(this.name, key, { signal: capped?.signal ?? signal });
     } catch (error) {
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
       if (error instanceof GroupCacheError && error.code === "not-found") throw error;
+      // Includes the owner's share of the caller's budget running out: the rest is for the getter.
       this.#stats.peerErrors++;
       return undefined;
+    } finally {
+      capped?.cleanup();
     }
     const entry = this.#entries.fromPeer(result?.value);
     if (entry === undefined) {
@@ -214,16 +245,46 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
+   * The getter's timeout for a load whose owner failed after `spentMs`:
+   * what is left of `getterTimeoutMs`. A load's whole budget, owner and
+   * fallback together, is one `getterTimeoutMs`: an owner whose getter
+   * hung until its own `getterTimeoutMs` leaves nothing, and the load fails
+   * with `deadline-exceeded` rather than wait as long again on a second
+   * getter call (the backend that hung there would likely hang here too).
+   */
+  #fallbackTimeoutMs(key: string, spentMs: number): number {
+    const { getterTimeoutMs } = this.#options;
+    if (getterTimeoutMs === 0) return 0;
+    const left = getterTimeoutMs - spentMs;
+    if (left >= 1) return left;
+    throw new GroupCacheError(
+      "deadline-exceeded",
+      `group "${this.name}": the owner of key ${JSON.stringify(key)} failed after ${Math.round(spentMs)} ms, leaving nothing of getterTimeoutMs (${getterTimeoutMs} ms) for a local load`,
+    );
+  }
+
+  /**
+   * How long the owner may take for a load whose caller's deadline is
+   * `deadline` (`0`: none, and then no cap): `peerShare` of what is left of
+   * it, so the getter has the rest if the owner does not answer.
+   */
+  #peerBudget(deadline: number): number {
+    const share = this.#peers.peerShare ?? 0;
+    if (deadline === 0 || share === 0) return 0;
+    return Math.max(1, (deadline - performance.now()) * share);
+  }
+
+  /**
    * A load by this process, inside `#localGroup` (so both its own gets and
    * peers' requests go through here): after a ring change, the key's
    * previous owners are peeked first, and a value one still holds is cached
    * as if loaded; otherwise, and always when no ring changed recently, the
    * getter (`#getLocally`).
    */
-  #loadLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #loadLocally(key: string, signal: AbortSignal, timeoutMs = this.#options.getterTimeoutMs): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal);
-    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal));
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, timeoutMs);
+    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal, timeoutMs));
   }
 
   /**
@@ -263,10 +324,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * Go's `getLocally`: calls the getter, and caches its value in the main
    * cache. Runs inside `#localGroup`. Its waiters are released with
-   * `deadline-exceeded` once `getterTimeoutMs` ran out; a value that
+   * `deadline-exceeded` once `timeoutMs` ran out (`getterTimeoutMs`, or
+   * what an owner that failed left of it); a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #getLocally(key: string, signal: AbortSignal, timeoutMs: number): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
     let failed = false;
     const fail = (error: GroupCacheError): GroupCacheError => {
@@ -276,15 +338,20 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       }
       return error;
     };
-    const timedOut = (reason: unknown) =>
-      fail(
+    const timedOut = (reason: unknown) => {
+      const budget =
+        timeoutMs === getterTimeoutMs
+          ? `getterTimeoutMs (${getterTimeoutMs} ms)`
+          : `the ${Math.round(timeoutMs)} ms its owner left of getterTimeoutMs (${getterTimeoutMs} ms)`;
+      return fail(
         new GroupCacheError(
           "deadline-exceeded",
-          `group "${this.name}": getter did not finish within getterTimeoutMs (${getterTimeoutMs} ms) for key ${JSON.stringify(key)}`,
+          `group "${this.name}": getter did not finish within ${budget} for key ${JSON.stringify(key)}`,
           { cause: reason },
         ),
       );
-    return withDeadline(signal, getterTimeoutMs, timedOut, (loadSignal) =>
+    };
+    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) =>
       new Promise<In>((resolve) => resolve(this.#options.getter(key, { signal: loadSignal, group: this.name }))).then(
         (value) => {
           let entry: Entry<T>;

@@ -1,5 +1,12 @@
-import { defaultPeekTimeoutMs, defaultPeekWindowMs, defaultReplicas } from "./defaults.ts";
 import {
+  defaultPeekTimeoutMs,
+  defaultPeekWindowMs,
+  defaultPeerShare,
+  defaultProbeIntervalMs,
+  defaultReplicas,
+} from "./defaults.ts";
+import {
+  fractionOption,
   functionOption,
   invalidOption,
   nonNegativeNumber,
@@ -7,6 +14,7 @@ import {
   positiveInteger,
   positiveNumber,
 } from "./options.ts";
+import type { PeerStateChange } from "./peer-health.ts";
 import { parsePeerId } from "./peer-id.ts";
 import type { PeerClientFactory } from "./peers.ts";
 import type { RingHash } from "./ring.ts";
@@ -46,6 +54,29 @@ export interface GroupCacheOptions {
    * (`defaultPeekTimeoutMs`, which says why not less).
    */
   peekTimeoutMs?: number;
+  /**
+   * How often a peer marked down is probed, in ms. A peer's transport marks
+   * it down when it is alive but silent (stopped, in a GC storm, its event
+   * loop saturated): with `grpcPeerClient`, an HTTP/2 PING unanswered
+   * within `pingTimeoutMs`. Its keys are then loaded by the asking process
+   * (deduplicated, as for a dead peer) until a probe is answered. Default:
+   * 250 (`defaultProbeIntervalMs`).
+   */
+  probeIntervalMs?: number;
+  /**
+   * Called whenever a peer's state changes (`up`, `suspect`, `down`; see
+   * `peerStates()`), for logs and metrics. Must not throw. Default: none.
+   */
+  onPeerState?: (change: PeerStateChange) => void;
+  /**
+   * The share of a get's `timeoutMs` its owner may take: after that the
+   * request to the owner is given up and the key is loaded locally with the
+   * rest of the budget, so a slow or silent owner cannot spend the whole
+   * deadline. From 0 (no cap: the owner may take it all) to below 1.
+   * Gets without `timeoutMs` are not capped (a signal does not say when it
+   * fires). Default: 0.5 (`defaultPeerShare`).
+   */
+  peerShare?: number;
 }
 
 /** {@link GroupCacheOptions} checked, with their defaults (`hash` and `peerClient` stay unset when not given). */
@@ -56,6 +87,9 @@ export interface ResolvedGroupCacheOptions {
   peerClient: PeerClientFactory | undefined;
   peekWindowMs: number;
   peekTimeoutMs: number;
+  probeIntervalMs: number;
+  onPeerState: ((change: PeerStateChange) => void) | undefined;
+  peerShare: number;
 }
 
 /**
@@ -71,6 +105,13 @@ export function resolveGroupCacheOptions(options: GroupCacheOptions | undefined)
     peerClient: functionOption<PeerClientFactory | undefined>("peerClient", given.peerClient, undefined),
     peekWindowMs: nonNegativeNumber("peekWindowMs", given.peekWindowMs, defaultPeekWindowMs),
     peekTimeoutMs: positiveNumber("peekTimeoutMs", given.peekTimeoutMs, defaultPeekTimeoutMs),
+    probeIntervalMs: positiveNumber("probeIntervalMs", given.probeIntervalMs, defaultProbeIntervalMs),
+    onPeerState: functionOption<((change: PeerStateChange) => void) | undefined>(
+      "onPeerState",
+      given.onPeerState,
+      undefined,
+    ),
+    peerShare: fractionOption("peerShare", given.peerShare, defaultPeerShare),
   };
 }
 

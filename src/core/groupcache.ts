@@ -7,6 +7,7 @@ import {
   type ResolvedGroupCacheOptions,
   resolveGroupCacheOptions,
 } from "./groupcache-options.ts";
+import { PeerHealth, type PeerStatus } from "./peer-health.ts";
 import { peerIdList, samePeerIds } from "./peer-id.ts";
 import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
@@ -24,14 +25,25 @@ export class GroupCache implements PeerPicker {
   #ring: Ring;
   #clients = new Map<string, PeerClient>();
   readonly #previous: PreviousOwners;
+  /** Which other peers are down (alive but silent), as their transports report; probes them. */
+  readonly #health: PeerHealth;
   #closed = false;
   /** How long one peek of a previous owner may take (`peekTimeoutMs`); read by the groups' loads. */
   readonly peekTimeoutMs: number;
+  /** The share of a get's `timeoutMs` its owner may take (`peerShare`); read by the groups' loads. */
+  readonly peerShare: number;
 
   constructor(options?: GroupCacheOptions) {
     this.#options = resolveGroupCacheOptions(options);
     this.self = this.#options.self;
     this.peekTimeoutMs = this.#options.peekTimeoutMs;
+    this.peerShare = this.#options.peerShare;
+    this.#health = new PeerHealth({
+      probeIntervalMs: this.#options.probeIntervalMs,
+      onChange: this.#options.onPeerState,
+      // A client without probes cannot say: take the peer back and let its next check decide.
+      probe: (id, signal) => this.#clients.get(id)?.probe?.(signal) ?? Promise.resolve(true),
+    });
     this.#previous = new PreviousOwners(this.#options.peekWindowMs);
     this.#ring = this.#newRing([]);
   }
@@ -94,6 +106,7 @@ export class GroupCache implements PeerPicker {
     this.#previous.remember(this.#formerOwners(current, ring));
     this.#ring = ring;
     this.#clients = clients;
+    this.#health.watch(clients.keys());
     for (const [id, client] of gone) this.#previous.linger(id, client);
     return true;
   }
@@ -131,7 +144,7 @@ export class GroupCache implements PeerPicker {
       }
       if (client === undefined) {
         try {
-          client = (factory as PeerClientFactory)(id);
+          client = (factory as PeerClientFactory)(id, { liveness: this.#health.liveness(id) });
         } catch (error) {
           for (const c of created) closeQuietly(c);
           for (const [gone, c] of reclaimed) this.#previous.linger(gone, c);
@@ -155,11 +168,26 @@ export class GroupCache implements PeerPicker {
     return this.#ring.get(key);
   }
 
-  /** The client of the owner of `key`, or `undefined` when this process owns it. */
+  /**
+   * The client of the owner of `key`, or `undefined` when this process owns
+   * it, or when its owner is down (alive but silent: see `peerStates`): the
+   * key is then loaded here, once per key at a time, as for a dead peer.
+   */
   pickPeer(key: string): PeerGetter | undefined {
     const owner = this.#ring.get(key);
-    if (owner === undefined || owner === this.self) return undefined;
+    if (owner === undefined || owner === this.self || this.#health.isDown(owner)) return undefined;
     return this.#clients.get(owner);
+  }
+
+  /**
+   * The health of every other peer in the ring, sorted by id: `up`;
+   * `suspect` (requests to it stalled and its transport is checking it);
+   * `down` (alive but silent: out of routing, probed every
+   * `probeIntervalMs` until it answers). `since` is on `performance.now()`'s
+   * clock. `onPeerState` reports each change as it happens.
+   */
+  peerStates(): PeerStatus[] {
+    return this.#health.states();
   }
 
   /**
@@ -221,6 +249,7 @@ export class GroupCache implements PeerPicker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#health.close();
     for (const group of this.#groups.values()) group.close();
     const clients = [...this.#clients.values()];
     this.#clients = new Map();

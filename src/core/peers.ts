@@ -1,3 +1,5 @@
+import type { PeerLiveness } from "./peer-health.ts";
+
 /** What an owner answers for one key. */
 export interface PeerGetResult {
   /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
@@ -45,10 +47,28 @@ export interface ServeResult {
 export interface PeerClient extends PeerGetter {
   /** Releases the connection. Calls in flight may fail with `unavailable`. */
   close(): Promise<void>;
+  /**
+   * Optional: asks the peer whether it is alive, for a peer reported down
+   * (see {@link PeerClientContext}): `true` once it answered anything
+   * within the client's own short deadline, `false` otherwise; never
+   * rejects. Without it, a peer reported down comes back at the next probe.
+   */
+  probe?(signal: AbortSignal): Promise<boolean>;
+}
+
+/** What `GroupCache` gives a peer's client when it creates it. */
+export interface PeerClientContext {
+  /**
+   * Where the client reports the peer's liveness: `down` when the peer is
+   * alive but silent (an unanswered HTTP/2 PING) takes it out of routing
+   * until a {@link PeerClient.probe} succeeds. A client that never reports
+   * leaves its peer in routing, as before health checks.
+   */
+  liveness: PeerLiveness;
 }
 
 /** Creates the client of the peer with id `id` (for example `"10.0.0.7:8080"`). */
-export type PeerClientFactory = (id: string) => PeerClient;
+export type PeerClientFactory = (id: string, context?: PeerClientContext) => PeerClient;
 
 /**
  * Finds the owner of a key, as Go groupcache's `PeerPicker`: the peer to ask,
@@ -67,6 +87,12 @@ export interface PeerPicker {
   pickPrevious?(key: string): readonly PeerGetter[];
   /** With `pickPrevious`: how long one peek may take, in ms, before the key is loaded as usual. */
   readonly peekTimeoutMs?: number;
+  /**
+   * Optional: the share of a get's `timeoutMs` its owner may take before
+   * the key is loaded locally instead (`0`: no cap). See `GroupCache`'s
+   * `peerShare`.
+   */
+  readonly peerShare?: number;
 }
 
 /** A picker with no peers: every key is loaded locally. */

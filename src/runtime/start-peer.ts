@@ -1,6 +1,7 @@
 import { defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
 import { GroupCache } from "../core/groupcache.ts";
+import type { GroupCacheOptions } from "../core/groupcache-options.ts";
 import {
   type ConnectDiscoveryOptions,
   connectDiscovery,
@@ -60,6 +61,12 @@ export interface StartPeerOptions {
   peekWindowMs?: number;
   /** The cache's `peekTimeoutMs`: how long one peek may take. Default: 200. */
   peekTimeoutMs?: number;
+  /** The cache's `probeIntervalMs`: how often a peer marked down (alive but silent) is probed. Default: 250. */
+  probeIntervalMs?: number;
+  /** The cache's `onPeerState`: called on every change of a peer's state (up, suspect, down). Default: none. */
+  onPeerState?: GroupCacheOptions["onPeerState"];
+  /** The cache's `peerShare`: the share of a get's `timeoutMs` its owner may take. Default: 0.5. */
+  peerShare?: number;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;
   /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above. */
@@ -152,6 +159,9 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     ...(options.hash === undefined ? {} : { hash: options.hash }),
     ...(options.peekWindowMs === undefined ? {} : { peekWindowMs: options.peekWindowMs }),
     ...(options.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: options.peekTimeoutMs }),
+    ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }),
+    ...(options.onPeerState === undefined ? {} : { onPeerState: options.onPeerState }),
+    ...(options.peerShare === undefined ? {} : { peerShare: options.peerShare }),
   });
   const live = cache;
   const membership =

@@ -15,6 +15,7 @@
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { linkedSignal } from "../core/signals.ts";
 import { createDenoResolver } from "../discovery/deno-resolver.ts";
 import { createNodeResolver } from "../discovery/node-resolver.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";
@@ -153,12 +154,17 @@ function liveGroup(name: string): LiveGroup {
 }
 
 async function get(group: string, key: string, timeoutMs: number | undefined): Promise<GetOutcome> {
+  // One controller and a timer cleared when done, not AbortSignal.timeout:
+  // a load's thousands of pending timeouts would hold their memory.
+  const deadline = timeoutMs === undefined ? undefined : linkedSignal(undefined, timeoutMs);
   try {
-    const options = timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(timeoutMs) };
+    const options = deadline === undefined || timeoutMs === undefined ? {} : { signal: deadline.signal, timeoutMs };
     return { ok: true, value: await liveGroup(group).group.get(key, options) };
   } catch (error) {
     const e = GroupCacheError.from(error);
     return { ok: false, code: e.code, message: e.message };
+  } finally {
+    deadline?.cleanup();
   }
 }
 
@@ -248,7 +254,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
     try {
       return await runPacedLoad(
         a,
-        (key) => get(a.group, key, undefined),
+        (key) => get(a.group, key, a.timeoutMs),
         (key) => expectedValue(key, live.spec.valueBytes),
         loadController.signal,
       );
@@ -274,6 +280,14 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
     const m = process.memoryUsage();
     return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, collected };
   },
+  peerStates: async () => ({
+    states: cache.peerStates().map(({ peer, state, since, reason }) => ({
+      peer,
+      state,
+      sinceMs: performance.timeOrigin + since,
+      reason,
+    })),
+  }),
   close: async () => {
     await peer.close();
     setTimeout(() => process.exit(0), 0);

@@ -115,6 +115,8 @@ export interface LoadArgs {
   /** Upper bounds: the load ends at the first of these (or at `loadStop`). */
   durationMs: number;
   maxOps: number;
+  /** Each get's deadline, in ms (`GetOptions.timeoutMs`). Default: none. */
+  timeoutMs?: number;
 }
 
 /**
@@ -170,6 +172,14 @@ export interface Commands {
   memory: {
     args: { gc?: boolean };
     reply: { rssBytes: number; heapUsedBytes: number; externalBytes: number; collected: boolean };
+  };
+  /**
+   * `cache.peerStates()`: the health of each other peer; `sinceMs` on the
+   * shared clock (see `sharedClockMs`).
+   */
+  peerStates: {
+    args: Record<string, never>;
+    reply: { states: { peer: string; state: string; sinceMs: number; reason: string }[] };
   };
   /** Closes the cache and the server, replies, then exits with 0. */
   close: { args: Record<string, never>; reply: Record<string, never> };

@@ -1,15 +1,16 @@
 import type * as http2 from "node:http2";
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
-import { createGrpcTransport, Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
+import { createGrpcTransport, type Http2SessionOptions } from "@connectrpc/connect-node";
 import { defaultPeerTimeoutMs } from "../core/defaults.ts";
-import { arrayOption, booleanOption, nonNegativeNumber, optionsObject } from "../core/options.ts";
+import { arrayOption, booleanOption, nonNegativeNumber, optionsObject, positiveNumber } from "../core/options.ts";
 import { parsePeerId } from "../core/peer-id.ts";
-import type { PeerClientFactory } from "../core/peers.ts";
+import type { PeerClientContext, PeerClientFactory } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { GrpcPeer } from "./grpc-peer.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
+import { PeerPinger, WatchedSessionManager } from "./peer-pinger.ts";
 import { messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
@@ -81,6 +82,29 @@ export interface GrpcPeerClientOptions {
    * alive. Default: 1 000.
    */
   streamIdleMs?: number;
+  /**
+   * How long requests to a peer may be in flight with nothing heard from it
+   * before an HTTP/2 PING checks it, in ms. A peer that answers anything
+   * (a value, an error) is not pinged, so a busy healthy peer never is.
+   * Default: 100.
+   */
+  pingAfterMs?: number;
+  /**
+   * How long that PING may go unanswered before the peer is reported down,
+   * in ms. A peer that is alive but silent
+   * (stopped, in a GC storm, its event loop saturated) is then taken out of
+   * routing: what was in flight to it fails at once and is loaded locally,
+   * as are its keys until it answers a probe (`GroupCache`'s
+   * `probeIntervalMs`). So it is noticed within `pingAfterMs` +
+   * `pingTimeoutMs` (~400 ms by default) instead of after `timeoutMs`. A
+   * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
+   * socket, so a slow getter does not count as silence; a peer whose event
+   * loop stalls longer than this does. A false alarm costs loads of the
+   * peer's keys here until the next probe (every `probeIntervalMs`, each
+   * waiting up to 1 s), never a failed get. `0` turns the checks off.
+   * Default: 300.
+   */
+  pingTimeoutMs?: number;
 }
 
 /**
@@ -90,6 +114,21 @@ export interface GrpcPeerClientOptions {
 const receiveWindowBytes = 4 << 20;
 /** `streamIdleMs` when unset. */
 const defaultStreamIdleMs = 1_000;
+/** `pingAfterMs` when unset. */
+const defaultPingAfterMs = 100;
+/**
+ * `pingTimeoutMs` when unset. A PING crosses loopback or a LAN in well
+ * under a millisecond; this leaves room for a peer (or this process)
+ * starved of CPU for a moment on a crowded node: 200 ms gave false alarms
+ * on a 2-core machine at a load average of 18.
+ */
+const defaultPingTimeoutMs = 300;
+/**
+ * A probe's deadline: longer than a PING's, as a probe of a peer that was
+ * dropped opens a new connection first; and a peer that resumes answers the
+ * probe it finds waiting, so a long one brings it back sooner.
+ */
+const probeTimeoutMs = 1_000;
 
 /**
  * Creates the clients of the other peers for `GroupCache`'s `peerClient`
@@ -110,7 +149,7 @@ const defaultStreamIdleMs = 1_000;
  */
 export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFactory {
   const o = resolveClientOptions(options);
-  return (id) => {
+  return (id, context?: PeerClientContext) => {
     const { host } = parsePeerId(id);
     const baseUrl = peerBaseUrl(id, o.tls !== undefined);
     // Node's HTTP/2 client sends `:authority` as `servername:port`, or
@@ -122,7 +161,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       // window, 10 KB values at 64 keys in flight wait on WINDOW_UPDATEs.
       settings: { initialWindowSize: receiveWindowBytes, ...o.tls?.settings },
     };
-    const sessionManager = new Http2SessionManager(baseUrl, o.session, connectOptions);
+    const sessionManager = new WatchedSessionManager(baseUrl, o.session, connectOptions);
     const transport = createGrpcTransport({
       baseUrl,
       sessionManager,
@@ -133,6 +172,17 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       interceptors: o.interceptors,
     });
     const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs);
+    if (context !== undefined && o.pingTimeoutMs > 0) {
+      const pinger = new PeerPinger({
+        peer: id,
+        sessionManager,
+        pingAfterMs: o.pingAfterMs,
+        pingTimeoutMs: o.pingTimeoutMs,
+        liveness: context.liveness,
+        onDown: (reason) => peer.dropConnection(reason),
+      });
+      peer.usePinger(pinger, Math.max(probeTimeoutMs, o.pingTimeoutMs));
+    }
     if (o.stream) {
       peer.useStream(
         new GetStreamClient({
@@ -169,5 +219,7 @@ function resolveClientOptions(options: GrpcPeerClientOptions | undefined) {
     interceptors,
     stream: booleanOption("grpcPeerClient: stream", o.stream, interceptors.length === 0),
     streamIdleMs: nonNegativeNumber("grpcPeerClient: streamIdleMs", o.streamIdleMs, defaultStreamIdleMs),
+    pingAfterMs: positiveNumber("grpcPeerClient: pingAfterMs", o.pingAfterMs, defaultPingAfterMs),
+    pingTimeoutMs: nonNegativeNumber("grpcPeerClient: pingTimeoutMs", o.pingTimeoutMs, defaultPingTimeoutMs),
   };
 }

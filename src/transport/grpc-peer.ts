@@ -5,6 +5,7 @@ import type { PeerClient, PeerGetResult } from "../core/peers.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
+import type { PeerPinger } from "./peer-pinger.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
 type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
@@ -20,6 +21,9 @@ export class GrpcPeer implements PeerClient {
   readonly #sessionManager: Http2SessionManager;
   readonly #timeoutMs: number;
   #stream: GetStreamClient | undefined;
+  #pinger: PeerPinger | undefined;
+  /** A probe's deadline. */
+  #probeTimeoutMs = 0;
   /** The peer answered Peek with UNIMPLEMENTED (an older or Go peer): peek no more. */
   #noPeek = false;
   #closed = false;
@@ -29,6 +33,44 @@ export class GrpcPeer implements PeerClient {
     this.#client = client;
     this.#sessionManager = sessionManager;
     this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Checks the peer with `pinger` while requests are in flight, and
+   * answers probes within `probeTimeoutMs`.
+   */
+  usePinger(pinger: PeerPinger, probeTimeoutMs: number): void {
+    this.#pinger = pinger;
+    this.#probeTimeoutMs = probeTimeoutMs;
+  }
+
+  /**
+   * The peer was reported down (it left a PING unanswered): fails what is
+   * in flight on its connection with `unavailable`, so those loads fall
+   * back at once. The next request opens a new connection.
+   */
+  dropConnection(reason: string): void {
+    this.#stream?.failAll(new GroupCacheError("unavailable", reason));
+    this.#sessionManager.abort(new ConnectError(reason, Code.Unavailable));
+  }
+
+  /**
+   * Whether the peer answers: a Peek of an empty group, answered from
+   * memory by any live peer (an unknown group, or UNIMPLEMENTED from a Go
+   * peer, is an answer too), within the probe deadline (1 s, or `pingTimeoutMs` if longer).
+   */
+  async probe(signal: AbortSignal): Promise<boolean> {
+    if (this.#closed) return false;
+    try {
+      await this.#client.peek(
+        { group: "", key: "" },
+        this.#probeTimeoutMs > 0 ? { signal, timeoutMs: this.#probeTimeoutMs } : { signal },
+      );
+      return true;
+    } catch (error) {
+      const code = ConnectError.from(error).code;
+      return code !== Code.Canceled && code !== Code.DeadlineExceeded && code !== Code.Unavailable;
+    }
   }
 
   /** Sends keys on `stream` rather than by unary Get. */
@@ -50,9 +92,16 @@ export class GrpcPeer implements PeerClient {
         ),
       );
     }
-    return this.#stream === undefined
-      ? this.unaryGet(group, key, options.signal)
-      : this.#stream.get(group, key, options.signal);
+    const result =
+      this.#stream === undefined
+        ? this.unaryGet(group, key, options.signal)
+        : this.#stream.get(group, key, options.signal);
+    const pinger = this.#pinger;
+    if (pinger !== undefined) {
+      pinger.started();
+      result.then(pinger.answered, pinger.failed);
+    }
+    return result;
   }
 
   /** Fetches one key with a unary Get call. */
@@ -94,6 +143,7 @@ export class GrpcPeer implements PeerClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pinger?.close();
     this.#stream?.close();
     this.#sessionManager.abort(new ConnectError(`peer ${this.#id}: client closed`, Code.Unavailable));
   }

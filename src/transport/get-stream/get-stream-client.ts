@@ -159,6 +159,26 @@ export class GetStreamClient {
     this.#fail(pending, GroupCacheError.from(pending.signal.reason, "canceled", `peer ${this.#o.peer}`));
   }
 
+  /**
+   * Fails every key in flight or queued with `error` and resets the current
+   * stream (its peer did not answer a PING); the next key opens a new one.
+   */
+  failAll(error: GroupCacheError): void {
+    const keys = [...this.#keys.values()];
+    this.#keys.clear();
+    this.#queue = [];
+    this.#dirty = [];
+    const call = this.#call;
+    this.#call = undefined;
+    // No cancels to send: the connection is dropped with its streams.
+    for (const pending of keys) {
+      pending.done = true;
+      pending.signal.removeEventListener("abort", pending);
+      pending.reject(error);
+    }
+    call?.reset();
+  }
+
   /** Fails every key still waiting with `unavailable` and closes the streams. */
   close(): void {
     if (this.#closed) return;

@@ -1,35 +1,44 @@
 /**
- * RSS of one group filled far past its budget: `cacheBytes` 64 MiB, then
- * distinct keys of 100-byte or 10 KB values until `fillFactor` times the
- * budget went through it (16× by default: 1 GiB), with Node's default
- * flags, as a pod runs. Two paths: values from the local getter (a fresh
- * `Uint8Array` per load, as a getter reading from elsewhere returns), and
- * values fetched from an owner peer process over the gRPC transport and
- * mirrored into the hot cache (`hotPolicy` always).
+ * RSS of one group filled past its budget: `cacheBytes` 64 MiB, then
+ * distinct keys of 10 KB values until 16 times the budget went through it
+ * (1 GiB), or of 100-byte values once (~600,000 gets, whose misses take
+ * longer). Two paths: values from the local getter (a fresh `Uint8Array`
+ * per load, as a getter reading from elsewhere returns), and values fetched
+ * from an owner peer process over the gRPC transport and mirrored into the
+ * hot cache (`hotPolicy` always). With Node's default flags, as a pod runs,
+ * and with the young generation bounded (`--max-semi-space-size=16`).
  *
  * Each measurement is a fresh child process: it starts, warms up (a
  * thousand gets through the same path, then `gc()`), reads RSS, fills with
- * 16 loops, sampling RSS every 256 gets, and reads again at the end (no
- * forced collection: what a pod's memory limit sees), then after `gc()`.
- * The table shows RSS growth at its peak and at the end, as a ratio of
- * `cacheBytes`, and the end's breakdown from `process.memoryUsage()`.
+ * 16 loops that return to the event loop every 16 gets, as requests arriving
+ * over the network do, sampling RSS every 256 gets, and reads again at the
+ * end (no forced collection: what a pod's memory limit sees), then after
+ * `gc()`. The table shows RSS growth at its peak and at the end, as a ratio
+ * of `cacheBytes`, and the end's breakdown from `process.memoryUsage()`.
  *
  * `--baseline DIR` measures the same in the library of another worktree
  * (e.g. `git worktree add /tmp/mem-base <commit>`), in the same run,
- * interleaved with this one.
+ * interleaved with this one. `--runs N` (default 1) repeats each.
  *
- *   node --expose-gc bench/memory-churn.ts [--quick] [--baseline DIR]
+ *   node --expose-gc bench/memory-churn.ts [--quick] [--baseline DIR] [--runs N]   # ~15 min
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { arg, trees as treesOf } from "./support/args.ts";
 import { fmt, printTable, quick, summarize } from "./support/stats.ts";
 
 const mib = 1 << 20;
 const cacheBytes = quick ? 4 * mib : 64 * mib;
-const fillFactor = quick ? 2 : 16;
-const runs = quick ? 1 : 2;
+/**
+ * How many times its budget goes through the group: 16× (1 GiB) of 10 KB
+ * values; once (~600,000 gets) of 100-byte ones, whose misses take longer.
+ */
+const fillFactorOf = (valueBytes: number) => (quick ? 2 : valueBytes >= 1024 ? 16 : 1);
+const runs = Number(arg("runs") ?? 1);
 const concurrency = 16;
+/** The V8 flag of the last rows: semispaces of 16 MiB at most (Node 24 grows them to 64 under load). */
+const semiFlag = "--max-semi-space-size=16";
 const sizes = [100, 10 * 1024];
 const paths = ["local", "remote"] as const;
 type Path = (typeof paths)[number];
@@ -45,14 +54,6 @@ interface Result {
   arrayBuffers: number;
   cachedBytes: number;
   items: number;
-}
-
-function arg(name: string): string | undefined {
-  const prefix = `--${name}=`;
-  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(prefix));
-  if (i === -1) return undefined;
-  const a = process.argv[i] as string;
-  return a.startsWith(prefix) ? a.slice(prefix.length) : process.argv[i + 1];
 }
 
 /** In the child: one fill of one group, printed as JSON. */
@@ -86,7 +87,7 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
   }
   const group = cache.getGroup(name);
   try {
-    const total = Math.ceil((fillFactor * cacheBytes) / (valueBytes + 12));
+    const total = Math.ceil((fillFactorOf(valueBytes) * cacheBytes) / (valueBytes + 12));
     let next = 0;
     let peak = 0;
     const loop = async (count: number) => {
@@ -132,9 +133,18 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
   }
 }
 
-function measure(root: string, path: Path, valueBytes: number): Result {
+/** What is measured: a library root, with V8 flags. */
+interface Variant {
+  label: string;
+  root: string;
+  flags: string[];
+}
+
+function measure(variant: Variant, path: Path, valueBytes: number): Result {
+  const { root } = variant;
   const args = [
     "--expose-gc",
+    ...variant.flags,
     import.meta.filename,
     "--child",
     "--root",
@@ -152,14 +162,11 @@ function measure(root: string, path: Path, valueBytes: number): Result {
 
 function main(): void {
   const here = resolve(import.meta.dirname, "..");
-  const baseline = arg("baseline");
-  const trees =
-    baseline === undefined
-      ? [{ label: "this", root: here }]
-      : [
-          { label: "baseline", root: resolve(baseline) },
-          { label: "this", root: here },
-        ];
+  // Each tree with Node's default flags, and this one with the young generation bounded.
+  const trees: Variant[] = [
+    ...treesOf(here, resolve).map((t) => ({ ...t, flags: [] })),
+    { label: `this, ${semiFlag}`, root: here, flags: [semiFlag] },
+  ];
   const samples = new Map<string, Result[]>();
   for (let r = 0; r < runs; r++) {
     for (const valueBytes of sizes) {
@@ -167,7 +174,7 @@ function main(): void {
         for (const tree of trees) {
           const key = `${tree.label}|${path}|${valueBytes}`;
           const list = samples.get(key) ?? [];
-          list.push(measure(tree.root, path, valueBytes));
+          list.push(measure(tree, path, valueBytes));
           samples.set(key, list);
         }
       }
@@ -202,7 +209,7 @@ function main(): void {
     }
   }
   printTable(
-    `RSS growth filling cacheBytes ${m(cacheBytes)} MiB with ${fillFactor}× its size of distinct values, default flags, ${runs} fresh processes each (MiB, median)`,
+    `RSS growth filling cacheBytes ${m(cacheBytes)} MiB with ${fillFactorOf(10240)}× (10 KB) or ${fillFactorOf(100)}× (100 B) its size of distinct values, ${runs} fresh process(es) each (MiB, median)`,
     [
       "value",
       "path",

@@ -25,6 +25,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { LRUCache } from "lru-cache";
+import { defaultEntryOverheadBytes } from "../src/core/defaults.ts";
 import { GroupCache, stringCodec } from "../src/index.ts";
 import { buildGoBaseline, type GoMemory, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, type Summary, summarize } from "./support/stats.ts";
@@ -76,7 +77,7 @@ const candidates: Record<string, Fill> = {
     // A budget of exactly `entries` entries; the second half of the keys evicts the first.
     const group = new GroupCache().newGroup({
       name: "m",
-      cacheBytes: entries * (10 + valueBytes),
+      cacheBytes: entries * (10 + valueBytes + defaultEntryOverheadBytes),
       getter: () => value,
       ...loadOptions,
     });

@@ -9,7 +9,16 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-const benches = ["local-hit.ts", "remote.ts", "memory.ts", "membership.ts", "startup.ts", "hung-peer.ts"];
+const benches = [
+  "local-hit.ts",
+  "remote.ts",
+  "memory.ts",
+  "memory-churn.ts",
+  "soak.ts",
+  "membership.ts",
+  "startup.ts",
+  "hung-peer.ts",
+];
 const args = process.argv.slice(2);
 let failed = 0;
 for (const bench of benches) {

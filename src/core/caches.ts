@@ -1,6 +1,8 @@
 import type { Codec } from "./codec.ts";
 import { HitMemo } from "./hit-memo.ts";
-import { LRU, type LRUStats } from "./lru.ts";
+import { hashKey, KeyIndex } from "./key-index.ts";
+import type { LRUStats } from "./lru.ts";
+import { RecencyLinks, RecencyList } from "./recency-list.ts";
 import { SlabStore } from "./slab-store.ts";
 import { utf8Length } from "./utf8.ts";
 
@@ -34,26 +36,37 @@ const hitMemoSlots = 4096;
  * counters (Go's `cache` type), the storage of their values, and the byte
  * budget they share.
  *
- * The caches map keys to ids in one `SlabStore`, which packs the bytes of
- * every value into shared slabs: one small record per value instead of a
- * `Uint8Array` each (see `SlabStore`). Beside them, a `HitMemo` keeps the
- * answers of recent hits as settled promises, so a hit on a popular key
- * allocates nothing; an entry that leaves a cache leaves the memo too.
+ * No entry is a JavaScript object. One `SlabStore` packs every entry's key
+ * and value bytes into shared slabs and knows each by a small integer id; a
+ * `KeyIndex` finds a key's id; each cache is a `RecencyList` of ids. All
+ * three are typed arrays, so under steady eviction the garbage collector
+ * has nothing per entry to copy or promote (see `KeyIndex` for what a `Map`
+ * of string keys costs). A key is in one cache at a time: storing it in
+ * either replaces it in both. Per-entry fields beside the store's record
+ * are typed arrays indexed by id, grown in `#ensureIds`.
+ *
+ * Beside them, a `HitMemo` keeps the answers of recent hits as settled
+ * promises, so a hit on a popular key allocates nothing; an entry that
+ * leaves a cache leaves the memo too.
  */
 export class Caches<T> {
   /** The budget, or 0 once closed: a closed cache holds and finds nothing. */
   #cacheBytes: number;
   readonly #entryOverheadBytes: number;
   readonly #store: SlabStore;
+  readonly #index: KeyIndex;
   readonly #memo: HitMemo<T>;
+  readonly #links = new RecencyLinks();
   /** Keys this process is authoritative for: loaded by its own getter. */
-  readonly #mainCache: LRU<number>;
+  readonly #mainCache: RecencyList;
   /**
    * Keys other peers own, mirrored here because they are popular. Without it
    * every process would ask the owner for a hot key, and the owner's CPU and
    * NIC would become the cluster's bottleneck.
    */
-  readonly #hotCache: LRU<number>;
+  readonly #hotCache: RecencyList;
+  /** Per id: 1 if the entry is in the hot cache, 0 in the main cache. */
+  #inHot = new Uint8Array(1024);
   #mainGets = 0;
   #mainHits = 0;
   #hotGets = 0;
@@ -63,71 +76,77 @@ export class Caches<T> {
     this.#cacheBytes = options.cacheBytes;
     this.#entryOverheadBytes = options.entryOverheadBytes;
     this.#store = new SlabStore({ slabBytes: options.slabBytes, onMove: (id) => this.#memo.delete(id) });
+    this.#index = new KeyIndex(this.#store);
     this.#memo = new HitMemo(hitMemoSlots, options.cacheBytes / 8);
-    this.#mainCache = this.#newLRU();
-    this.#hotCache = this.#newLRU();
+    this.#mainCache = new RecencyList(this.#links);
+    this.#hotCache = new RecencyList(this.#links);
   }
 
   /**
-   * Go's `lookupCache`: the id of `key`'s value from the main cache, else
-   * the hot cache, marked most recently used; `undefined` on a miss. Counts
-   * the lookup in each cache it reached, as Go's `cache.get`; a miss only
-   * when `countMiss`: a caller that has not yet checked the key (a hit
-   * needs no check: a cached key was checked when stored) counts its miss
-   * by looking again once the key is known valid. Nothing is counted when
-   * caching is off, as in Go.
+   * Go's `lookupCache`: the id of `key`'s value, from the main or the hot
+   * cache, marked most recently used; `undefined` on a miss. Counts the
+   * lookup in each cache it reached, as Go's `cache.get` (a hot hit counts
+   * a main miss first); a miss only when `countMiss`: a caller that has not
+   * yet checked the key (a hit needs no check: a cached key was checked when
+   * stored) counts its miss by looking again once the key is known valid.
+   * Nothing is counted when caching is off, as in Go.
    */
   lookupCache(key: string, countMiss: boolean): number | undefined {
     if (this.#cacheBytes <= 0) return undefined;
-    const id = this.#mainCache.get(key);
-    if (id === undefined) return this.#lookupHot(key, countMiss);
+    const id = this.#index.find(key, hashKey(key));
+    if (id < 0) {
+      if (countMiss) {
+        this.#mainGets++;
+        this.#hotGets++;
+      }
+      return undefined;
+    }
     this.#mainGets++;
-    this.#mainHits++;
+    if (this.#inHot[id] === 0) {
+      this.#mainHits++;
+      this.#mainCache.touch(id);
+    } else {
+      this.#hotGets++;
+      this.#hotHits++;
+      this.#hotCache.touch(id);
+    }
     return id;
   }
 
   /**
-   * `lookupCache` after a miss in the main cache. A method of its own so
-   * that a main-cache hit, the usual case, stays a short path where the
-   * hit path inlines it.
-   */
-  #lookupHot(key: string, countMiss: boolean): number | undefined {
-    const id = this.#hotCache.get(key);
-    if (id !== undefined) {
-      this.#mainGets++;
-      this.#hotGets++;
-      this.#hotHits++;
-      return id;
-    }
-    if (countMiss) {
-      this.#mainGets++;
-      this.#hotGets++;
-    }
-    return undefined;
-  }
-
-  /**
-   * Go's `populateCache`: copies `bytes` into the store and inserts them
-   * into cache `which`, then evicts until main + hot fit the budget: from
-   * the hot cache while it holds more than 1/8 of the main cache's bytes,
-   * otherwise from the main cache (Go's rule, which keeps mirrors of other
-   * peers' keys from crowding out this peer's own). A value that alone
-   * exceeds the budget is not cached at all, rather than flushing every
-   * other entry and then itself. Returns the value's id, or `undefined` if
-   * it is not cached (not stored, or evicted at once by that rule).
+   * Go's `populateCache`: copies `key` and `bytes` into the store and
+   * inserts them into cache `which` (replacing the key in either cache),
+   * then evicts until main + hot fit the budget: from the hot cache while
+   * it holds more than 1/8 of the main cache's bytes, otherwise from the
+   * main cache (Go's rule, which keeps mirrors of other peers' keys from
+   * crowding out this peer's own). A value that alone exceeds the budget
+   * is not cached at all, rather than flushing every other entry and then
+   * itself. Returns the value's id, or `undefined` if it is not cached (not
+   * stored, or evicted at once by that rule).
    */
   populateCache(key: string, bytes: Uint8Array, which: CacheType): number | undefined {
     const cacheBytes = this.#cacheBytes;
     if (cacheBytes <= 0) return undefined;
-    if (utf8Length(key) + bytes.byteLength + this.#entryOverheadBytes > cacheBytes) return undefined;
-    const id = this.#store.put(bytes);
-    (which === "main" ? this.#mainCache : this.#hotCache).add(key, id);
+    const keyBytes = utf8Length(key);
+    const size = keyBytes + bytes.byteLength + this.#entryOverheadBytes;
+    if (size > cacheBytes) return undefined;
+    const hash = hashKey(key);
+    const old = this.#index.find(key, hash);
+    if (old >= 0) this.#removeId(old); // a replacement, not an eviction
+    const id = this.#store.put(key, keyBytes, bytes);
+    this.#ensureIds();
+    const cache = which === "main" ? this.#mainCache : this.#hotCache;
+    this.#inHot[id] = which === "main" ? 0 : 1;
+    cache.pushFront(id);
+    cache.bytes += size;
+    this.#index.insert(id, hash);
     for (;;) {
       const mainBytes = this.#mainCache.bytes;
       const hotBytes = this.#hotCache.bytes;
       if (mainBytes + hotBytes <= cacheBytes) break;
       const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
-      victim.removeOldest();
+      victim.evictions++;
+      this.#removeId(victim.oldest);
     }
     return this.#store.has(id) ? id : undefined;
   }
@@ -166,18 +185,21 @@ export class Caches<T> {
     this.#memo.set(id, answer, this.#store.length(id), false);
   }
 
-  /** Drops `key` from both caches; returns whether either held it. */
+  /** Drops `key` from the caches; returns whether either held it. */
   remove(key: string): boolean {
-    const main = this.#mainCache.delete(key);
-    const hot = this.#hotCache.delete(key);
-    return main || hot;
+    const id = this.#index.find(key, hashKey(key));
+    if (id < 0) return false;
+    this.#removeId(id);
+    return true;
   }
 
   /** A snapshot of one cache's counters. */
   stats(which: CacheType): CacheStats {
+    const cache = which === "main" ? this.#mainCache : this.#hotCache;
+    const stats = { bytes: cache.bytes, items: cache.items, evictions: cache.evictions };
     return which === "main"
-      ? { ...this.#mainCache.stats(), gets: this.#mainGets, hits: this.#mainHits }
-      : { ...this.#hotCache.stats(), gets: this.#hotGets, hits: this.#hotHits };
+      ? { ...stats, gets: this.#mainGets, hits: this.#mainHits }
+      : { ...stats, gets: this.#hotGets, hits: this.#hotHits };
   }
 
   /**
@@ -186,19 +208,37 @@ export class Caches<T> {
    */
   close(): void {
     this.#cacheBytes = 0;
-    this.#mainCache.clear();
-    this.#hotCache.clear();
-  }
-
-  #newLRU(): LRU<number> {
-    return new LRU<number>({
-      valueArray: Uint32Array,
-      sizeOf: (id) => this.#store.length(id) + this.#entryOverheadBytes,
-      // An entry left a cache: free its bytes and forget its answer.
-      dispose: (id) => {
+    for (const cache of [this.#mainCache, this.#hotCache]) {
+      for (const id of [...cache.ids()]) {
         this.#memo.delete(id);
         this.#store.free(id);
-      },
-    });
+      }
+      cache.clear();
+    }
+    this.#index.clear();
+  }
+
+  /**
+   * Takes entry `id` out of its cache, the index and the store, and forgets
+   * its answer. Its bytes are read before the store frees them.
+   */
+  #removeId(id: number): void {
+    const store = this.#store;
+    const cache = this.#inHot[id] === 0 ? this.#mainCache : this.#hotCache;
+    cache.unlink(id);
+    cache.bytes -= store.keyLength(id) + store.length(id) + this.#entryOverheadBytes;
+    this.#index.delete(id);
+    this.#memo.delete(id);
+    store.free(id);
+  }
+
+  /** Grows the per-id arrays to the store's id table. */
+  #ensureIds(): void {
+    const capacity = this.#store.idCapacity;
+    if (capacity <= this.#inHot.length) return;
+    this.#links.ensure(capacity);
+    const inHot = new Uint8Array(capacity);
+    inHot.set(this.#inHot);
+    this.#inHot = inHot;
   }
 }

@@ -8,6 +8,16 @@
 /** A group's `cacheBytes`: 64 MiB. */
 export const defaultCacheBytes = 64 << 20;
 
+/**
+ * A group's `entryOverheadBytes`: 64, what an entry costs in memory beyond
+ * its key and value bytes, measured (bench/memory.ts, bench/memory-churn.ts):
+ * its record header and padding in the slab (~14 bytes), and its slots in
+ * the id table, the key index and the recency links (~21 bytes, in tables
+ * that double as they grow, so up to twice that, plus 8-16 in the index).
+ * Counting it keeps a budget of small values near what they really take.
+ */
+export const defaultEntryOverheadBytes = 64;
+
 /** A group's `maxValueBytes`: 8 MiB. */
 export const defaultMaxValueBytes = 8 << 20;
 

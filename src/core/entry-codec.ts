@@ -1,4 +1,3 @@
-import type { Caches } from "./caches.ts";
 import type { Codec } from "./codec.ts";
 import { GroupCacheError } from "./errors.ts";
 
@@ -73,20 +72,6 @@ export class EntryCodec<T, In> {
   /** What a waiter receives for `entry`: the shared value, or a new decoding. */
   valueOf(key: string, entry: Entry<T>): T {
     return this.shared ? (entry.value as T) : this.decode(key, entry.bytes);
-  }
-
-  /**
-   * The value the waiters of an entry just cached as `id` receive: for a
-   * codec with `decodeRange`, the value over the stored copy, so the load's
-   * own bytes can be collected; otherwise the entry's own.
-   */
-  cachedValue(caches: Caches<T>, id: number, entry: Entry<T>): T {
-    if (this.codec.decodeRange === undefined) return entry.value as T;
-    try {
-      return caches.decode(id, this.codec);
-    } catch {
-      return entry.value as T; // decode accepted these bytes; keep its value.
-    }
   }
 
   /** Decodes `bytes`; a failure is `internal` (the codec accepted these bytes once). */

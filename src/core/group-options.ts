@@ -1,5 +1,10 @@
 import { byteViewCodec, type Codec } from "./codec.ts";
-import { defaultCacheBytes, defaultGetterTimeoutMs, defaultMaxValueBytes } from "./defaults.ts";
+import {
+  defaultCacheBytes,
+  defaultEntryOverheadBytes,
+  defaultGetterTimeoutMs,
+  defaultMaxValueBytes,
+} from "./defaults.ts";
 import { GroupCacheError } from "./errors.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
 import { functionOption, invalidOption, nonNegativeNumber } from "./options.ts";
@@ -30,30 +35,30 @@ export interface GroupOptions<T, In> {
    * `entryOverheadBytes` per entry. `0` disables caching: every get loads.
    * Default: 64 MiB.
    *
-   * What the process really holds is more (figures in `bench/README.md`):
-   * - per entry, the key string and the table slots of the LRU and the
-   *   value store, beyond key and value bytes (counted in the budget with
-   *   `entryOverheadBytes`);
+   * What the process really holds is more (README "Sizing memory", figures
+   * in `bench/README.md`):
    * - slab space of evicted values not yet compacted: at most as much
    *   again as the live values plus two slabs (see `SlabStore`'s
    *   `compactBelow`), usually far less;
    * - for codecs whose values are shared, the promises of up to 4,096
-   *   recently hit values and at most `cacheBytes / 8` of their decoded
-   *   values;
-   * - slabs dropped after eviction, until the garbage collector's next full
-   *   collection: a per-process amount under churn, not per entry or per
-   *   group.
+   *   recently hit or loaded values and at most `cacheBytes / 8` of their
+   *   decoded values;
+   * - slabs dropped after eviction that handed out views, until the garbage
+   *   collector's next full collection, and values being loaded: a
+   *   per-process amount under churn, not per entry or per group;
+   * - V8's young generation, which grows under load to its maximum (set it
+   *   with `--max-semi-space-size`).
    */
   cacheBytes?: number;
   /**
    * Bytes each entry costs in the budget on top of its key and value, so
-   * that `cacheBytes` bounds memory rather than payload: set it to the
-   * per-entry overhead `bench/memory.ts` measures. Default: 0, Go's
-   * accounting: `cacheStats` bytes then mean what they mean on a Go peer
-   * (in a mixed cluster, or on dashboards built for Go), and a budget keeps
-   * the number of entries it held before. Raise it when values are small:
-   * the smaller the values, the larger the overhead's share of what an
-   * entry really costs.
+   * that `cacheBytes` bounds memory rather than payload. Default:
+   * `defaultEntryOverheadBytes`, 64: the per-entry overhead `bench/memory.ts`
+   * measures (slab record header, index and recency slots). It matters for
+   * small values: a 100-byte value under a 10-byte key counts 174 bytes, not
+   * 110. `0` is Go's accounting: `cacheStats` bytes then mean what they mean
+   * on a Go peer (in a mixed cluster, or on dashboards built for Go), at the
+   * price of a budget that undercounts small values by a third or more.
    */
   entryOverheadBytes?: number;
   /** Turns values into bytes and back. Default: {@link byteViewCodec} (immutable `ByteView`s). */
@@ -117,7 +122,11 @@ export function resolveGroupOptions<T, In>(options: GroupOptions<T, In>): Resolv
     name,
     getter,
     cacheBytes,
-    entryOverheadBytes: nonNegativeNumber(`${prefix}entryOverheadBytes`, options.entryOverheadBytes, 0),
+    entryOverheadBytes: nonNegativeNumber(
+      `${prefix}entryOverheadBytes`,
+      options.entryOverheadBytes,
+      defaultEntryOverheadBytes,
+    ),
     codec: checkCodec(`${prefix}codec`, options.codec ?? (byteViewCodec as unknown as Codec<T, In>)),
     hotPolicy: functionOption(
       `${prefix}hotPolicy`,

@@ -372,17 +372,16 @@ export class Group<T = ByteView, In = Uint8Array | string> {
 
   /**
    * Caches a loaded entry in cache `which` (Go's `populateCache`, see
-   * `Caches`). Returns what its waiters receive: for a codec with
-   * `decodeRange`, the value over the stored copy, so the load's own bytes
-   * can be collected; and, for shared values, remembers it as the key's hit
-   * answer.
+   * `Caches`), and returns it; for shared values, remembers it as the key's
+   * hit answer. Its waiters receive the load's own bytes (a private copy),
+   * not a view of the stored ones, so that a slab whose values are evicted
+   * before anyone reads them from the cache can be written over rather than
+   * left to the garbage collector (see `SlabStore`).
    */
   #populateCache(key: string, entry: Entry<T>, which: CacheType): Entry<T> {
     const id = this.#caches.populateCache(key, entry.bytes, which);
-    if (id === undefined || !this.#entries.shared) return entry;
-    const value = this.#entries.cachedValue(this.#caches, id, entry);
-    this.#caches.memoizeLoad(id, Promise.resolve(value));
-    return { bytes: entry.bytes, value };
+    if (id !== undefined && this.#entries.shared) this.#caches.memoizeLoad(id, Promise.resolve(entry.value as T));
+    return entry;
   }
 
   /**

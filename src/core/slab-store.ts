@@ -5,7 +5,7 @@ import { fractionOption } from "./options.ts";
 export interface SlabStoreOptions {
   /**
    * Size of the shared slabs, in bytes: a multiple of 8, at least 64.
-   * Values whose record (value plus 8 bytes of header, rounded up to 4) is
+   * Entries whose record (key and value plus 12 bytes of header, rounded up to 4) is
    * larger than a quarter of a slab get a buffer of their own, so a slab's
    * unusable tail stays under a quarter of it. Default: 1 MiB.
    */
@@ -40,8 +40,12 @@ export interface SlabStoreStats {
   liveBytes: number;
   /** Buffers held: shared slabs and buffers of single large values. */
   slabs: number;
-  /** Their total size: what the store holds, live or not. */
+  /** Their total size, spares included: what the store holds, live or not. */
   allocatedBytes: number;
+  /** Spare slabs held for reuse: never lent, dropped, not yet written over (in `allocatedBytes`). */
+  spareSlabs: number;
+  /** Slabs that reused a spare rather than allocating, so far. */
+  reusedSlabs: number;
   /** Slabs compacted so far. */
   compactions: number;
   /** Bytes copied by compaction so far. */
@@ -62,21 +66,31 @@ export interface SlabInfo {
   dedicated: boolean;
 }
 
-/** A record is [u32 value length][u32 entry id][value][padding to 4 bytes]. */
-const headerBytes = 8;
+/**
+ * A record is [u32 value length][u32 entry id][u32 key length][key, UTF-8]
+ * [value][padding to 4 bytes]. The key lives beside its value so that an
+ * entry is no JavaScript object at all (see `KeyIndex`).
+ */
+const headerBytes = 12;
 /** `slabOf` of an id that holds no entry. */
 const free = 0xffffffff;
 const defaultSlabBytes = 1 << 20;
 const defaultCompactBelow = 0.5;
+/** Dropped slabs kept for reuse: under first-in-first-out churn, one dies for each one filled. */
+const spareSlabs = 2;
 
-const recordBytes = (length: number) => headerBytes + ((length + 3) & ~3);
+const recordBytes = (keyBytes: number, length: number) => headerBytes + ((keyBytes + length + 3) & ~3);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
- * Byte values packed into large shared buffers ("slabs"), each known by a
- * small integer id. It exists for memory: a `Uint8Array` per cached value
- * brings its own `ArrayBuffer` and backing-store bookkeeping, several times
- * a small value's size (see bench/README.md); a record here costs 8 bytes
- * of header plus 8 bytes of table per id, and no object at all.
+ * Entries (a string key and a byte value) packed into large shared buffers
+ * ("slabs"), each known by a small integer id. It exists for memory: a
+ * `Uint8Array` per cached value brings its own `ArrayBuffer` and
+ * backing-store bookkeeping, several times a small value's size, and a
+ * string per key is an object the garbage collector copies and promotes
+ * (see bench/README.md); a record here costs 12 bytes of header plus 8
+ * bytes of table per id, and no object at all.
  *
  * Values are appended to the current slab and never written over: a range
  * handed out (`buffer`/`start`/`length`, a `ByteView`) keeps showing the
@@ -86,6 +100,15 @@ const recordBytes = (length: number) => headerBytes + ((length + 3) & ~3);
  * live values copied into the current slab, their ids updated, and is
  * dropped too. A dropped slab is left to the garbage collector, which frees
  * it once no view points into it any more; it is never written again.
+ *
+ * Except a slab no range of which was ever handed out (`buffer` and
+ * `view` lend ranges; nothing else does): nothing can point into it, so it
+ * is kept as a spare (at most `spareSlabs` of them) and written over as the
+ * next slab. Under churn of values that are loaded and evicted without
+ * being read from the cache, that spares the process a slab per slab of
+ * values, which the garbage collector would only free at its next full
+ * collection (V8 starts one per ~64 MiB of external memory released) and
+ * the allocator would keep as resident pages meanwhile.
  */
 export class SlabStore {
   /** Size of the shared slabs. */
@@ -101,6 +124,11 @@ export class SlabStore {
   readonly #used: number[] = [];
   readonly #live: number[] = [];
   readonly #dedicated: boolean[] = [];
+  /** Whether a range of the slab was handed out (`buffer`, `view`): then it is never written over. */
+  readonly #lent: boolean[] = [];
+  /** Dropped slabs that were never lent, to be written over as new slabs. */
+  readonly #spares: { bytes: Uint8Array; words: Uint32Array }[] = [];
+  #reusedSlabs = 0;
   readonly #freeSlabs: number[] = [];
   #current = -1;
   /** Full shared slabs (neither current nor dedicated): their number and live bytes. */
@@ -137,10 +165,13 @@ export class SlabStore {
     this.#onMove = options.onMove;
   }
 
-  /** Copies `value` into the store; returns its id. */
-  put(value: Uint8Array): number {
+  /**
+   * Copies `key` (whose UTF-8 length is `keyBytes`) and `value` into the
+   * store; returns the entry's id.
+   */
+  put(key: string, keyBytes: number, value: Uint8Array): number {
     const length = value.byteLength;
-    const record = recordBytes(length);
+    const record = recordBytes(keyBytes, length);
     let slab: number;
     let offset: number;
     if (record > this.#dedicatedAbove) {
@@ -155,7 +186,10 @@ export class SlabStore {
     const words = this.#words[slab] as Uint32Array;
     words[offset >> 2] = length;
     words[(offset >> 2) + 1] = id;
-    (this.#bytes[slab] as Uint8Array).set(value, offset + headerBytes);
+    words[(offset >> 2) + 2] = keyBytes;
+    const bytes = this.#bytes[slab] as Uint8Array;
+    writeKey(bytes, offset + headerBytes, key, keyBytes);
+    bytes.set(value, offset + headerBytes + keyBytes);
     this.#slabOf[id] = slab;
     this.#offsetOf[id] = offset;
     this.#live[slab] = (this.#live[slab] as number) + record;
@@ -173,7 +207,7 @@ export class SlabStore {
       throw new GroupCacheError("internal", `slab store: free of id ${id}, which holds no entry`);
     }
     const length = this.length(id);
-    const record = recordBytes(length);
+    const record = recordBytes(this.keyLength(id), length);
     this.#slabOf[id] = free;
     this.#offsetOf[id] = this.#freeIdHead;
     this.#freeIdHead = id;
@@ -189,6 +223,11 @@ export class SlabStore {
     else if (full) this.#compactIfFragmented();
   }
 
+  /** Ids below this have table room; per-id arrays kept beside the store grow to it. */
+  get idCapacity(): number {
+    return this.#slabOf.length;
+  }
+
   /** Whether `id` holds an entry. */
   has(id: number): boolean {
     const slab = this.#slabOf[id];
@@ -197,12 +236,44 @@ export class SlabStore {
 
   /** The buffer that holds entry `id`'s bytes, at `start(id)`; never write to it. */
   buffer(id: number): Uint8Array {
-    return this.#bytes[this.#slabOf[id] as number] as Uint8Array;
+    const slab = this.#slabOf[id] as number;
+    this.#lent[slab] = true;
+    return this.#bytes[slab] as Uint8Array;
   }
 
   /** Where entry `id`'s bytes start in `buffer(id)`. */
   start(id: number): number {
-    return (this.#offsetOf[id] as number) + headerBytes;
+    return (this.#offsetOf[id] as number) + headerBytes + this.keyLength(id);
+  }
+
+  /** Number of UTF-8 bytes of entry `id`'s key. */
+  keyLength(id: number): number {
+    const words = this.#words[this.#slabOf[id] as number] as Uint32Array;
+    return words[((this.#offsetOf[id] as number) >> 2) + 2] as number;
+  }
+
+  /** Whether entry `id`'s key is `key`. */
+  keyEquals(id: number, key: string): boolean {
+    const offset = this.#offsetOf[id] as number;
+    const slab = this.#slabOf[id] as number;
+    const n = (this.#words[slab] as Uint32Array)[(offset >> 2) + 2] as number;
+    const bytes = this.#bytes[slab] as Uint8Array;
+    const at = offset + headerBytes;
+    const length = key.length;
+    if (length > n) return false;
+    for (let i = 0; i < length; i++) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) return equalBytes(bytes, at, n, encoder.encode(key));
+      if (bytes[at + i] !== c) return false;
+    }
+    return length === n;
+  }
+
+  /** Entry `id`'s key (decodes it: for diagnostics and tests, not for lookups). */
+  key(id: number): string {
+    const at = (this.#offsetOf[id] as number) + headerBytes;
+    const bytes = this.#bytes[this.#slabOf[id] as number] as Uint8Array;
+    return decoder.decode(bytes.subarray(at, at + this.keyLength(id)));
   }
 
   /** Number of bytes of entry `id`. */
@@ -225,6 +296,8 @@ export class SlabStore {
       liveBytes: this.#liveBytes,
       slabs: this.#slabCount,
       allocatedBytes: this.#allocatedBytes,
+      spareSlabs: this.#spares.length,
+      reusedSlabs: this.#reusedSlabs,
       compactions: this.#compactions,
       movedBytes: this.#movedBytes,
     };
@@ -303,7 +376,7 @@ export class SlabStore {
     const words = this.#words[slab] as Uint32Array;
     const end = this.#used[slab] as number;
     for (let offset = 0; offset < end; ) {
-      const record = recordBytes(words[offset >> 2] as number);
+      const record = recordBytes(words[(offset >> 2) + 2] as number, words[offset >> 2] as number);
       const id = words[(offset >> 2) + 1] as number;
       // A record is live while its id still points at it: a freed id is
       // `free`, and a reused id points at a newer record elsewhere.
@@ -326,22 +399,37 @@ export class SlabStore {
   }
 
   #newSlab(capacity: number, dedicated: boolean): number {
-    const buffer = new ArrayBuffer(capacity);
     const slab = this.#freeSlabs.pop() ?? this.#bytes.length;
-    this.#bytes[slab] = new Uint8Array(buffer);
-    this.#words[slab] = new Uint32Array(buffer);
+    const spare = dedicated ? undefined : this.#spares.pop();
+    if (spare === undefined) {
+      const buffer = new ArrayBuffer(capacity);
+      this.#bytes[slab] = new Uint8Array(buffer);
+      this.#words[slab] = new Uint32Array(buffer);
+      this.#allocatedBytes += capacity;
+    } else {
+      this.#bytes[slab] = spare.bytes;
+      this.#words[slab] = spare.words;
+      this.#reusedSlabs++;
+    }
     this.#used[slab] = 0;
     this.#live[slab] = 0;
     this.#dedicated[slab] = dedicated;
+    this.#lent[slab] = false;
     this.#slabCount++;
-    this.#allocatedBytes += capacity;
     return slab;
   }
 
-  /** Forgets a dead slab (not the current one): its buffer lives on only in views that point into it. */
+  /**
+   * Forgets a dead slab (not the current one): its buffer lives on only in
+   * views that point into it, or as a spare if it was never lent.
+   */
   #drop(slab: number): void {
-    if (!this.#dedicated[slab]) this.#fullSlabs--;
-    this.#allocatedBytes -= (this.#bytes[slab] as Uint8Array).byteLength;
+    const bytes = this.#bytes[slab] as Uint8Array;
+    const dedicated = this.#dedicated[slab] === true;
+    if (!dedicated) this.#fullSlabs--;
+    if (!dedicated && !this.#lent[slab] && this.#spares.length < spareSlabs) {
+      this.#spares.push({ bytes, words: this.#words[slab] as Uint32Array });
+    } else this.#allocatedBytes -= bytes.byteLength;
     this.#slabCount--;
     this.#bytes[slab] = undefined;
     this.#words[slab] = undefined;
@@ -368,4 +456,19 @@ export class SlabStore {
     }
     return id;
   }
+}
+
+/** Writes `key`, whose UTF-8 length is `keyBytes`, into `bytes` at `at`. */
+function writeKey(bytes: Uint8Array, at: number, key: string, keyBytes: number): void {
+  if (keyBytes === key.length) {
+    // All ASCII (any other character takes more than one byte).
+    for (let i = 0; i < keyBytes; i++) bytes[at + i] = key.charCodeAt(i);
+  } else encoder.encodeInto(key, bytes.subarray(at, at + keyBytes));
+}
+
+/** Whether `bytes[at..at+n)` equals `other`. */
+function equalBytes(bytes: Uint8Array, at: number, n: number, other: Uint8Array): boolean {
+  if (other.byteLength !== n) return false;
+  for (let i = 0; i < n; i++) if (bytes[at + i] !== other[i]) return false;
+  return true;
 }

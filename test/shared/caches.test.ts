@@ -101,3 +101,71 @@ describe("Caches: answers and closing", () => {
     expect(dec.decode(view)).toBe("kept");
   });
 });
+
+describe("Caches: keys and values stored in the slabs", () => {
+  test("a key is in one cache at a time: storing it again, in either, replaces it and its bytes", () => {
+    const c = caches(1000);
+    c.populateCache("k", enc.encode("main value"), "main"); // 1 + 10
+    c.populateCache("k", enc.encode("hot"), "hot"); // replaces it: 1 + 3 in hot, nothing in main
+    expect(counts(c)).toMatchObject({ main: { items: 0, bytes: 0, evictions: 0 }, hot: { items: 1, bytes: 4 } });
+    expect(dec.decode(c.view(c.lookupCache("k", false) as number))).toBe("hot");
+    c.populateCache("k", enc.encode("back in main"), "main");
+    expect(counts(c)).toMatchObject({ main: { items: 1, bytes: 13 }, hot: { items: 0, bytes: 0, evictions: 0 } });
+    expect(dec.decode(c.view(c.lookupCache("k", false) as number))).toBe("back in main");
+  });
+
+  test("keys count their UTF-8 bytes and are found exactly, whatever their characters", () => {
+    const c = caches(10_000, 3);
+    const keys = ["", "a", "ab", "ключ", "鍵", "🔑", "a🔑b", "x".repeat(300), "é", "e\u0301", "k\u0000"];
+    for (const [i, key] of keys.entries()) c.populateCache(key, enc.encode(`v${i}`), "main");
+    const keyBytes = keys.reduce((n, k) => n + enc.encode(k).byteLength, 0);
+    const valueBytes = keys.reduce((n, _, i) => n + enc.encode(`v${i}`).byteLength, 0);
+    expect(c.stats("main")).toMatchObject({ items: keys.length, bytes: keyBytes + valueBytes + 3 * keys.length });
+    for (const [i, key] of keys.entries())
+      expect(dec.decode(c.view(c.lookupCache(key, false) as number))).toBe(`v${i}`);
+    // Near misses: prefixes, extensions, the same UTF-16 length with other bytes.
+    for (const key of ["abc", "ключи", "鍵鍵", "🔒", "x".repeat(299), "e", "k", "f"]) {
+      expect(c.lookupCache(key, false)).toBeUndefined();
+    }
+  });
+
+  test("under churn, entries are evicted exactly at the budget and every value stays byte-exact", () => {
+    // 4 KiB slabs, so compaction and slab reuse both happen; 40 bytes of overhead per entry.
+    const cacheBytes = 20_000;
+    const c = caches(cacheBytes, 40);
+    const live = new Map<string, Uint8Array>();
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const size = (key: string, value: Uint8Array) => enc.encode(key).byteLength + value.byteLength + 40;
+    for (let step = 0; step < 3000; step++) {
+      const key = `key-${next(400)}`;
+      if (next(3) === 0) {
+        const id = c.lookupCache(key, false);
+        expect(id === undefined ? undefined : c.view(id)).toEqual(live.get(key));
+        continue;
+      }
+      const value = new Uint8Array(next(300)).map((_, i) => (step + i) & 0xff);
+      c.populateCache(key, value, next(4) === 0 ? "hot" : "main");
+      live.set(key, value);
+      // What the caches evicted: the keys they no longer find (peek-free: a
+      // lookup marks a key used, which only reorders what goes next).
+      let largestEvicted = 0;
+      for (const [k, v] of [...live]) {
+        if (c.lookupCache(k, false) !== undefined) continue;
+        live.delete(k);
+        largestEvicted = Math.max(largestEvicted, size(k, v));
+      }
+      const held = [...live].reduce((n, [k, v]) => n + size(k, v), 0);
+      const { main, hot } = counts(c);
+      expect(main.bytes + hot.bytes).toBe(held);
+      expect(main.items + hot.items).toBe(live.size);
+      expect(held).toBeLessThanOrEqual(cacheBytes);
+      // Nothing was evicted that fit: the last one out left the caches over budget with it.
+      if (largestEvicted > 0) expect(held + largestEvicted).toBeGreaterThan(cacheBytes);
+    }
+    for (const [k, v] of live) expect(c.view(c.lookupCache(k, false) as number)).toEqual(v);
+  });
+});

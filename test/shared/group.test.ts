@@ -25,9 +25,15 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const text = (b: ByteView | Uint8Array) => (b instanceof Uint8Array ? dec.decode(b) : b.toString());
 
+/** A group that counts Go's bytes per entry (key + value, `entryOverheadBytes` 0) unless told otherwise. */
 function bytesGroup(options: Partial<GroupOptions<ByteView, Uint8Array | string>>, peers: PeerPicker = noPeers) {
   return new Group<ByteView, Uint8Array | string>(
-    { name: "g", getter: (key) => `v:${key}`, ...options } as GroupOptions<ByteView, Uint8Array | string>,
+    {
+      name: "g",
+      getter: (key) => `v:${key}`,
+      entryOverheadBytes: 0,
+      ...options,
+    } as GroupOptions<ByteView, Uint8Array | string>,
     peers,
   );
 }
@@ -584,6 +590,16 @@ describe("Group: storage in slabs", () => {
       expect((await g.get(key)).toString()).toBe(value(key));
     }
     expect(g.cacheStats("main").bytes).toBeLessThanOrEqual(4000);
+  });
+
+  test("by default each entry counts 64 bytes on top of its key and value", async () => {
+    const cache = new GroupCache();
+    const g = cache.newGroup({ name: "d", cacheBytes: 2 * (1 + 9 + 64), getter: () => "123456789" });
+    await g.get("a");
+    await g.get("b");
+    expect(g.cacheStats("main")).toMatchObject({ items: 2, bytes: 2 * 74, evictions: 0 });
+    await g.get("c");
+    expect(g.cacheStats("main")).toMatchObject({ items: 2, bytes: 2 * 74, evictions: 1 });
   });
 
   test("entryOverheadBytes counts in the budget and in the cache's bytes", async () => {

@@ -1,4 +1,6 @@
+import { type Clock, CoarseClock } from "./clock.ts";
 import type { Codec } from "./codec.ts";
+import { ExpiryTable } from "./expiry-table.ts";
 import { HitMemo } from "./hit-memo.ts";
 import { LRU, type LRUStats } from "./lru.ts";
 import { SlabStore } from "./slab-store.ts";
@@ -13,6 +15,12 @@ export interface CacheStats extends LRUStats {
   gets: number;
   /** Lookups that found the key here. */
   hits: number;
+  /**
+   * Entries removed because they expired (their TTL and any grace ran
+   * out): found so on a lookup, or evicted after their expiry. Not counted
+   * in `evictions`, which so counts only live entries pushed out for room.
+   */
+  expirations: number;
 }
 
 /** Options of {@link Caches}: a group's resolved settings (see `resolveGroupOptions`). */
@@ -23,7 +31,20 @@ export interface CachesOptions {
   entryOverheadBytes: number;
   /** Size of the value store's slabs. */
   slabBytes: number;
+  /** The clock expiry times are read on. Default: a new `CoarseClock`. */
+  clock?: Clock;
+  /** How long an expired value is still held, to be served stale while it is refreshed. Default: 0. */
+  staleMs?: number;
+  /**
+   * Whether entries will expire (a TTL or cached not-founds): the expiry
+   * table is then made up front. Without, it is made on the first entry
+   * that expires, and until then hits read no clock. Default: false.
+   */
+  expiring?: boolean;
 }
+
+/** The stored bytes of a cached not-found. */
+const noBytes = new Uint8Array(0);
 
 /** Most recently returned values kept as settled promises (see `HitMemo`). */
 const hitMemoSlots = 4096;
@@ -58,6 +79,12 @@ export class Caches<T> {
   #mainHits = 0;
   #hotGets = 0;
   #hotHits = 0;
+  #mainExpirations = 0;
+  #hotExpirations = 0;
+  readonly #clock: Clock;
+  readonly #staleMs: number;
+  /** When entries expire; `undefined` while none does (see `CachesOptions.expiring`). */
+  #expiry: ExpiryTable | undefined;
 
   constructor(options: CachesOptions) {
     this.#cacheBytes = options.cacheBytes;
@@ -66,6 +93,9 @@ export class Caches<T> {
     this.#memo = new HitMemo(hitMemoSlots, options.cacheBytes / 8);
     this.#mainCache = this.#newLRU();
     this.#hotCache = this.#newLRU();
+    this.#clock = options.clock ?? new CoarseClock();
+    this.#staleMs = options.staleMs ?? 0;
+    if (options.expiring) this.#expiry = new ExpiryTable();
   }
 
   /**
@@ -76,11 +106,20 @@ export class Caches<T> {
    * needs no check: a cached key was checked when stored) counts its miss
    * by looking again once the key is known valid. Nothing is counted when
    * caching is off, as in Go.
+   *
+   * Only fresh values are found: an expired entry, and a cached not-found,
+   * is a miss here (see {@link lookupHeld}); one whose grace ran out too is
+   * removed, counted in `expirations`.
    */
   lookupCache(key: string, countMiss: boolean): number | undefined {
     if (this.#cacheBytes <= 0) return undefined;
     const id = this.#mainCache.get(key);
     if (id === undefined) return this.#lookupHot(key, countMiss);
+    // The one expiry check of a hit, and its only clock read (see ExpiryTable).
+    if (this.#expiry !== undefined && !(this.#clock.now() < this.#expiry.at(id))) {
+      this.#reclaimIfDead(this.#mainCache, key, id);
+      return this.#lookupHot(key, countMiss);
+    }
     this.#mainGets++;
     this.#mainHits++;
     return id;
@@ -92,7 +131,11 @@ export class Caches<T> {
    * hit path inlines it.
    */
   #lookupHot(key: string, countMiss: boolean): number | undefined {
-    const id = this.#hotCache.get(key);
+    let id = this.#hotCache.get(key);
+    if (id !== undefined && this.#expiry !== undefined && !(this.#clock.now() < this.#expiry.at(id))) {
+      this.#reclaimIfDead(this.#hotCache, key, id);
+      id = undefined;
+    }
     if (id !== undefined) {
       this.#mainGets++;
       this.#hotGets++;
@@ -116,20 +159,107 @@ export class Caches<T> {
    * other entry and then itself. Returns the value's id, or `undefined` if
    * it is not cached (not stored, or evicted at once by that rule).
    */
-  populateCache(key: string, bytes: Uint8Array, which: CacheType): number | undefined {
+  populateCache(
+    key: string,
+    bytes: Uint8Array,
+    which: CacheType,
+    expiresAt = Number.POSITIVE_INFINITY,
+  ): number | undefined {
     const cacheBytes = this.#cacheBytes;
     if (cacheBytes <= 0) return undefined;
     if (utf8Length(key) + bytes.byteLength + this.#entryOverheadBytes > cacheBytes) return undefined;
     const id = this.#store.put(bytes);
+    if (expiresAt !== Number.POSITIVE_INFINITY || this.#expiry !== undefined) {
+      this.#expiry ??= new ExpiryTable();
+      this.#expiry.setValue(id, expiresAt);
+    }
+    return this.#insert(key, id, which);
+  }
+
+  /**
+   * Caches that `key` does not exist until `expiresAt`, in cache `which`:
+   * an entry with no value bytes, which lookups of values miss and
+   * {@link lookupHeld} finds. Returns its id, or `undefined` if not cached.
+   */
+  populateNotFound(key: string, which: CacheType, expiresAt: number): number | undefined {
+    if (this.#cacheBytes <= 0 || utf8Length(key) + this.#entryOverheadBytes > this.#cacheBytes) return undefined;
+    const id = this.#store.put(noBytes);
+    this.#expiry ??= new ExpiryTable();
+    this.#expiry.setNotFound(id, expiresAt);
+    return this.#insert(key, id, which);
+  }
+
+  /** Inserts stored entry `id` as `key` into cache `which`, then evicts until the budget holds (see `populateCache`). */
+  #insert(key: string, id: number, which: CacheType): number | undefined {
+    const cacheBytes = this.#cacheBytes;
     (which === "main" ? this.#mainCache : this.#hotCache).add(key, id);
     for (;;) {
       const mainBytes = this.#mainCache.bytes;
       const hotBytes = this.#hotCache.bytes;
       if (mainBytes + hotBytes <= cacheBytes) break;
       const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
-      victim.removeOldest();
+      this.#evictOldest(victim);
     }
     return this.#store.has(id) ? id : undefined;
+  }
+
+  /** Removes `lru`'s least recently used entry: an expiration if it had expired, else an eviction. */
+  #evictOldest(lru: LRU<number>): void {
+    const expiry = this.#expiry;
+    const key = expiry === undefined ? undefined : lru.oldest();
+    if (key !== undefined && expiry !== undefined) {
+      const id = lru.peek(key) as number;
+      if (!(this.#clock.now() < expiry.expiresAt(id))) {
+        lru.delete(key);
+        this.#countExpiration(lru);
+        return;
+      }
+    }
+    lru.removeOldest();
+  }
+
+  /** Removes `key` (entry `id`, neither fresh nor a value) from `lru` if its grace ran out too, counting an expiration. */
+  #reclaimIfDead(lru: LRU<number>, key: string, id: number): void {
+    const expiry = this.#expiry as ExpiryTable;
+    const grace = expiry.notFound(id) ? 0 : this.#staleMs;
+    if (this.#clock.now() < expiry.expiresAt(id) + grace) return;
+    lru.delete(key);
+    this.#countExpiration(lru);
+  }
+
+  #countExpiration(lru: LRU<number>): void {
+    if (lru === this.#mainCache) this.#mainExpirations++;
+    else this.#hotExpirations++;
+  }
+
+  /**
+   * The id of what `key` holds besides a fresh value, for the callers that
+   * serve it: an expired value still within its grace (`staleMs`), or a
+   * cached not-found; `undefined` otherwise. Counts nothing and leaves the
+   * recency as it is: call it after {@link lookupCache} missed.
+   */
+  lookupHeld(key: string): number | undefined {
+    const expiry = this.#expiry;
+    if (expiry === undefined || this.#cacheBytes <= 0) return undefined;
+    const id = this.#mainCache.peek(key) ?? this.#hotCache.peek(key);
+    if (id === undefined) return undefined;
+    const grace = expiry.notFound(id) ? 0 : this.#staleMs;
+    return this.#clock.now() < expiry.expiresAt(id) + grace ? id : undefined;
+  }
+
+  /** Whether entry `id` is a cached not-found. */
+  isNotFound(id: number): boolean {
+    return this.#expiry?.notFound(id) === true;
+  }
+
+  /** When entry `id` expires on the group's clock; `Infinity` for never. */
+  expiresAt(id: number): number {
+    return this.#expiry === undefined ? Number.POSITIVE_INFINITY : this.#expiry.expiresAt(id);
+  }
+
+  /** Whether any entry may expire: only then do entries' times need reading. */
+  get expiring(): boolean {
+    return this.#expiry !== undefined;
   }
 
   /** A view of value `id`'s stored bytes (a `Uint8Array` view, no copy); never write to it. */
@@ -176,8 +306,8 @@ export class Caches<T> {
   /** A snapshot of one cache's counters. */
   stats(which: CacheType): CacheStats {
     return which === "main"
-      ? { ...this.#mainCache.stats(), gets: this.#mainGets, hits: this.#mainHits }
-      : { ...this.#hotCache.stats(), gets: this.#hotGets, hits: this.#hotHits };
+      ? { ...this.#mainCache.stats(), gets: this.#mainGets, hits: this.#mainHits, expirations: this.#mainExpirations }
+      : { ...this.#hotCache.stats(), gets: this.#hotGets, hits: this.#hotHits, expirations: this.#hotExpirations };
   }
 
   /**

@@ -1,12 +1,18 @@
 import type { ByteView } from "./byteview.ts";
 import { type CacheStats, Caches, type CacheType } from "./caches.ts";
 import { type Entry, EntryCodec } from "./entry-codec.ts";
-import { GroupCacheError } from "./errors.ts";
-import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
+import { GroupCacheError, NotFoundError } from "./errors.ts";
+import {
+  type GetOptions,
+  type GetterContext,
+  type GroupOptions,
+  type ResolvedGroupOptions,
+  resolveGroupOptions,
+} from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
-import { describe, optionsObject, signalOption } from "./options.ts";
-import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
+import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
+import type { PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
 
@@ -95,7 +101,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.cacheBytes = resolved.cacheBytes;
     this.#entries = new EntryCodec(resolved.name, resolved.codec, resolved.maxValueBytes);
     this.#peers = peers;
-    this.#caches = new Caches<T>(resolved);
+    this.#caches = new Caches<T>({ ...resolved, expiring: resolved.ttlMs > 0 || resolved.notFoundTtlMs > 0 });
   }
 
   /**
@@ -135,8 +141,41 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return this.#hit(key, id);
+    const held = this.#caches.lookupHeld(key);
+    if (held !== undefined) return this.#heldHit(key, held, false);
     this.#stats.gets++;
     return this.#load(key, signal).then((entry) => this.#entries.valueOf(key, entry));
+  }
+
+  /**
+   * A get (or, with `forPeer`, a peer's request) answered from what the
+   * caches hold besides fresh values (`Caches.lookupHeld`), counted: a
+   * cached not-found rejects with `not-found`; a value within its grace is
+   * answered stale, and one refresh of it started if none runs.
+   */
+  #heldHit(key: string, id: number, forPeer: true): Promise<ServeResult>;
+  #heldHit(key: string, id: number, forPeer: false): Promise<T>;
+  #heldHit(key: string, id: number, forPeer: boolean): Promise<T | ServeResult> {
+    if (forPeer) this.#stats.serverRequests++;
+    this.#stats.gets++;
+    this.#stats.cacheHits++;
+    if (this.#caches.isNotFound(id)) {
+      this.#stats.notFoundHits++;
+      const ttlMs = this.#caches.expiresAt(id) - this.#options.clock.now();
+      return Promise.reject(
+        new NotFoundError(`group "${this.name}": key ${JSON.stringify(key)} not found (a cached not-found)`, { ttlMs }),
+      );
+    }
+    this.#stats.staleHits++;
+    if (forPeer) {
+      // A peer's request is never forwarded: the refresh is this owner's own.
+      if (!this.#localGroup.has(key)) {
+        this.#localGroup.do(key, (s) => this.#loadLocally(key, s)).catch(() => {});
+      }
+      return Promise.resolve(this.#serveResult(id, this.#keyRate.record(key)));
+    }
+    if (!this.#loadGroup.has(key)) this.#load(key, undefined).catch(() => {});
+    return this.#caches.memoized(id) ?? this.#decodeHit(key, id);
   }
 
   /** A hit's answer, counted: the memoized promise, or the stored value decoded. */
@@ -181,13 +220,21 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * the same, and `canceled` when nobody waits any more.
    */
   async #getFromPeer(peer: PeerGetter, key: string, signal: AbortSignal): Promise<Entry<T> | undefined> {
+    // The owner's remaining TTL counts from its answer; counted from before
+    // the call, a copy here expires no later than the owner's.
+    const sentAt = this.#options.clock.now();
     let result: PeerGetResult;
     try {
       result = await peer.get(this.name, key, { signal });
     } catch (error) {
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
-      if (error instanceof GroupCacheError && error.code === "not-found") throw error;
+      if (error instanceof GroupCacheError && error.code === "not-found") {
+        // A not-found the owner caches: so does this peer, for no longer.
+        const ttlMs = (error as NotFoundError).ttlMs;
+        if (ttlMs !== undefined && ttlMs > 0) this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+        throw error;
+      }
       this.#stats.peerErrors++;
       return undefined;
     }
@@ -197,8 +244,51 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       return undefined;
     }
     this.#stats.peerLoads++;
+    const expiresAt = this.#peerExpiry(result, sentAt);
+    if (expiresAt === undefined) return entry;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    return mirror ? this.#populateCache(key, entry, "hot") : entry;
+    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot") : entry;
+  }
+
+  /**
+   * When a copy of a value a peer answered with `ttl`, asked at `sentAt`,
+   * expires here: when the owner's does (or earlier, by the call's
+   * duration). With no TTL known (a Go peer, an older one, a value without
+   * TTL), after this group's own `ttlMs`, if any. `undefined`: not to be
+   * kept, an expired value whose grace this group does not give.
+   */
+  #peerExpiry(ttl: RemainingTtl, sentAt: number): number | undefined {
+    const ttlMs = ttl.ttlMs ?? 0;
+    const staleMs = ttl.staleMs ?? 0;
+    if (ttlMs > 0) return sentAt + ttlMs;
+    if (staleMs <= 0) return this.#expiresAfter(undefined);
+    // Expired on the owner, within its grace: stale here until the owner's grace ends.
+    const ownStaleMs = this.#options.staleMs;
+    return ownStaleMs > 0 ? Math.max(Number.MIN_VALUE, sentAt + Math.min(staleMs, ownStaleMs) - ownStaleMs) : undefined;
+  }
+
+  /**
+   * When a value loaded now with TTL `ttlMs` expires: after `ttlMs` less
+   * a random share of up to `ttlJitter` of it, so values loaded together
+   * expire apart. `ttlMs` unset: the group's `ttlMs`; `0` (or unset in a
+   * group without TTL): `Infinity`, never.
+   */
+  #expiresAfter(ttlMs: number | undefined): number {
+    const ttl = ttlMs ?? this.#options.ttlMs;
+    if (ttl <= 0) return Number.POSITIVE_INFINITY;
+    return this.#options.clock.now() + ttl * (1 - this.#options.ttlJitter * Math.random());
+  }
+
+  /**
+   * Caches `entry`, a value just loaded, encoded and accepted, as `key` in
+   * cache `which` with TTL `ttlMs` (unset: the group's; jitter applied; see
+   * `#expiresAfter`), and returns what its waiters receive. The one way a
+   * value enters the caches with a TTL: loads, peeks and writes all come
+   * through here (copies from peers keep the owner's expiry instead).
+   */
+  #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined): Entry<T> {
+    const expiresAt = this.#expiresAfter(ttlMs);
+    return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, which);
   }
 
   /**
@@ -243,7 +333,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       const entry = this.#entries.fromPeer(bytes);
       if (entry === undefined) continue;
       this.#stats.peekHits++;
-      return this.#populateCache(key, entry, "main");
+      return this.#insert(key, entry, "main", undefined);
     }
     return undefined;
   }
@@ -272,23 +362,44 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           { cause: reason },
         ),
       );
-    return withDeadline(signal, getterTimeoutMs, timedOut, (loadSignal) =>
-      new Promise<In>((resolve) => resolve(this.#options.getter(key, { signal: loadSignal, group: this.name }))).then(
+    return withDeadline(signal, getterTimeoutMs, timedOut, (loadSignal) => {
+      const context: GetterContext = { signal: loadSignal, group: this.name };
+      return new Promise<In>((resolve) => resolve(this.#options.getter(key, context))).then(
         (value) => {
           let entry: Entry<T>;
+          let ttlMs: number | undefined;
           try {
             entry = this.#entries.fromGetter(key, value);
+            ttlMs = context.ttlMs;
+            if (ttlMs !== undefined) ttlMs = nonNegativeNumber(`group "${this.name}": getter's ttlMs`, ttlMs, 0);
           } catch (error) {
             throw fail(error as GroupCacheError);
           }
           this.#stats.localLoads++;
-          return this.#populateCache(key, entry, "main");
+          // A TTL of 0: the value is for this load's waiters only.
+          return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs);
         },
         (error: unknown) => {
-          throw fail(this.#getterError(key, error));
+          throw fail(this.#notFound(key, this.#getterError(key, error)));
         },
-      ),
-    );
+      );
+    });
+  }
+
+  /**
+   * A getter's `error`, as its waiters receive it; for a not-found, what
+   * the caches keep of the key: cached as not found for `notFoundTtlMs`
+   * (the error then says for how long, for peers), else no stale copy.
+   */
+  #notFound(key: string, error: GroupCacheError): GroupCacheError {
+    if (error.code !== "not-found" || !this.#caches.expiring) return error;
+    const ttlMs = this.#options.notFoundTtlMs;
+    if (ttlMs <= 0) {
+      this.#caches.remove(key);
+      return error;
+    }
+    this.#caches.populateNotFound(key, "main", this.#options.clock.now() + ttlMs);
+    return new NotFoundError(error.message, { cause: error, ttlMs });
   }
 
   /**
@@ -299,11 +410,13 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * answer.
    */
   #populateCache(key: string, entry: Entry<T>, which: CacheType): Entry<T> {
-    const id = this.#caches.populateCache(key, entry.bytes, which);
+    const id = this.#caches.populateCache(key, entry.bytes, which, entry.expiresAt);
     if (id === undefined || !this.#entries.shared) return entry;
     const value = this.#entries.cachedValue(this.#caches, id, entry);
     this.#caches.memoizeLoad(id, Promise.resolve(value));
-    return { bytes: entry.bytes, value };
+    return entry.expiresAt === undefined
+      ? { bytes: entry.bytes, value }
+      : { bytes: entry.bytes, value, expiresAt: entry.expiresAt };
   }
 
   /**
@@ -325,6 +438,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return Promise.resolve(this.#serveHit(key, id));
+    const held = this.#caches.lookupHeld(key);
+    if (held !== undefined) return this.#heldHit(key, held, true);
     this.#stats.serverRequests++;
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
@@ -343,7 +458,27 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       },
       signal,
     );
-    return value.then((entry) => ({ value: entry.bytes, minuteQps }));
+    return value.then((entry) => this.#withTtl({ value: entry.bytes, minuteQps }, entry.expiresAt));
+  }
+
+  /** `result` with the remaining TTL of a value expiring at `expiresAt` (if any: else as it is). */
+  #withTtl(result: ServeResult, expiresAt: number | undefined): ServeResult {
+    if (expiresAt === undefined || expiresAt === Number.POSITIVE_INFINITY) return result;
+    const left = expiresAt - this.#options.clock.now();
+    const staleMs = this.#options.staleMs;
+    if (left > 0) {
+      result.ttlMs = left;
+      if (staleMs > 0) result.staleMs = staleMs;
+    } else if (staleMs > 0 && left + staleMs > 0) {
+      result.staleMs = left + staleMs;
+    }
+    return result;
+  }
+
+  /** What a peer is answered for cached entry `id`: its bytes, the key's rate, and its remaining TTL. */
+  #serveResult(id: number, minuteQps: number): ServeResult {
+    const result: ServeResult = { value: this.#caches.view(id), minuteQps };
+    return this.#caches.expiring ? this.#withTtl(result, this.#caches.expiresAt(id)) : result;
   }
 
   /**
@@ -377,7 +512,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.serverRequests++;
     this.#stats.gets++;
     this.#stats.cacheHits++;
-    return { value: this.#caches.view(id), minuteQps: this.#keyRate.record(key) };
+    return this.#serveResult(id, this.#keyRate.record(key));
   }
 
   /** A snapshot of the group's counters. */

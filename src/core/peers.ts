@@ -1,5 +1,21 @@
+/**
+ * How much longer a value may be served, as durations from the moment it
+ * was answered (never absolute times: peers' clocks need not agree). Both
+ * unset (or 0): no TTL known, as from a Go peer or a group without TTL.
+ */
+export interface RemainingTtl {
+  /** Milliseconds the value stays fresh; unset or 0 when it has no TTL, or has expired (see `staleMs`). */
+  ttlMs?: number;
+  /**
+   * Milliseconds the value may still be served stale once `ttlMs` ran out
+   * (the owner's grace, `staleMs`); with `ttlMs` unset, the value has
+   * expired already and this is the grace left.
+   */
+  staleMs?: number;
+}
+
 /** What an owner answers for one key. */
-export interface PeerGetResult {
+export interface PeerGetResult extends RemainingTtl {
   /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
   value: Uint8Array;
   /**
@@ -36,7 +52,7 @@ export interface PeerGetter {
  * stored bytes, which the transport must not write to, and the key's request
  * rate on the owner, per minute, sent as the response's `minute_qps`.
  */
-export interface ServeResult {
+export interface ServeResult extends RemainingTtl {
   value: Uint8Array;
   minuteQps: number;
 }

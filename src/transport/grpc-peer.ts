@@ -5,6 +5,7 @@ import type { PeerClient, PeerGetResult } from "../core/peers.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
+import { withRemainingTtl } from "./remaining-ttl.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
 type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
@@ -68,8 +69,9 @@ export class GrpcPeer implements PeerClient {
     }
     // The decoded bytes are a view into the whole response buffer: copy them.
     const value = response.value.slice();
-    // proto3 sends 0 for "not reported" (Go peers never fill the field).
-    return response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
+    // proto3 sends 0 for "not reported" (Go peers never fill these fields).
+    const result: PeerGetResult = response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
+    return withRemainingTtl(result, response.ttlMs, response.staleMs);
   }
 
   /**

@@ -12,6 +12,7 @@
 
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
+export { type Clock, CoarseClock, ManualClock } from "./core/clock.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export { Group } from "./core/group.ts";
@@ -31,11 +32,13 @@ export {
 } from "./core/membership.ts";
 export { formatPeerId, type PeerAddress, parsePeerId } from "./core/peer-id.ts";
 export type {
+  PeekResult,
   PeerClient,
   PeerClientFactory,
   PeerGetResult,
   PeerGetter,
   PeerServable,
+  RemainingTtl,
   ServeResult,
 } from "./core/peers.ts";
 export type { RingHash } from "./core/ring.ts";

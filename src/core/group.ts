@@ -12,7 +12,7 @@ import {
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
 import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
-import type { PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
+import type { PeekResult, PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
 
@@ -48,8 +48,8 @@ export interface GroupServer {
   serve(key: string, options?: GetOptions): Promise<ServeResult>;
   /** `serve` for a cached key, answered at once; `undefined` (nothing counted) when `serve` must be called. */
   serveCached(key: string): ServeResult | undefined;
-  /** The stored bytes of a key held in memory, else `undefined`; never loads. */
-  peek(key: string): Uint8Array | undefined;
+  /** The stored bytes of a key held fresh in memory, with their remaining TTL, else `undefined`; never loads. */
+  peek(key: string): PeekResult | undefined;
 }
 
 let serverOf: (group: Group<unknown, unknown>) => GroupServer;
@@ -320,20 +320,23 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       if (peer.peek === undefined || signal.aborted) continue;
       this.#stats.peeks++;
       const linked = linkedSignal(signal, timeoutMs);
-      let bytes: Uint8Array | undefined;
+      const sentAt = this.#options.clock.now();
+      let peeked: PeekResult | undefined;
       try {
         // Raced with the signal: a peer whose peek ignores it must not hold the get.
-        bytes = await raceSignal(peer.peek(this.name, key, { signal: linked.signal }), linked.signal, "");
+        peeked = await raceSignal(peer.peek(this.name, key, { signal: linked.signal }), linked.signal, "");
       } catch {
-        bytes = undefined;
+        peeked = undefined;
       } finally {
         linked.abort();
         linked.cleanup();
       }
-      const entry = this.#entries.fromPeer(bytes);
-      if (entry === undefined) continue;
+      const entry = this.#entries.fromPeer(peeked?.value);
+      const expiresAt = peeked === undefined ? undefined : this.#peerExpiry(peeked, sentAt);
+      if (entry === undefined || expiresAt === undefined) continue;
       this.#stats.peekHits++;
-      return this.#insert(key, entry, "main", undefined);
+      // The previous owner's copy keeps its expiry: moving does not make it fresh.
+      return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, "main");
     }
     return undefined;
   }
@@ -458,11 +461,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       },
       signal,
     );
-    return value.then((entry) => this.#withTtl({ value: entry.bytes, minuteQps }, entry.expiresAt));
+    return value.then((entry) => this.#withTtl<ServeResult>({ value: entry.bytes, minuteQps }, entry.expiresAt));
   }
 
   /** `result` with the remaining TTL of a value expiring at `expiresAt` (if any: else as it is). */
-  #withTtl(result: ServeResult, expiresAt: number | undefined): ServeResult {
+  #withTtl<R extends RemainingTtl>(result: R, expiresAt: number | undefined): R {
     if (expiresAt === undefined || expiresAt === Number.POSITIVE_INFINITY) return result;
     const left = expiresAt - this.#options.clock.now();
     const staleMs = this.#options.staleMs;
@@ -501,10 +504,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * loads, and is not counted as a get (the caches count it as a lookup).
    * A view into the cache's storage: the caller must not write to it.
    */
-  #peek(key: string): Uint8Array | undefined {
+  #peek(key: string): PeekResult | undefined {
     if (typeof key !== "string" || this.#closed) return undefined;
     const id = this.#caches.lookupCache(key, false);
-    return id === undefined ? undefined : this.#caches.view(id);
+    if (id === undefined) return undefined;
+    const result: PeekResult = { value: this.#caches.view(id) };
+    return this.#caches.expiring ? this.#withTtl(result, this.#caches.expiresAt(id)) : result;
   }
 
   /** A peer's hit, counted. */

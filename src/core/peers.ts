@@ -14,6 +14,12 @@ export interface RemainingTtl {
   staleMs?: number;
 }
 
+/** What a peer answers a peek with when it holds the key: the value and its remaining TTL there. */
+export interface PeekResult extends RemainingTtl {
+  /** The value's bytes. As for `PeerGetResult.value`, the receiver keeps them. */
+  value: Uint8Array;
+}
+
 /** What an owner answers for one key. */
 export interface PeerGetResult extends RemainingTtl {
   /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
@@ -44,7 +50,7 @@ export interface PeerGetter {
    * wrong. The peer never loads the key for a peek. Used while membership
    * changes, to ask a key's previous owner before loading a key again.
    */
-  peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined>;
+  peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<PeekResult | undefined>;
 }
 
 /**
@@ -102,5 +108,5 @@ export interface PeerServable {
    * group it does not have. Without it the server answers Peek with
    * UNIMPLEMENTED.
    */
-  peek?(group: string, key: string): Uint8Array | undefined;
+  peek?(group: string, key: string): PeekResult | undefined;
 }

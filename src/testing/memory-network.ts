@@ -58,7 +58,8 @@ export class MemoryNetwork {
     peek: async (group, key) => {
       const target = this.#listening.get(id);
       try {
-        return target?.peek?.(group, key)?.slice();
+        const peeked = target?.peek?.(group, key);
+        return peeked === undefined ? undefined : { ...peeked, value: peeked.value.slice() };
       } catch {
         return undefined;
       }

@@ -98,8 +98,10 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
         peek(request) {
           if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
           try {
-            const value = cache.peek(request.group, request.key);
-            return value === undefined ? { found: false } : { found: true, value };
+            const peeked = cache.peek(request.group, request.key);
+            return peeked === undefined
+              ? { found: false }
+              : { found: true, value: peeked.value, ttlMs: peeked.ttlMs ?? 0, staleMs: peeked.staleMs ?? 0 };
           } catch (error) {
             throw toConnectError(error);
           }

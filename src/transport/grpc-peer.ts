@@ -1,7 +1,7 @@
 import { Code, ConnectError, type createClient } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
-import type { PeerClient, PeerGetResult } from "../core/peers.ts";
+import type { PeekResult, PeerClient, PeerGetResult } from "../core/peers.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
@@ -81,12 +81,13 @@ export class GrpcPeer implements PeerClient {
    * failure: a peek never fails a get. A peer that answers UNIMPLEMENTED is
    * not asked again.
    */
-  async peek(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined> {
+  async peek(group: string, key: string, options: { signal: AbortSignal }): Promise<PeekResult | undefined> {
     if (this.#closed || this.#noPeek || !group.isWellFormed() || !key.isWellFormed()) return undefined;
     try {
       const response = await this.#client.peek({ group, key }, { signal: options.signal });
       // A view into the response buffer: copy it, as for Get.
-      return response.found ? response.value.slice() : undefined;
+      if (!response.found) return undefined;
+      return withRemainingTtl<PeekResult>({ value: response.value.slice() }, response.ttlMs, response.staleMs);
     } catch (error) {
       if (ConnectError.from(error).code === Code.Unimplemented) this.#noPeek = true;
       return undefined;

@@ -27,7 +27,9 @@ function twoNodes(options: Partial<GroupOptions<string, string>>) {
     },
     ...options,
   }));
-  const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find((k) => cluster.ownerOf(k) === cluster.ids[0]) as string;
+  const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find(
+    (k) => cluster.ownerOf(k) === cluster.ids[0],
+  ) as string;
   const [owner, peer] = groups as [(typeof groups)[0], (typeof groups)[0]];
   const advance = (ms: number) => {
     for (const clock of clocks.values()) clock.advance(ms);
@@ -88,7 +90,9 @@ test("notFoundTtlMs across peers: a storm of gets for a missing key on every nod
     },
   });
   const storm = async () => {
-    const results = await Promise.allSettled([owner, peer].flatMap((g) => Array.from({ length: 20 }, () => g.get(key))));
+    const results = await Promise.allSettled(
+      [owner, peer].flatMap((g) => Array.from({ length: 20 }, () => g.get(key))),
+    );
     for (const r of results) expect(r).toMatchObject({ status: "rejected", reason: { code: "not-found" } });
   };
   await storm();

@@ -66,6 +66,12 @@ const candidates: Record<string, Fill> = {
     for (let i = 0; i < entries; i++) await group.get(keyOf(i));
     return group;
   },
+  "groupcache (ByteView, ttlMs 1 h)": async () => {
+    const value = new Uint8Array(valueBytes).fill(7);
+    const group = new GroupCache().newGroup({ name: "m", getter: () => value, ttlMs: 3_600_000, ...loadOptions });
+    for (let i = 0; i < entries; i++) await group.get(keyOf(i));
+    return group;
+  },
   "groupcache (string codec)": async () => {
     const value = "x".repeat(valueBytes);
     const group = new GroupCache().newGroup({ name: "m", codec: stringCodec, getter: () => value, ...loadOptions });

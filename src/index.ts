@@ -12,6 +12,7 @@
 
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
+export { type Clock, CoarseClock, ManualClock } from "./core/clock.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export type { GetManyResult } from "./core/get-many.ts";
@@ -33,12 +34,14 @@ export {
 export type { PeerLiveness, PeerState, PeerStateChange, PeerStatus } from "./core/peer-health.ts";
 export { formatPeerId, type PeerAddress, parsePeerId } from "./core/peer-id.ts";
 export type {
+  PeekResult,
   PeerClient,
   PeerClientContext,
   PeerClientFactory,
   PeerGetResult,
   PeerGetter,
   PeerServable,
+  RemainingTtl,
   ServeResult,
 } from "./core/peers.ts";
 export type { RingHash } from "./core/ring.ts";

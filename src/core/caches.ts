@@ -1,4 +1,6 @@
+import { type Clock, CoarseClock } from "./clock.ts";
 import type { Codec } from "./codec.ts";
+import { ExpiryTable } from "./expiry-table.ts";
 import { HitMemo } from "./hit-memo.ts";
 import { hashKey, KeyIndex } from "./key-index.ts";
 import type { LRUStats } from "./lru.ts";
@@ -15,6 +17,12 @@ export interface CacheStats extends LRUStats {
   gets: number;
   /** Lookups that found the key here. */
   hits: number;
+  /**
+   * Entries removed because they expired (their TTL and any grace ran
+   * out): found so on a lookup, or evicted after their expiry. Not counted
+   * in `evictions`, which so counts only live entries pushed out for room.
+   */
+  expirations: number;
 }
 
 /** Options of {@link Caches}: a group's resolved settings (see `resolveGroupOptions`). */
@@ -25,7 +33,20 @@ export interface CachesOptions {
   entryOverheadBytes: number;
   /** Size of the value store's slabs. */
   slabBytes: number;
+  /** The clock expiry times are read on. Default: a new `CoarseClock`. */
+  clock?: Clock;
+  /** How long an expired value is still held, to be served stale while it is refreshed. Default: 0. */
+  staleMs?: number;
+  /**
+   * Whether entries will expire (a TTL or cached not-founds): the expiry
+   * table is then made up front. Without, it is made on the first entry
+   * that expires, and until then hits read no clock. Default: false.
+   */
+  expiring?: boolean;
 }
+
+/** The stored bytes of a cached not-found. */
+const noBytes = new Uint8Array(0);
 
 /** Most recently returned values kept as settled promises (see `HitMemo`). */
 const hitMemoSlots = 4096;
@@ -71,6 +92,12 @@ export class Caches<T> {
   #mainHits = 0;
   #hotGets = 0;
   #hotHits = 0;
+  #mainExpirations = 0;
+  #hotExpirations = 0;
+  readonly #clock: Clock;
+  readonly #staleMs: number;
+  /** When entries expire, by id; `undefined` while none does (see `CachesOptions.expiring`). */
+  #expiry: ExpiryTable | undefined;
 
   constructor(options: CachesOptions) {
     this.#cacheBytes = options.cacheBytes;
@@ -80,6 +107,9 @@ export class Caches<T> {
     this.#memo = new HitMemo(hitMemoSlots, options.cacheBytes / 8);
     this.#mainCache = new RecencyList(this.#links);
     this.#hotCache = new RecencyList(this.#links);
+    this.#clock = options.clock ?? new CoarseClock();
+    this.#staleMs = options.staleMs ?? 0;
+    if (options.expiring) this.#expiry = new ExpiryTable();
   }
 
   /**
@@ -90,10 +120,19 @@ export class Caches<T> {
    * yet checked the key (a hit needs no check: a cached key was checked when
    * stored) counts its miss by looking again once the key is known valid.
    * Nothing is counted when caching is off, as in Go.
+   *
+   * Only fresh values are found: an expired entry, and a cached not-found,
+   * is a miss here (see {@link lookupHeld}); one whose grace ran out too is
+   * removed, counted in `expirations`.
    */
   lookupCache(key: string, countMiss: boolean): number | undefined {
     if (this.#cacheBytes <= 0) return undefined;
-    const id = this.#index.find(key, hashKey(key));
+    let id = this.#index.find(key, hashKey(key));
+    // The one expiry check of a hit, and its only clock read (see ExpiryTable).
+    if (id >= 0 && this.#expiry !== undefined && !(this.#clock.now() < this.#expiry.at(id))) {
+      this.#reclaimIfDead(id);
+      id = -1;
+    }
     if (id < 0) {
       if (countMiss) {
         this.#mainGets++;
@@ -124,7 +163,26 @@ export class Caches<T> {
    * itself. Returns the value's id, or `undefined` if it is not cached (not
    * stored, or evicted at once by that rule).
    */
-  populateCache(key: string, bytes: Uint8Array, which: CacheType): number | undefined {
+  populateCache(
+    key: string,
+    bytes: Uint8Array,
+    which: CacheType,
+    expiresAt = Number.POSITIVE_INFINITY,
+  ): number | undefined {
+    return this.#insert(key, bytes, which, expiresAt, false);
+  }
+
+  /**
+   * Caches that `key` does not exist until `expiresAt`, in cache `which`:
+   * an entry with no value bytes, which lookups of values miss and
+   * {@link lookupHeld} finds. Returns its id, or `undefined` if not cached.
+   */
+  populateNotFound(key: string, which: CacheType, expiresAt: number): number | undefined {
+    return this.#insert(key, noBytes, which, expiresAt, true);
+  }
+
+  /** Stores `key` and `bytes` as an entry of cache `which`, then evicts until the budget holds (see `populateCache`). */
+  #insert(key: string, bytes: Uint8Array, which: CacheType, expiresAt: number, notFound: boolean): number | undefined {
     const cacheBytes = this.#cacheBytes;
     if (cacheBytes <= 0) return undefined;
     const keyBytes = utf8Length(key);
@@ -140,15 +198,74 @@ export class Caches<T> {
     cache.pushFront(id);
     cache.bytes += size;
     this.#index.insert(id, hash);
+    if (notFound || expiresAt !== Number.POSITIVE_INFINITY || this.#expiry !== undefined) {
+      this.#expiry ??= new ExpiryTable();
+      if (notFound) this.#expiry.setNotFound(id, expiresAt);
+      else this.#expiry.setValue(id, expiresAt);
+    }
     for (;;) {
       const mainBytes = this.#mainCache.bytes;
       const hotBytes = this.#hotCache.bytes;
       if (mainBytes + hotBytes <= cacheBytes) break;
       const victim = hotBytes > mainBytes / 8 ? this.#hotCache : this.#mainCache;
-      victim.evictions++;
-      this.#removeId(victim.oldest);
+      this.#evictOldest(victim);
     }
     return this.#store.has(id) ? id : undefined;
+  }
+
+  /** Removes `cache`'s least recently used entry: an expiration if it had expired, else an eviction. */
+  #evictOldest(cache: RecencyList): void {
+    const id = cache.oldest;
+    if (this.#expiry !== undefined && !(this.#clock.now() < this.#expiry.expiresAt(id))) {
+      this.#countExpiration(id);
+    } else {
+      cache.evictions++;
+    }
+    this.#removeId(id);
+  }
+
+  /** Removes entry `id` (neither fresh nor a value) if its grace ran out too, counting an expiration. */
+  #reclaimIfDead(id: number): void {
+    const expiry = this.#expiry as ExpiryTable;
+    const grace = expiry.notFound(id) ? 0 : this.#staleMs;
+    if (this.#clock.now() < expiry.expiresAt(id) + grace) return;
+    this.#countExpiration(id);
+    this.#removeId(id);
+  }
+
+  #countExpiration(id: number): void {
+    if (this.#inHot[id] === 0) this.#mainExpirations++;
+    else this.#hotExpirations++;
+  }
+
+  /**
+   * The id of what `key` holds besides a fresh value, for the callers that
+   * serve it: an expired value still within its grace (`staleMs`), or a
+   * cached not-found; `undefined` otherwise. Counts nothing and leaves the
+   * recency as it is: call it after {@link lookupCache} missed.
+   */
+  lookupHeld(key: string): number | undefined {
+    const expiry = this.#expiry;
+    if (expiry === undefined || this.#cacheBytes <= 0) return undefined;
+    const id = this.#index.find(key, hashKey(key));
+    if (id < 0) return undefined;
+    const grace = expiry.notFound(id) ? 0 : this.#staleMs;
+    return this.#clock.now() < expiry.expiresAt(id) + grace ? id : undefined;
+  }
+
+  /** Whether entry `id` is a cached not-found. */
+  isNotFound(id: number): boolean {
+    return this.#expiry?.notFound(id) === true;
+  }
+
+  /** When entry `id` expires on the group's clock; `Infinity` for never. */
+  expiresAt(id: number): number {
+    return this.#expiry === undefined ? Number.POSITIVE_INFINITY : this.#expiry.expiresAt(id);
+  }
+
+  /** Whether any entry may expire: only then do entries' times need reading. */
+  get expiring(): boolean {
+    return this.#expiry !== undefined;
   }
 
   /** A view of value `id`'s stored bytes (a `Uint8Array` view, no copy); never write to it. */
@@ -198,8 +315,8 @@ export class Caches<T> {
     const cache = which === "main" ? this.#mainCache : this.#hotCache;
     const stats = { bytes: cache.bytes, items: cache.items, evictions: cache.evictions };
     return which === "main"
-      ? { ...stats, gets: this.#mainGets, hits: this.#mainHits }
-      : { ...stats, gets: this.#hotGets, hits: this.#hotHits };
+      ? { ...stats, gets: this.#mainGets, hits: this.#mainHits, expirations: this.#mainExpirations }
+      : { ...stats, gets: this.#hotGets, hits: this.#hotHits, expirations: this.#hotExpirations };
   }
 
   /**

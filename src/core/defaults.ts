@@ -21,6 +21,13 @@ export const defaultEntryOverheadBytes = 64;
 /** A group's `maxValueBytes`: 8 MiB. */
 export const defaultMaxValueBytes = 8 << 20;
 
+/**
+ * A group's `ttlJitter`: 0.1, so keys loaded together expire over the last
+ * tenth of their TTL rather than at one instant, and a TTL is never
+ * exceeded.
+ */
+export const defaultTtlJitter = 0.1;
+
 /** A group's `getterTimeoutMs`: 30 s. */
 export const defaultGetterTimeoutMs = 30_000;
 

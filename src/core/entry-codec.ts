@@ -10,6 +10,8 @@ import { GroupCacheError } from "./errors.ts";
 export interface Entry<T> {
   readonly bytes: Uint8Array;
   readonly value: T | undefined;
+  /** When it expires, on the group's clock; unset: never. */
+  readonly expiresAt?: number;
 }
 
 /**

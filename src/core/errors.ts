@@ -61,15 +61,23 @@ export class GroupCacheError extends Error {
 }
 
 /**
- * Thrown by a getter to say the key does not exist. It is not cached, is
- * passed to every waiter as it is, and a peer that receives it from the owner
- * returns it without loading the key itself.
+ * Thrown by a getter to say the key does not exist. It is passed to every
+ * waiter as it is, and a peer that receives it from the owner returns it
+ * without loading the key itself. It is cached only when the group sets
+ * `notFoundTtlMs`.
  */
 export class NotFoundError extends GroupCacheError {
   override name = "NotFoundError";
+  /**
+   * How much longer, in milliseconds, the owner answers this not-found
+   * from its cache (a group's `notFoundTtlMs`), so that peers may cache it
+   * as long; `undefined` when it is not cached.
+   */
+  readonly ttlMs: number | undefined;
 
-  constructor(message = "not found", options?: { cause?: unknown }) {
-    super("not-found", message, options);
+  constructor(message = "not found", options?: { cause?: unknown; ttlMs?: number }) {
+    super("not-found", message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.ttlMs = options?.ttlMs;
   }
 }
 

@@ -1,13 +1,15 @@
+import { type Clock, CoarseClock } from "./clock.ts";
 import { byteViewCodec, type Codec } from "./codec.ts";
 import {
   defaultCacheBytes,
   defaultEntryOverheadBytes,
   defaultGetterTimeoutMs,
   defaultMaxValueBytes,
+  defaultTtlJitter,
 } from "./defaults.ts";
 import { GroupCacheError } from "./errors.ts";
 import { type HotPolicy, randomHotPolicy } from "./hot-policy.ts";
-import { functionOption, invalidOption, nonNegativeNumber } from "./options.ts";
+import { fractionOption, functionOption, invalidOption, nonNegativeNumber } from "./options.ts";
 
 /** What a getter receives besides the key. */
 export interface GetterContext {
@@ -15,6 +17,14 @@ export interface GetterContext {
   signal: AbortSignal;
   /** The group's name. */
   group: string;
+  /**
+   * This value's own TTL, in milliseconds: set it before returning the
+   * value (for example from an HTTP `Cache-Control: max-age`) to override
+   * the group's `ttlMs` for it; `0` returns the value to its waiters
+   * without caching it. Jitter applies to it as to `ttlMs`. Left unset, the
+   * group's `ttlMs` applies. Default: unset.
+   */
+  ttlMs?: number;
 }
 
 /**
@@ -76,6 +86,51 @@ export interface GroupOptions<T, In> {
    * larger ones fail with `resource-exhausted`. Default: 8 MiB.
    */
   maxValueBytes?: number;
+  /**
+   * How long a loaded value stays fresh, in milliseconds; an expired value
+   * is never served (past `staleMs`) and is loaded again. `0`: values never
+   * expire, Go groupcache's model, where a value that changes gets a new key
+   * (`user:42:v7`). Versioned keys stay the better choice where you can
+   * have them: no stale reads at all, and no reloads of unchanged values; a
+   * TTL suits data that changes without a version to put in its key, at the
+   * price of serving a value up to `ttlMs` old. Peers receive the owner's
+   * remaining TTL with the value, so their hot-cache copies expire no later
+   * than the owner's. The getter can set a value's own TTL (see
+   * `GetterContext.ttlMs`). Default: 0 (no TTL: hits read no clock).
+   */
+  ttlMs?: number;
+  /**
+   * Share of a TTL taken off at random, per value, from 0 to below 1: with
+   * 0.1, a value loaded with a 60 s TTL expires between 54 s and 60 s
+   * later, so keys loaded together (a cold start, a herd) are not all
+   * reloaded together. Never lengthens a TTL. Default: 0.1.
+   */
+  ttlJitter?: number;
+  /**
+   * Grace after expiry, in milliseconds (stale-while-revalidate): within
+   * it, a get of an expired value returns that value at once while one
+   * refresh runs in the background (one per key in the process; through
+   * the key's owner, which also refreshes once for every peer). A refresh
+   * that fails leaves the stale value to be served until the grace ends; a
+   * not-found ends it. Default: 0 (an expired value is reloaded before it
+   * is returned).
+   */
+  staleMs?: number;
+  /**
+   * How long the owner caches a `NotFoundError` from the getter, in
+   * milliseconds, so a storm of gets for a missing key costs one getter
+   * call per interval instead of one each: its gets (and peers' requests)
+   * fail with `not-found` at once until then. Peers receive the remaining
+   * time with the not-found and cache it as long. Default: 0 (not-founds are
+   * not cached, as in Go).
+   */
+  notFoundTtlMs?: number;
+  /**
+   * The clock expiry is measured on. Default: a `CoarseClock` of its own
+   * (monotonic, read at most once per millisecond while hits come); give a
+   * `ManualClock` in tests to expire entries exactly.
+   */
+  clock?: Clock;
 }
 
 /** Options of one `get`. */
@@ -136,8 +191,22 @@ export function resolveGroupOptions<T, In>(options: GroupOptions<T, In>): Resolv
     ),
     getterTimeoutMs: nonNegativeNumber(`${prefix}getterTimeoutMs`, options.getterTimeoutMs, defaultGetterTimeoutMs),
     maxValueBytes: nonNegativeNumber(`${prefix}maxValueBytes`, options.maxValueBytes, defaultMaxValueBytes),
+    ttlMs: nonNegativeNumber(`${prefix}ttlMs`, options.ttlMs, 0),
+    ttlJitter: fractionOption(`${prefix}ttlJitter`, options.ttlJitter, defaultTtlJitter),
+    staleMs: nonNegativeNumber(`${prefix}staleMs`, options.staleMs, 0),
+    notFoundTtlMs: nonNegativeNumber(`${prefix}notFoundTtlMs`, options.notFoundTtlMs, 0),
+    clock: checkClock(`${prefix}clock`, options.clock),
     slabBytes: slabBytesFor(cacheBytes),
   };
+}
+
+/** `clock` if it has a `now` method; a new `CoarseClock` when unset. */
+function checkClock(name: string, clock: unknown): Clock {
+  if (clock === undefined) return new CoarseClock();
+  if (typeof (clock as Partial<Clock> | null)?.now !== "function") {
+    throw invalidOption(name, "an object with a now() method (such as new ManualClock())", clock);
+  }
+  return clock as Clock;
 }
 
 /** `codec` if it has `encode` and `decode` functions (and `decodeRange`, if any, is one too). */

@@ -51,6 +51,14 @@ export interface GroupStats {
    * loaded, sparing a getter call (not counted in `localLoads`).
    */
   peekHits: number;
+  /**
+   * Gets answered with an expired value within its grace (`staleMs`),
+   * each starting a background refresh unless one was running; counted in
+   * `cacheHits` too.
+   */
+  staleHits: number;
+  /** Gets answered `not-found` from a cached not-found (`notFoundTtlMs`); counted in `cacheHits` too. */
+  notFoundHits: number;
 }
 
 /** A group's counters at zero. */
@@ -67,5 +75,7 @@ export function newGroupStats(): GroupStats {
     serverRequests: 0,
     peeks: 0,
     peekHits: 0,
+    staleHits: 0,
+    notFoundHits: 0,
   };
 }

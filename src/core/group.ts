@@ -1,13 +1,19 @@
 import type { ByteView } from "./byteview.ts";
 import { type CacheStats, Caches, type CacheType } from "./caches.ts";
 import { type Entry, EntryCodec } from "./entry-codec.ts";
-import { GroupCacheError } from "./errors.ts";
+import { GroupCacheError, NotFoundError } from "./errors.ts";
 import { type GetManyResult, getMany } from "./get-many.ts";
-import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
+import {
+  type GetOptions,
+  type GetterContext,
+  type GroupOptions,
+  type ResolvedGroupOptions,
+  resolveGroupOptions,
+} from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
 import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
-import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
+import type { PeekResult, PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
 
@@ -43,8 +49,8 @@ export interface GroupServer {
   serve(key: string, options?: GetOptions): Promise<ServeResult>;
   /** `serve` for a cached key, answered at once; `undefined` (nothing counted) when `serve` must be called. */
   serveCached(key: string): ServeResult | undefined;
-  /** The stored bytes of a key held in memory, else `undefined`; never loads. */
-  peek(key: string): Uint8Array | undefined;
+  /** The stored bytes of a key held fresh in memory, with their remaining TTL, else `undefined`; never loads. */
+  peek(key: string): PeekResult | undefined;
 }
 
 let serverOf: (group: Group<unknown, unknown>) => GroupServer;
@@ -96,7 +102,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.cacheBytes = resolved.cacheBytes;
     this.#entries = new EntryCodec(resolved.name, resolved.codec, resolved.maxValueBytes);
     this.#peers = peers;
-    this.#caches = new Caches<T>(resolved);
+    this.#caches = new Caches<T>({ ...resolved, expiring: resolved.ttlMs > 0 || resolved.notFoundTtlMs > 0 });
   }
 
   /**
@@ -150,6 +156,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return this.#hit(key, id);
+    const held = this.#caches.lookupHeld(key);
+    if (held !== undefined) return this.#heldHit(key, held, false);
     this.#stats.gets++;
     if (timeoutMs === 0) return this.#load(key, signal, 0).then((entry) => this.#entries.valueOf(key, entry));
     const deadline = linkedSignal(
@@ -164,6 +172,37 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const loaded = this.#load(key, deadline.signal, performance.now() + timeoutMs);
     loaded.then(deadline.cleanup, deadline.cleanup);
     return loaded.then((entry) => this.#entries.valueOf(key, entry));
+  }
+
+  /**
+   * A get (or, with `forPeer`, a peer's request) answered from what the
+   * caches hold besides fresh values (`Caches.lookupHeld`), counted: a
+   * cached not-found rejects with `not-found`; a value within its grace is
+   * answered stale, and one refresh of it started if none runs.
+   */
+  #heldHit(key: string, id: number, forPeer: true): Promise<ServeResult>;
+  #heldHit(key: string, id: number, forPeer: false): Promise<T>;
+  #heldHit(key: string, id: number, forPeer: boolean): Promise<T | ServeResult> {
+    if (forPeer) this.#stats.serverRequests++;
+    this.#stats.gets++;
+    this.#stats.cacheHits++;
+    if (this.#caches.isNotFound(id)) {
+      this.#stats.notFoundHits++;
+      const ttlMs = this.#caches.expiresAt(id) - this.#options.clock.now();
+      return Promise.reject(
+        new NotFoundError(`group "${this.name}": key ${JSON.stringify(key)} not found (a cached not-found)`, { ttlMs }),
+      );
+    }
+    this.#stats.staleHits++;
+    if (forPeer) {
+      // A peer's request is never forwarded: the refresh is this owner's own.
+      if (!this.#localGroup.has(key)) {
+        this.#localGroup.do(key, (s) => this.#loadLocally(key, s)).catch(() => {});
+      }
+      return Promise.resolve(this.#serveResult(id, this.#keyRate.record(key)));
+    }
+    if (!this.#loadGroup.has(key)) this.#load(key, undefined, 0).catch(() => {});
+    return this.#caches.memoized(id) ?? this.#decodeHit(key, id);
   }
 
   /** A hit's answer, counted: the memoized promise, or the stored value decoded. */
@@ -220,6 +259,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     signal: AbortSignal,
     budgetMs: number,
   ): Promise<Entry<T> | undefined> {
+    // The owner's remaining TTL counts from its answer; counted from before
+    // the call, a copy here expires no later than the owner's.
+    const sentAt = this.#options.clock.now();
     let result: PeerGetResult;
     const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
     try {
@@ -227,7 +269,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     } catch (error) {
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
-      if (error instanceof GroupCacheError && error.code === "not-found") throw error;
+      if (error instanceof GroupCacheError && error.code === "not-found") {
+        // A not-found the owner caches: so does this peer, for no longer.
+        const ttlMs = (error as NotFoundError).ttlMs;
+        if (ttlMs !== undefined && ttlMs > 0) this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+        throw error;
+      }
       // Includes the owner's share of the caller's budget running out: the rest is for the getter.
       this.#stats.peerErrors++;
       return undefined;
@@ -240,8 +287,51 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       return undefined;
     }
     this.#stats.peerLoads++;
+    const expiresAt = this.#peerExpiry(result, sentAt);
+    if (expiresAt === undefined) return entry;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    return mirror ? this.#populateCache(key, entry, "hot") : entry;
+    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot") : entry;
+  }
+
+  /**
+   * When a copy of a value a peer answered with `ttl`, asked at `sentAt`,
+   * expires here: when the owner's does (or earlier, by the call's
+   * duration). With no TTL known (a Go peer, an older one, a value without
+   * TTL), after this group's own `ttlMs`, if any. `undefined`: not to be
+   * kept, an expired value whose grace this group does not give.
+   */
+  #peerExpiry(ttl: RemainingTtl, sentAt: number): number | undefined {
+    const ttlMs = ttl.ttlMs ?? 0;
+    const staleMs = ttl.staleMs ?? 0;
+    if (ttlMs > 0) return sentAt + ttlMs;
+    if (staleMs <= 0) return this.#expiresAfter(undefined);
+    // Expired on the owner, within its grace: stale here until the owner's grace ends.
+    const ownStaleMs = this.#options.staleMs;
+    return ownStaleMs > 0 ? Math.max(Number.MIN_VALUE, sentAt + Math.min(staleMs, ownStaleMs) - ownStaleMs) : undefined;
+  }
+
+  /**
+   * When a value loaded now with TTL `ttlMs` expires: after `ttlMs` less
+   * a random share of up to `ttlJitter` of it, so values loaded together
+   * expire apart. `ttlMs` unset: the group's `ttlMs`; `0` (or unset in a
+   * group without TTL): `Infinity`, never.
+   */
+  #expiresAfter(ttlMs: number | undefined): number {
+    const ttl = ttlMs ?? this.#options.ttlMs;
+    if (ttl <= 0) return Number.POSITIVE_INFINITY;
+    return this.#options.clock.now() + ttl * (1 - this.#options.ttlJitter * Math.random());
+  }
+
+  /**
+   * Caches `entry`, a value just loaded, encoded and accepted, as `key` in
+   * cache `which` with TTL `ttlMs` (unset: the group's; jitter applied; see
+   * `#expiresAfter`), and returns what its waiters receive. The one way a
+   * value enters the caches with a TTL: loads, peeks and writes all come
+   * through here (copies from peers keep the owner's expiry instead).
+   */
+  #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined): Entry<T> {
+    const expiresAt = this.#expiresAfter(ttlMs);
+    return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, which);
   }
 
   /**
@@ -303,20 +393,23 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       if (peer.peek === undefined || signal.aborted) continue;
       this.#stats.peeks++;
       const linked = linkedSignal(signal, timeoutMs);
-      let bytes: Uint8Array | undefined;
+      const sentAt = this.#options.clock.now();
+      let peeked: PeekResult | undefined;
       try {
         // Raced with the signal: a peer whose peek ignores it must not hold the get.
-        bytes = await raceSignal(peer.peek(this.name, key, { signal: linked.signal }), linked.signal, "");
+        peeked = await raceSignal(peer.peek(this.name, key, { signal: linked.signal }), linked.signal, "");
       } catch {
-        bytes = undefined;
+        peeked = undefined;
       } finally {
         linked.abort();
         linked.cleanup();
       }
-      const entry = this.#entries.fromPeer(bytes);
-      if (entry === undefined) continue;
+      const entry = this.#entries.fromPeer(peeked?.value);
+      const expiresAt = peeked === undefined ? undefined : this.#peerExpiry(peeked, sentAt);
+      if (entry === undefined || expiresAt === undefined) continue;
       this.#stats.peekHits++;
-      return this.#populateCache(key, entry, "main");
+      // The previous owner's copy keeps its expiry: moving does not make it fresh.
+      return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, "main");
     }
     return undefined;
   }
@@ -351,23 +444,44 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         ),
       );
     };
-    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) =>
-      new Promise<In>((resolve) => resolve(this.#options.getter(key, { signal: loadSignal, group: this.name }))).then(
+    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) => {
+      const context: GetterContext = { signal: loadSignal, group: this.name };
+      return new Promise<In>((resolve) => resolve(this.#options.getter(key, context))).then(
         (value) => {
           let entry: Entry<T>;
+          let ttlMs: number | undefined;
           try {
             entry = this.#entries.fromGetter(key, value);
+            ttlMs = context.ttlMs;
+            if (ttlMs !== undefined) ttlMs = nonNegativeNumber(`group "${this.name}": getter's ttlMs`, ttlMs, 0);
           } catch (error) {
             throw fail(error as GroupCacheError);
           }
           this.#stats.localLoads++;
-          return this.#populateCache(key, entry, "main");
+          // A TTL of 0: the value is for this load's waiters only.
+          return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs);
         },
         (error: unknown) => {
-          throw fail(this.#getterError(key, error));
+          throw fail(this.#notFound(key, this.#getterError(key, error)));
         },
-      ),
-    );
+      );
+    });
+  }
+
+  /**
+   * A getter's `error`, as its waiters receive it; for a not-found, what
+   * the caches keep of the key: cached as not found for `notFoundTtlMs`
+   * (the error then says for how long, for peers), else no stale copy.
+   */
+  #notFound(key: string, error: GroupCacheError): GroupCacheError {
+    if (error.code !== "not-found" || !this.#caches.expiring) return error;
+    const ttlMs = this.#options.notFoundTtlMs;
+    if (ttlMs <= 0) {
+      this.#caches.remove(key);
+      return error;
+    }
+    this.#caches.populateNotFound(key, "main", this.#options.clock.now() + ttlMs);
+    return new NotFoundError(error.message, { cause: error, ttlMs });
   }
 
   /**
@@ -379,7 +493,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * left to the garbage collector (see `SlabStore`).
    */
   #populateCache(key: string, entry: Entry<T>, which: CacheType): Entry<T> {
-    const id = this.#caches.populateCache(key, entry.bytes, which);
+    const id = this.#caches.populateCache(key, entry.bytes, which, entry.expiresAt);
     if (id !== undefined && this.#entries.shared) this.#caches.memoizeLoad(id, Promise.resolve(entry.value as T));
     return entry;
   }
@@ -403,6 +517,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     }
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) return Promise.resolve(this.#serveHit(key, id));
+    const held = this.#caches.lookupHeld(key);
+    if (held !== undefined) return this.#heldHit(key, held, true);
     this.#stats.serverRequests++;
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
@@ -421,7 +537,27 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       },
       signal,
     );
-    return value.then((entry) => ({ value: entry.bytes, minuteQps }));
+    return value.then((entry) => this.#withTtl<ServeResult>({ value: entry.bytes, minuteQps }, entry.expiresAt));
+  }
+
+  /** `result` with the remaining TTL of a value expiring at `expiresAt` (if any: else as it is). */
+  #withTtl<R extends RemainingTtl>(result: R, expiresAt: number | undefined): R {
+    if (expiresAt === undefined || expiresAt === Number.POSITIVE_INFINITY) return result;
+    const left = expiresAt - this.#options.clock.now();
+    const staleMs = this.#options.staleMs;
+    if (left > 0) {
+      result.ttlMs = left;
+      if (staleMs > 0) result.staleMs = staleMs;
+    } else if (staleMs > 0 && left + staleMs > 0) {
+      result.staleMs = left + staleMs;
+    }
+    return result;
+  }
+
+  /** What a peer is answered for cached entry `id`: its bytes, the key's rate, and its remaining TTL. */
+  #serveResult(id: number, minuteQps: number): ServeResult {
+    const result: ServeResult = { value: this.#caches.view(id), minuteQps };
+    return this.#caches.expiring ? this.#withTtl(result, this.#caches.expiresAt(id)) : result;
   }
 
   /**
@@ -444,10 +580,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * loads, and is not counted as a get (the caches count it as a lookup).
    * A view into the cache's storage: the caller must not write to it.
    */
-  #peek(key: string): Uint8Array | undefined {
+  #peek(key: string): PeekResult | undefined {
     if (typeof key !== "string" || this.#closed) return undefined;
     const id = this.#caches.lookupCache(key, false);
-    return id === undefined ? undefined : this.#caches.view(id);
+    if (id === undefined) return undefined;
+    const result: PeekResult = { value: this.#caches.view(id) };
+    return this.#caches.expiring ? this.#withTtl(result, this.#caches.expiresAt(id)) : result;
   }
 
   /** A peer's hit, counted. */
@@ -455,7 +593,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.serverRequests++;
     this.#stats.gets++;
     this.#stats.cacheHits++;
-    return { value: this.#caches.view(id), minuteQps: this.#keyRate.record(key) };
+    return this.#serveResult(id, this.#keyRate.record(key));
   }
 
   /** A snapshot of the group's counters. */

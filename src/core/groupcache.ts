@@ -9,7 +9,7 @@ import {
 } from "./groupcache-options.ts";
 import { PeerHealth, type PeerStatus } from "./peer-health.ts";
 import { peerIdList, samePeerIds } from "./peer-id.ts";
-import type { PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
+import type { PeekResult, PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
 
@@ -202,12 +202,13 @@ export class GroupCache implements PeerPicker {
 
   /**
    * Answers a peer's Peek (for transports): the group's stored bytes of
-   * `key` if held in its main or hot cache, else `undefined`; never loads,
+   * `key` if held fresh in its main or hot cache, with their remaining
+   * TTL, else `undefined`; never loads,
    * and is not counted as a get. The bytes are a view into the cache's
    * storage: the caller must not write to them. Throws `unknown-group` for
    * a group it does not have, `closed` once closed.
    */
-  peek(group: string, key: string): Uint8Array | undefined {
+  peek(group: string, key: string): PeekResult | undefined {
     this.#checkOpen();
     const g = this.#groups.get(group);
     if (g === undefined) throw this.#unknownGroup(group);

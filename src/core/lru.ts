@@ -141,6 +141,13 @@ export class LRU<V = Uint8Array> {
     return true;
   }
 
+  /** The key of the least recently used entry, if any (recency unchanged). */
+  oldest(): string | undefined {
+    if (this.#map.size === 0) return undefined;
+    const internals = this.#map as unknown as MnemonistInternals;
+    return internals.K[internals.tail];
+  }
+
   /** Evicts the least recently used entry; returns whether there was one. */
   removeOldest(): boolean {
     if (this.#map.size === 0) return false;

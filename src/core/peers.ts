@@ -1,7 +1,28 @@
 import type { PeerLiveness } from "./peer-health.ts";
+/**
+ * How much longer a value may be served, as durations from the moment it
+ * was answered (never absolute times: peers' clocks need not agree). Both
+ * unset (or 0): no TTL known, as from a Go peer or a group without TTL.
+ */
+export interface RemainingTtl {
+  /** Milliseconds the value stays fresh; unset or 0 when it has no TTL, or has expired (see `staleMs`). */
+  ttlMs?: number;
+  /**
+   * Milliseconds the value may still be served stale once `ttlMs` ran out
+   * (the owner's grace, `staleMs`); with `ttlMs` unset, the value has
+   * expired already and this is the grace left.
+   */
+  staleMs?: number;
+}
+
+/** What a peer answers a peek with when it holds the key: the value and its remaining TTL there. */
+export interface PeekResult extends RemainingTtl {
+  /** The value's bytes. As for `PeerGetResult.value`, the receiver keeps them. */
+  value: Uint8Array;
+}
 
 /** What an owner answers for one key. */
-export interface PeerGetResult {
+export interface PeerGetResult extends RemainingTtl {
   /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
   value: Uint8Array;
   /**
@@ -30,7 +51,7 @@ export interface PeerGetter {
    * wrong. The peer never loads the key for a peek. Used while membership
    * changes, to ask a key's previous owner before loading a key again.
    */
-  peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined>;
+  peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<PeekResult | undefined>;
 }
 
 /**
@@ -38,7 +59,7 @@ export interface PeerGetter {
  * stored bytes, which the transport must not write to, and the key's request
  * rate on the owner, per minute, sent as the response's `minute_qps`.
  */
-export interface ServeResult {
+export interface ServeResult extends RemainingTtl {
   value: Uint8Array;
   minuteQps: number;
 }
@@ -112,5 +133,5 @@ export interface PeerServable {
    * group it does not have. Without it the server answers Peek with
    * UNIMPLEMENTED.
    */
-  peek?(group: string, key: string): Uint8Array | undefined;
+  peek?(group: string, key: string): PeekResult | undefined;
 }

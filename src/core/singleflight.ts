@@ -29,6 +29,11 @@ export class SingleFlight<T> {
     return this.#flights.size;
   }
 
+  /** Whether a call for `key` is in flight. */
+  has(key: string): boolean {
+    return this.#flights.has(key);
+  }
+
   /**
    * Returns the result of `fn(signal)` for `key`, calling `fn` only if no
    * call for `key` is in flight. `signal` releases this caller only.

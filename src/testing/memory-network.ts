@@ -12,7 +12,8 @@ import {
  * {@link MemoryNetwork.peerClient}, whose `get` calls the target's `serve`
  * directly instead of going over gRPC (and `peek` its `peek`). It behaves as a wire would where a
  * test can see it: the value's bytes are copied, an error crosses as its
- * code and message (a `NotFoundError` stays one; the cause stays behind),
+ * code and message (a `NotFoundError` stays one, with its `ttlMs`; the
+ * cause stays behind), the owner's remaining TTL travels with the value,
  * and a node that is not listening answers `unavailable`, as a stopped
  * process. No `node:` module is used, so it runs on Node, Bun and Deno.
  *
@@ -36,11 +37,19 @@ export class MemoryNetwork {
       const target = this.#listening.get(id);
       if (target === undefined) throw new GroupCacheError("unavailable", `peer ${id} is not listening`);
       try {
-        const { value, minuteQps } = await target.serve(group, key, { signal });
-        return { value: value.slice(), minuteQps };
+        const { value, minuteQps, ttlMs, staleMs } = await target.serve(group, key, { signal });
+        // The remaining TTL crosses as a wire carries it: a duration, read now.
+        return {
+          value: value.slice(),
+          minuteQps,
+          ...(ttlMs === undefined ? {} : { ttlMs }),
+          ...(staleMs === undefined ? {} : { staleMs }),
+        };
       } catch (error) {
         const e = GroupCacheError.from(error);
-        throw e.code === "not-found" ? new NotFoundError(e.message) : new GroupCacheError(e.code, e.message);
+        if (e.code !== "not-found") throw new GroupCacheError(e.code, e.message);
+        const ttlMs = (e as NotFoundError).ttlMs;
+        throw new NotFoundError(e.message, ttlMs === undefined ? undefined : { ttlMs });
       }
     },
     // A peek is answered from the target's memory, its bytes copied as a
@@ -49,7 +58,8 @@ export class MemoryNetwork {
     peek: async (group, key) => {
       const target = this.#listening.get(id);
       try {
-        return target?.peek?.(group, key)?.slice();
+        const peeked = target?.peek?.(group, key);
+        return peeked === undefined ? undefined : { ...peeked, value: peeked.value.slice() };
       } catch {
         return undefined;
       }

@@ -23,6 +23,7 @@ import {
   type Group,
   GroupCacheError,
   type HotPolicy,
+  NotFoundError,
   neverHot,
   qpsHotPolicy,
   randomHotPolicy,
@@ -122,10 +123,17 @@ function newGroup(spec: GroupSpec): void {
     codec: stringCodec,
     ...(policy === undefined ? {} : { hotPolicy: policy }),
     ...(spec.cacheBytes === undefined ? {} : { cacheBytes: spec.cacheBytes }),
+    ...(spec.ttlMs === undefined ? {} : { ttlMs: spec.ttlMs }),
+    ...(spec.ttlJitter === undefined ? {} : { ttlJitter: spec.ttlJitter }),
+    ...(spec.staleMs === undefined ? {} : { staleMs: spec.staleMs }),
+    ...(spec.notFoundTtlMs === undefined ? {} : { notFoundTtlMs: spec.notFoundTtlMs }),
     getter: async (key, { signal }) => {
       live.calls.set(key, (live.calls.get(key) ?? 0) + 1);
       live.total++;
       for (const wake of live.waiters) wake();
+      if (spec.missingPrefix !== undefined && key.startsWith(spec.missingPrefix)) {
+        throw new NotFoundError(`no such key: ${key}`);
+      }
       const { hang = false, getterDelayMs = 0 } = live.spec;
       if (hang || getterDelayMs > 0) {
         await new Promise<void>((resolve, reject) => {

@@ -28,6 +28,13 @@ export interface GroupSpec {
   valueBytes?: number;
   /** Default: the core's (64 MiB). */
   cacheBytes?: number;
+  /** The group's `ttlMs`, `ttlJitter`, `staleMs` and `notFoundTtlMs` (ours only: the Go peer ignores them). Default: the core's. */
+  ttlMs?: number;
+  ttlJitter?: number;
+  staleMs?: number;
+  notFoundTtlMs?: number;
+  /** Keys starting with this are missing: the getter throws `NotFoundError` for them. Default: none. */
+  missingPrefix?: string;
 }
 
 /** A peer process's start-up configuration, passed as its first argument (JSON). */

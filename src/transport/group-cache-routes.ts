@@ -93,7 +93,9 @@ export interface GroupCacheRoutesOptions {
  * `toConnectError`: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION for an
  * unknown group, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, UNKNOWN for a failed
  * getter, INTERNAL otherwise. The response's `minute_qps` carries the key's
- * request rate on this peer.
+ * request rate on this peer, its `ttl_ms` and `stale_ms` the value's
+ * remaining TTL and grace here; a NOT_FOUND this peer caches carries the
+ * time left in the `groupcache-not-found-ttl-ms` trailer.
  *
  * GetStream is answered UNIMPLEMENTED here, so callers fetch every key with
  * Get (which these routes' interceptors see). It is served only by
@@ -124,10 +126,10 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
       {
         async get(request, context) {
           try {
-            const { value, minuteQps } =
+            const { value, minuteQps, ttlMs, staleMs } =
               cache.serveCached?.(request.group, request.key) ??
               (await cache.serve(request.group, request.key, { signal: context.signal }));
-            return { value, minuteQps };
+            return { value, minuteQps, ttlMs: ttlMs ?? 0, staleMs: staleMs ?? 0 };
           } catch (error) {
             throw toConnectError(error);
           }
@@ -135,8 +137,10 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
         peek(request) {
           if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
           try {
-            const value = cache.peek(request.group, request.key);
-            return value === undefined ? { found: false } : { found: true, value };
+            const peeked = cache.peek(request.group, request.key);
+            return peeked === undefined
+              ? { found: false }
+              : { found: true, value: peeked.value, ttlMs: peeked.ttlMs ?? 0, staleMs: peeked.staleMs ?? 0 };
           } catch (error) {
             throw toConnectError(error);
           }

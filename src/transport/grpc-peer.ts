@@ -1,11 +1,12 @@
 import { Code, ConnectError, type createClient } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
-import type { PeerClient, PeerGetResult } from "../core/peers.ts";
+import type { PeekResult, PeerClient, PeerGetResult } from "../core/peers.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
 import type { PeerPinger } from "./peer-pinger.ts";
+import { withRemainingTtl } from "./remaining-ttl.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
 type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
@@ -117,8 +118,9 @@ export class GrpcPeer implements PeerClient {
     }
     // The decoded bytes are a view into the whole response buffer: copy them.
     const value = response.value.slice();
-    // proto3 sends 0 for "not reported" (Go peers never fill the field).
-    return response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
+    // proto3 sends 0 for "not reported" (Go peers never fill these fields).
+    const result: PeerGetResult = response.minuteQps > 0 ? { value, minuteQps: response.minuteQps } : { value };
+    return withRemainingTtl(result, response.ttlMs, response.staleMs);
   }
 
   /**
@@ -128,12 +130,13 @@ export class GrpcPeer implements PeerClient {
    * failure: a peek never fails a get. A peer that answers UNIMPLEMENTED is
    * not asked again.
    */
-  async peek(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined> {
+  async peek(group: string, key: string, options: { signal: AbortSignal }): Promise<PeekResult | undefined> {
     if (this.#closed || this.#noPeek || !group.isWellFormed() || !key.isWellFormed()) return undefined;
     try {
       const response = await this.#client.peek({ group, key }, { signal: options.signal });
       // A view into the response buffer: copy it, as for Get.
-      return response.found ? response.value.slice() : undefined;
+      if (!response.found) return undefined;
+      return withRemainingTtl<PeekResult>({ value: response.value.slice() }, response.ttlMs, response.staleMs);
     } catch (error) {
       if (ConnectError.from(error).code === Code.Unimplemented) this.#noPeek = true;
       return undefined;

@@ -249,7 +249,7 @@ test("GroupCache.peek: stored bytes from memory only, never a load, not a get; u
   });
   expect(cache.peek("g", "k")).toBeUndefined();
   await group.get("k");
-  expect(new TextDecoder().decode(cache.peek("g", "k"))).toBe("v-k");
+  expect(new TextDecoder().decode(cache.peek("g", "k")?.value)).toBe("v-k");
   expect(calls).toBe(1);
   expect(group.stats.gets).toBe(1);
   expect(() => cache.peek("nope", "k")).toThrow(expect.objectContaining({ code: "unknown-group" }));

@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file groupcachepb/groupcache.proto.
  */
 export const file_groupcachepb_groupcache: GenFile = /*@__PURE__*/
-  fileDesc("Ch1ncm91cGNhY2hlcGIvZ3JvdXBjYWNoZS5wcm90bxIMZ3JvdXBjYWNoZXBiIigKCkdldFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSCwoDa2V5GAIgASgJIjAKC0dldFJlc3BvbnNlEg0KBXZhbHVlGAEgASgMEhIKCm1pbnV0ZV9xcHMYAiABKAEiNAoKS2V5UmVxdWVzdBIKCgJpZBgBIAEoDRINCgVncm91cBgCIAEoCRILCgNrZXkYAyABKAkiSwoQR2V0U3RyZWFtUmVxdWVzdBImCgRnZXRzGAEgAygLMhguZ3JvdXBjYWNoZXBiLktleVJlcXVlc3QSDwoHY2FuY2VscxgCIAMoDSJbCgtLZXlSZXNwb25zZRIKCgJpZBgBIAEoDRIMCgRjb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSDQoFdmFsdWUYBCABKAwSEgoKbWludXRlX3FwcxgFIAEoASI/ChFHZXRTdHJlYW1SZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuZ3JvdXBjYWNoZXBiLktleVJlc3BvbnNlIikKC1BlZWtSZXF1ZXN0Eg0KBWdyb3VwGAEgASgJEgsKA2tleRgCIAEoCSIsCgxQZWVrUmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwy2QEKCkdyb3VwQ2FjaGUSOgoDR2V0EhguZ3JvdXBjYWNoZXBiLkdldFJlcXVlc3QaGS5ncm91cGNhY2hlcGIuR2V0UmVzcG9uc2USUAoJR2V0U3RyZWFtEh4uZ3JvdXBjYWNoZXBiLkdldFN0cmVhbVJlcXVlc3QaHy5ncm91cGNhY2hlcGIuR2V0U3RyZWFtUmVzcG9uc2UoATABEj0KBFBlZWsSGS5ncm91cGNhY2hlcGIuUGVla1JlcXVlc3QaGi5ncm91cGNhY2hlcGIuUGVla1Jlc3BvbnNlQilaJ2dpdGh1Yi5jb20vam11ay9ncm91cGNhY2hlL2dyb3VwY2FjaGVwYmIGcHJvdG8z");
+  fileDesc("Ch1ncm91cGNhY2hlcGIvZ3JvdXBjYWNoZS5wcm90bxIMZ3JvdXBjYWNoZXBiIigKCkdldFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSCwoDa2V5GAIgASgJIlIKC0dldFJlc3BvbnNlEg0KBXZhbHVlGAEgASgMEhIKCm1pbnV0ZV9xcHMYAiABKAESDgoGdHRsX21zGAQgASgBEhAKCHN0YWxlX21zGAUgASgBIjQKCktleVJlcXVlc3QSCgoCaWQYASABKA0SDQoFZ3JvdXAYAiABKAkSCwoDa2V5GAMgASgJIksKEEdldFN0cmVhbVJlcXVlc3QSJgoEZ2V0cxgBIAMoCzIYLmdyb3VwY2FjaGVwYi5LZXlSZXF1ZXN0Eg8KB2NhbmNlbHMYAiADKA0ilwEKC0tleVJlc3BvbnNlEgoKAmlkGAEgASgNEgwKBGNvZGUYAiABKA0SDwoHbWVzc2FnZRgDIAEoCRINCgV2YWx1ZRgEIAEoDBISCgptaW51dGVfcXBzGAUgASgBEg4KBnR0bF9tcxgGIAEoARIQCghzdGFsZV9tcxgHIAEoARIYChBub3RfZm91bmRfdHRsX21zGAggASgBIj8KEUdldFN0cmVhbVJlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5ncm91cGNhY2hlcGIuS2V5UmVzcG9uc2UiKQoLUGVla1JlcXVlc3QSDQoFZ3JvdXAYASABKAkSCwoDa2V5GAIgASgJIk4KDFBlZWtSZXNwb25zZRINCgVmb3VuZBgBIAEoCBINCgV2YWx1ZRgCIAEoDBIOCgZ0dGxfbXMYAyABKAESEAoIc3RhbGVfbXMYBCABKAEy2QEKCkdyb3VwQ2FjaGUSOgoDR2V0EhguZ3JvdXBjYWNoZXBiLkdldFJlcXVlc3QaGS5ncm91cGNhY2hlcGIuR2V0UmVzcG9uc2USUAoJR2V0U3RyZWFtEh4uZ3JvdXBjYWNoZXBiLkdldFN0cmVhbVJlcXVlc3QaHy5ncm91cGNhY2hlcGIuR2V0U3RyZWFtUmVzcG9uc2UoATABEj0KBFBlZWsSGS5ncm91cGNhY2hlcGIuUGVla1JlcXVlc3QaGi5ncm91cGNhY2hlcGIuUGVla1Jlc3BvbnNlQilaJ2dpdGh1Yi5jb20vam11ay9ncm91cGNhY2hlL2dyb3VwY2FjaGVwYmIGcHJvdG8z");
 
 /**
  * Asks the owner of a key for its value.
@@ -76,6 +76,24 @@ export type GetResponse = Message<"groupcachepb.GetResponse"> & {
    * @generated from field: double minute_qps = 2;
    */
   minuteQps: number;
+
+  /**
+   * Milliseconds the value stays fresh on the owner, counted from this
+   * answer (a duration, so peers need no synchronised clocks); a copy
+   * must not outlive it. 0 (or absent, as from Go peers): no TTL known.
+   *
+   * @generated from field: double ttl_ms = 4;
+   */
+  ttlMs: number;
+
+  /**
+   * Milliseconds the value may still be served stale (grace) after ttl_ms;
+   * with ttl_ms 0, the value has expired already and this is the grace
+   * left. 0: no grace.
+   *
+   * @generated from field: double stale_ms = 5;
+   */
+  staleMs: number;
 };
 
 /**
@@ -195,6 +213,30 @@ export type KeyResponse = Message<"groupcachepb.KeyResponse"> & {
    * @generated from field: double minute_qps = 5;
    */
   minuteQps: number;
+
+  /**
+   * The value's remaining TTL, as in GetResponse.
+   *
+   * @generated from field: double ttl_ms = 6;
+   */
+  ttlMs: number;
+
+  /**
+   * The value's remaining grace, as in GetResponse.
+   *
+   * @generated from field: double stale_ms = 7;
+   */
+  staleMs: number;
+
+  /**
+   * With code NOT_FOUND: milliseconds the owner keeps answering this
+   * not-found from its cache; the caller may cache it as long. 0: not
+   * cached. (A unary Get carries it in the groupcache-not-found-ttl-ms
+   * trailer.)
+   *
+   * @generated from field: double not_found_ttl_ms = 8;
+   */
+  notFoundTtlMs: number;
 };
 
 /**
@@ -272,6 +314,20 @@ export type PeekResponse = Message<"groupcachepb.PeekResponse"> & {
    * @generated from field: bytes value = 2;
    */
   value: Uint8Array;
+
+  /**
+   * The value's remaining TTL, as in GetResponse.
+   *
+   * @generated from field: double ttl_ms = 3;
+   */
+  ttlMs: number;
+
+  /**
+   * The value's remaining grace, as in GetResponse.
+   *
+   * @generated from field: double stale_ms = 4;
+   */
+  staleMs: number;
 };
 
 /**

@@ -4,7 +4,8 @@ import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerGetResult } from "../../core/peers.ts";
-import { fromConnectError, fromGrpcStatus } from "../grpc/grpc-status.ts";
+import { fromConnectError, fromGrpcStatus, withNotFoundTtl } from "../grpc/grpc-status.ts";
+import { withRemainingTtl } from "../remaining-ttl.ts";
 import { type CallAnswer, type CallEvents, GetStreamCall } from "./get-stream-call.ts";
 import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./get-stream-codec.ts";
 
@@ -322,9 +323,11 @@ export class GetStreamClient {
     if (answer.code === 0) {
       const { frame, valueStart, valueEnd, minuteQps } = answer;
       const value = keepsOwnBuffer(answer) ? frame.subarray(valueStart, valueEnd) : copyOf(frame, valueStart, valueEnd);
-      pending.resolve(minuteQps > 0 ? { value, minuteQps } : { value });
+      const result: PeerGetResult = minuteQps > 0 ? { value, minuteQps } : { value };
+      pending.resolve(withRemainingTtl(result, answer.ttlMs, answer.staleMs));
     } else {
-      pending.reject(fromGrpcStatus(answer.code, answer.message, this.#o.peer));
+      const error = fromGrpcStatus(answer.code, answer.message, this.#o.peer);
+      pending.reject(withNotFoundTtl(error, answer.notFoundTtlMs));
     }
     call.answered();
   }

@@ -129,6 +129,12 @@ export interface OutgoingResult {
   message: string;
   value: Uint8Array | undefined;
   minuteQps: number;
+  /** The value's remaining TTL, ms; 0 or unset: none. */
+  ttlMs?: number;
+  /** The value's remaining grace, ms; 0 or unset: none. */
+  staleMs?: number;
+  /** With NOT_FOUND: how long the owner caches it, ms; 0 or unset: not cached. */
+  notFoundTtlMs?: number;
 }
 
 function keyResponseSize(r: OutgoingResult, messageBytes: number): number {
@@ -138,7 +144,10 @@ function keyResponseSize(r: OutgoingResult, messageBytes: number): number {
     (r.code === 0 ? 0 : 1 + varintSize(r.code)) +
     (messageBytes === 0 ? 0 : 1 + varintSize(messageBytes) + messageBytes) +
     (valueBytes === 0 ? 0 : 1 + varintSize(valueBytes) + valueBytes) +
-    (r.minuteQps === 0 ? 0 : 9)
+    (r.minuteQps === 0 ? 0 : 9) +
+    (r.ttlMs ? 9 : 0) +
+    (r.staleMs ? 9 : 0) +
+    (r.notFoundTtlMs ? 9 : 0)
   );
 }
 
@@ -187,6 +196,18 @@ export function encodeResponseFrame(
     if (r.minuteQps !== 0) {
       buf[pos++] = 0x29;
       pos = buf.writeDoubleLE(r.minuteQps, pos);
+    }
+    if (r.ttlMs) {
+      buf[pos++] = 0x31;
+      pos = buf.writeDoubleLE(r.ttlMs, pos);
+    }
+    if (r.staleMs) {
+      buf[pos++] = 0x39;
+      pos = buf.writeDoubleLE(r.staleMs, pos);
+    }
+    if (r.notFoundTtlMs) {
+      buf[pos++] = 0x41;
+      pos = buf.writeDoubleLE(r.notFoundTtlMs, pos);
     }
   }
   return buf;
@@ -338,6 +359,12 @@ export class KeyAnswer {
   valueEnd = 0;
   /** The key's request rate on the owner, per minute; 0 when not reported. */
   minuteQps = 0;
+  /** The value's remaining TTL on the owner, ms; 0 when none is known. */
+  ttlMs = 0;
+  /** The value's remaining grace on the owner, ms; 0 for none. */
+  staleMs = 0;
+  /** With NOT_FOUND: how long the owner caches it, ms; 0 when it does not. */
+  notFoundTtlMs = 0;
 }
 
 /** Receives each answer of a GetStreamResponse, in the one reused {@link KeyAnswer} given to the decoder. */
@@ -372,6 +399,9 @@ export function decodeResponse<A extends KeyAnswer>(
     let valueStart = 0;
     let valueEnd = 0;
     let minuteQps = 0;
+    let ttlMs = 0;
+    let staleMs = 0;
+    let notFoundTtlMs = 0;
     while (r.pos < itemEnd) {
       const t = r.varint32();
       if (t === 0x08) id = nestedVarint(r, itemEnd);
@@ -385,11 +415,11 @@ export function decodeResponse<A extends KeyAnswer>(
         valueStart = r.pos;
         valueEnd = e;
         r.pos = e;
-      } else if (t === 0x29) {
-        if (r.pos + 8 > itemEnd) throw malformed("premature EOF");
-        minuteQps = buf.readDoubleLE(r.pos);
-        r.pos += 8;
-      } else skipNested(r, t, itemEnd);
+      } else if (t === 0x29) minuteQps = nestedDouble(r, itemEnd);
+      else if (t === 0x31) ttlMs = nestedDouble(r, itemEnd);
+      else if (t === 0x39) staleMs = nestedDouble(r, itemEnd);
+      else if (t === 0x41) notFoundTtlMs = nestedDouble(r, itemEnd);
+      else skipNested(r, t, itemEnd);
     }
     if (r.pos !== itemEnd) throw malformed("premature EOF");
     answer.id = id;
@@ -398,9 +428,20 @@ export function decodeResponse<A extends KeyAnswer>(
     answer.valueStart = valueStart;
     answer.valueEnd = valueEnd;
     answer.minuteQps = minuteQps;
+    answer.ttlMs = ttlMs;
+    answer.staleMs = staleMs;
+    answer.notFoundTtlMs = notFoundTtlMs;
     receiver.answer(answer);
   }
   answer.frame = noFrame; // not to keep the received bytes alive until the next message
+}
+
+/** Reads a double (fixed64) of a nested message that must not run past `end`. */
+function nestedDouble(r: Reader, end: number): number {
+  if (r.pos + 8 > end) throw malformed("premature EOF");
+  const value = r.buf.readDoubleLE(r.pos);
+  r.pos += 8;
+  return value;
 }
 
 /** Reads a varint of a nested message that must not run past `end`. */

@@ -1,8 +1,8 @@
 import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../../core/errors.ts";
-import type { PeerServable } from "../../core/peers.ts";
-import { toGrpcStatus } from "../grpc/grpc-status.ts";
+import type { PeerServable, ServeResult } from "../../core/peers.ts";
+import { notFoundTtlOf, toGrpcStatus } from "../grpc/grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
 import type { KeyBudget } from "./key-budget.ts";
 
@@ -149,13 +149,13 @@ export class GetStreamResponder implements RequestVisitor {
     // A hit needs no promise, nothing to cancel, and no slot.
     const cached = this.#cache.serveCached?.(group, key);
     if (cached !== undefined) {
-      this.#pushValue(id, cached.value, cached.minuteQps);
+      this.#pushValue(id, cached);
       return true;
     }
     if (!this.#takeSlot()) return false;
     const controller = new AbortController();
     this.#inFlight.set(id, controller);
-    let served: Promise<{ value: Uint8Array; minuteQps: number }>;
+    let served: Promise<ServeResult>;
     try {
       served = this.#cache.serve(group, key, { signal: controller.signal });
     } catch (error) {
@@ -164,13 +164,13 @@ export class GetStreamResponder implements RequestVisitor {
     served.then(
       (result) => {
         if (!this.#settle(id, controller)) return;
-        this.#pushValue(id, result.value, result.minuteQps);
+        this.#pushValue(id, result);
         this.#pump();
       },
       (error: unknown) => {
         if (!this.#settle(id, controller)) return;
         const status = toGrpcStatus(error);
-        this.#push(id, status.code, status.message);
+        this.#push(id, status.code, status.message, notFoundTtlOf(error));
         this.#pump();
       },
     );
@@ -287,8 +287,17 @@ export class GetStreamResponder implements RequestVisitor {
     return true;
   }
 
-  #pushValue(id: number, value: Uint8Array, minuteQps: number): void {
-    const result: OutgoingResult = { id, code: 0, message: "", value, minuteQps };
+  #pushValue(id: number, served: ServeResult): void {
+    const result: OutgoingResult = {
+      id,
+      code: 0,
+      message: "",
+      value: served.value,
+      minuteQps: served.minuteQps,
+      ttlMs: served.ttlMs ?? 0,
+      staleMs: served.staleMs ?? 0,
+      notFoundTtlMs: 0,
+    };
     const size = keyResponseEntrySize(result);
     if (5 + size > this.#maxMessageBytes) {
       this.#push(
@@ -301,8 +310,17 @@ export class GetStreamResponder implements RequestVisitor {
     this.#enqueue(result, size);
   }
 
-  #push(id: number, code: number, message: string): void {
-    const result: OutgoingResult = { id, code, message, value: undefined, minuteQps: 0 };
+  #push(id: number, code: number, message: string, notFoundTtlMs = 0): void {
+    const result: OutgoingResult = {
+      id,
+      code,
+      message,
+      value: undefined,
+      minuteQps: 0,
+      ttlMs: 0,
+      staleMs: 0,
+      notFoundTtlMs,
+    };
     this.#enqueue(result, keyResponseEntrySize(result));
   }
 

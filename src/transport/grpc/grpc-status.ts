@@ -75,6 +75,25 @@ export function toGrpcStatus(reason: unknown): GrpcStatus {
 export const notFoundTrailer = "groupcache-not-found";
 
 /**
+ * Trailer of a NOT_FOUND from a getter that the owner caches
+ * (`notFoundTtlMs`): for how many more milliseconds, so the caller may
+ * cache it as long. The GetStream answer carries it as `not_found_ttl_ms`.
+ */
+export const notFoundTtlTrailer = "groupcache-not-found-ttl-ms";
+
+/** How long the owner caches `error`, if it is a cached not-found; else 0. */
+export function notFoundTtlOf(error: unknown): number {
+  const ttlMs = error instanceof NotFoundError ? error.ttlMs : undefined;
+  return ttlMs !== undefined && ttlMs > 0 ? ttlMs : 0;
+}
+
+/** `error` with the owner's `ttlMs` for a cached not-found (a positive finite number), else as it is. */
+export function withNotFoundTtl(error: GroupCacheError, ttlMs: number): GroupCacheError {
+  if (error.code !== "not-found" || !(ttlMs > 0 && Number.isFinite(ttlMs))) return error;
+  return new NotFoundError(error.message, { cause: error.cause, ttlMs });
+}
+
+/**
  * {@link toGrpcStatus} as the `ConnectError` a Connect handler throws, with
  * the `GroupCacheError` as its cause; a genuine not-found carries
  * {@link notFoundTrailer}.
@@ -82,7 +101,13 @@ export const notFoundTrailer = "groupcache-not-found";
 export function toConnectError(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const error = GroupCacheError.from(reason, "internal");
-  const metadata = error.code === "not-found" ? { [notFoundTrailer]: "getter" } : undefined;
+  const ttlMs = notFoundTtlOf(error);
+  const metadata =
+    error.code !== "not-found"
+      ? undefined
+      : ttlMs > 0
+        ? { [notFoundTrailer]: "getter", [notFoundTtlTrailer]: String(ttlMs) }
+        : { [notFoundTrailer]: "getter" };
   return new ConnectError(error.message, toGrpc.get(error.code) ?? Code.Internal, metadata, undefined, error);
 }
 
@@ -117,7 +142,8 @@ export function fromConnectError(reason: unknown, peer: string): GroupCacheError
       { cause: error },
     );
   }
-  return fromGrpcStatus(error.code, error.rawMessage, peer, error);
+  const ttl = error.code === Code.NotFound ? Number(error.metadata.get(notFoundTtlTrailer) ?? 0) : 0;
+  return withNotFoundTtl(fromGrpcStatus(error.code, error.rawMessage, peer, error), ttl);
 }
 
 /**

@@ -12,6 +12,7 @@
 
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
+export type { PeerWriteResult, SetOptions, WriteOptions, WriteResult } from "./core/cluster-write.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export { Group } from "./core/group.ts";

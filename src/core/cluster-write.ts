@@ -170,8 +170,7 @@ function setOn(
   if (target.self) return Promise.resolve(local.set(write.key, write.value, write.ttlMs));
   const client = reachable(target, "set");
   return (
-    client.set?.(group, write.key, write.value, { signal, ttlMs: write.ttlMs }) ??
-    Promise.reject(cannot(target, "Set"))
+    client.set?.(group, write.key, write.value, { signal, ttlMs: write.ttlMs }) ?? Promise.reject(cannot(target, "Set"))
   );
 }
 
@@ -183,5 +182,8 @@ function reachable(target: WriteTarget, what: string): PeerGetter {
 }
 
 function cannot(target: WriteTarget, rpc: string): GroupCacheError {
-  return new GroupCacheError("unimplemented", `peer ${target.id}: its client cannot send ${rpc} (no ${rpc.toLowerCase()} method)`);
+  return new GroupCacheError(
+    "unimplemented",
+    `peer ${target.id}: its client cannot send ${rpc} (no ${rpc.toLowerCase()} method)`,
+  );
 }

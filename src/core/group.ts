@@ -507,7 +507,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const local = this.#local;
     return (
       this.#peers.write?.({ group: this.name, write, local, signal }) ??
-      clusterWrite(this.name, write, [{ id: "local", self: true, former: false, client: undefined }], () => "local", local, signal)
+      clusterWrite(
+        this.name,
+        write,
+        [{ id: "local", self: true, former: false, client: undefined }],
+        () => "local",
+        local,
+        signal,
+      )
     );
   }
 

@@ -138,6 +138,9 @@ export async function clusterWrite(
   throwIfAborted(signal, context);
   await Promise.all(
     targets.flatMap((t) => {
+      // An owner that failed is reported already; asking again would only
+      // wait for a second failure (a whole timeout for a peer that is gone).
+      if (!(rows.get(t.id) as PeerWriteResult).reached) return [];
       const mine = owned.get(t.id);
       const others = mine === undefined ? keys : keys.filter((key) => !mine.includes(key));
       return others.length === 0 ? [] : [send(t, { kind: "remove", keys: others })];

@@ -261,3 +261,19 @@ test("a cache alone: remove and set apply here, in one row", async () => {
   await cache.close();
   await expect(g.set("k", "x")).rejects.toBeInstanceOf(GroupCacheError);
 });
+
+test("a peer that just left the ring is told too (new owners may peek it), and does not count for complete", async () => {
+  const { cluster, group, calls } = setup();
+  const [x, y, z] = cluster.ids as [string, string, string];
+  const key = ["a", "b", "c", "d", "e", "f", "g", "h"].find((k) => cluster.ownerOf(k) === z) as string;
+  expect(await group(x).get(key)).toBe(`${key}@v1`); // loaded and held by z
+  for (const id of [x, y]) cluster.cacheOf(id).setPeers([x, y]); // z leaves; its client lingers for peeks
+  const result = await group(x).remove(key);
+  expect(result.peers.find((p) => p.peer === z)).toMatchObject({ former: true, owned: 0, reached: true, removed: 1 });
+  expect(result.complete).toBe(true);
+  cluster.stop(z);
+  const again = await group(x).remove(key);
+  expect(again.peers.find((p) => p.peer === z)).toMatchObject({ former: true, reached: false });
+  expect(again.complete).toBe(true);
+  expect(calls).toHaveLength(1);
+});

@@ -4,7 +4,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterEach, expect, test } from "vitest";
 import { GroupCache as GroupCacheService } from "../src/gen/groupcachepb/groupcache_pb.ts";
-import { type Group, GroupCache, stringCodec } from "../src/index.ts";
+import { type Group, GroupCache, neverHot, stringCodec } from "../src/index.ts";
 import { startPeer } from "../src/runtime/node.ts";
 import type { Peer, StartPeerOptions } from "../src/runtime/start-peer.ts";
 import { grpcPeerClient, startPeerServer } from "../src/transport/index.ts";
@@ -34,7 +34,7 @@ async function pair(a: StartPeerOptions, b: StartPeerOptions = a) {
   for (const p of peers) p.cache.setPeers(ids);
   let n = 0;
   const groups = peers.map((p) =>
-    p.cache.newGroup({ name: "g", codec: stringCodec, getter: (k: string) => `${k}#${++n}` }),
+    p.cache.newGroup({ name: "g", codec: stringCodec, hotPolicy: neverHot, getter: (k: string) => `${k}#${++n}` }),
   ) as [Group<string, string>, Group<string, string>];
   /** A key owned by peer `i`. */
   const ownedBy = (i: number) => {

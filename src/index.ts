@@ -13,6 +13,7 @@
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
 export { type Clock, CoarseClock, ManualClock } from "./core/clock.ts";
+export type { PeerWriteResult, SetOptions, WriteOptions, WriteResult } from "./core/cluster-write.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
 export type { GetManyResult } from "./core/get-many.ts";

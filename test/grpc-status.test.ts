@@ -17,6 +17,8 @@ test("server side: every core error code has its documented gRPC status, message
     "load-failed": Code.Unknown,
     "already-exists": Code.Internal,
     internal: Code.Internal,
+    "permission-denied": Code.PermissionDenied,
+    unimplemented: Code.Unimplemented,
   };
   for (const [code, status] of Object.entries(expected)) {
     const error = toConnectError(new GroupCacheError(code as ErrorCode, `m ${code}`));
@@ -39,8 +41,8 @@ test("client side: gRPC statuses become core codes; a NOT_FOUND marked by a gett
     [Code.Aborted, "unavailable"],
     [Code.Unknown, "load-failed"],
     [Code.Internal, "internal"],
-    [Code.Unimplemented, "internal"],
-    [Code.PermissionDenied, "internal"],
+    [Code.Unimplemented, "unimplemented"],
+    [Code.PermissionDenied, "permission-denied"],
     [Code.Unauthenticated, "internal"],
     [Code.DataLoss, "internal"],
     [Code.AlreadyExists, "internal"],

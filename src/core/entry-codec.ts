@@ -35,8 +35,11 @@ export class EntryCodec<T, In> {
     this.shared = codec.shared === true;
   }
 
-  /** A getter's value as an entry: encoded, within `maxValueBytes`, decoded once for shared codecs. */
-  fromGetter(key: string, value: In): Entry<T> {
+  /**
+   * A getter's value as an entry: encoded, within `maxValueBytes`, decoded
+   * once for shared codecs. `source` names where it came from in errors.
+   */
+  fromGetter(key: string, value: In, source = "getter returned"): Entry<T> {
     let bytes: Uint8Array;
     try {
       bytes = this.codec.encode(value);
@@ -49,7 +52,7 @@ export class EntryCodec<T, In> {
     if (bytes.byteLength > this.#maxValueBytes) {
       throw new GroupCacheError(
         "resource-exhausted",
-        `group "${this.#group}": getter returned ${bytes.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${this.#maxValueBytes}`,
+        `group "${this.#group}": ${source} ${bytes.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${this.#maxValueBytes}`,
       );
     }
     return this.fromBytes(key, bytes);

@@ -10,6 +10,8 @@
  * - `unavailable`: a peer could not be reached.
  * - `resource-exhausted`: a value or message was larger than the configured limit.
  * - `load-failed`: the getter threw or rejected; the original error is the `cause`.
+ * - `permission-denied`: a peer refused a write (writes disabled there, or the caller not trusted).
+ * - `unimplemented`: a peer does not serve the request (a Go peer, an older version).
  * - `closed`: the instance was closed.
  * - `internal`: a bug or a broken invariant: please report it.
  */
@@ -23,6 +25,8 @@ export type ErrorCode =
   | "unavailable"
   | "resource-exhausted"
   | "load-failed"
+  | "permission-denied"
+  | "unimplemented"
   | "closed"
   | "internal";
 

@@ -1,5 +1,13 @@
 import type { ByteView } from "./byteview.ts";
 import { type CacheStats, Caches, type CacheType } from "./caches.ts";
+import {
+  type ClusterWrite,
+  clusterWrite,
+  type LocalWriter,
+  type SetOptions,
+  type WriteOptions,
+  type WriteResult,
+} from "./cluster-write.ts";
 import { type Entry, EntryCodec } from "./entry-codec.ts";
 import { GroupCacheError, NotFoundError } from "./errors.ts";
 import { type GetManyResult, getMany } from "./get-many.ts";
@@ -12,7 +20,8 @@ import {
 } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
-import { describe, nonNegativeNumber, optionsObject, signalOption } from "./options.ts";
+import { LoadEpochs } from "./load-epochs.ts";
+import { describe, nonNegativeNumber, optionsObject, positiveNumber, signalOption, stringList } from "./options.ts";
 import type { PeekResult, PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
@@ -51,6 +60,10 @@ export interface GroupServer {
   serveCached(key: string): ServeResult | undefined;
   /** The stored bytes of a key held fresh in memory, with their remaining TTL, else `undefined`; never loads. */
   peek(key: string): PeekResult | undefined;
+  /** A peer's Remove, applied here only: see `Group.remove`. */
+  removeLocally(keys: readonly string[]): number;
+  /** A peer's Set, applied here only: see `Group.set`. */
+  setLocally(key: string, value: Uint8Array, ttlMs: number | undefined): boolean;
 }
 
 let serverOf: (group: Group<unknown, unknown>) => GroupServer;
@@ -87,10 +100,19 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   readonly #keyRate = new KeyRate();
   readonly #stats = newGroupStats();
+  /** Keeps loads that began before a write of their key from caching their older value (see `LoadEpochs`). */
+  readonly #epochs = new LoadEpochs();
+  /** This process's part of a write: for `clusterWrite`, and for peers' Set and Remove. */
+  readonly #local: LocalWriter = {
+    remove: (keys) => this.#removeLocally(keys),
+    set: (key, value, ttlMs) => this.#setLocally(key, value, ttlMs),
+  };
   readonly #server: GroupServer = {
     serve: (key, options) => this.#serve(key, options),
     serveCached: (key) => this.#serveCached(key),
     peek: (key) => this.#peek(key),
+    removeLocally: (keys) => this.#local.remove(keys),
+    setLocally: (key, value, ttlMs) => this.#local.set(key, value, ttlMs),
   };
   #closed = false;
 
@@ -259,6 +281,22 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     signal: AbortSignal,
     budgetMs: number,
   ): Promise<Entry<T> | undefined> {
+    const epoch = this.#epochs.begin(key);
+    try {
+      return await this.#fetchFromPeer(peer, key, signal, budgetMs, epoch);
+    } finally {
+      this.#epochs.end(key);
+    }
+  }
+
+  /** `#getFromPeer` inside its epoch (see `LoadEpochs`). */
+  async #fetchFromPeer(
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    budgetMs: number,
+    epoch: number,
+  ): Promise<Entry<T> | undefined> {
     // The owner's remaining TTL counts from its answer; counted from before
     // the call, a copy here expires no later than the owner's.
     const sentAt = this.#options.clock.now();
@@ -272,7 +310,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       if (error instanceof GroupCacheError && error.code === "not-found") {
         // A not-found the owner caches: so does this peer, for no longer.
         const ttlMs = (error as NotFoundError).ttlMs;
-        if (ttlMs !== undefined && ttlMs > 0) this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+        if (ttlMs !== undefined && ttlMs > 0 && this.#epochs.current(key, epoch)) {
+          this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+        }
         throw error;
       }
       // Includes the owner's share of the caller's budget running out: the rest is for the getter.
@@ -290,7 +330,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const expiresAt = this.#peerExpiry(result, sentAt);
     if (expiresAt === undefined) return entry;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot") : entry;
+    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch) : entry;
   }
 
   /**
@@ -329,9 +369,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * value enters the caches with a TTL: loads, peeks and writes all come
    * through here (copies from peers keep the owner's expiry instead).
    */
-  #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined): Entry<T> {
+  #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined, epoch: number): Entry<T> {
     const expiresAt = this.#expiresAfter(ttlMs);
-    return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, which);
+    return this.#populateCache(
+      key,
+      expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt },
+      which,
+      epoch,
+    );
   }
 
   /**
@@ -388,6 +433,21 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     key: string,
     signal: AbortSignal,
   ): Promise<Entry<T> | undefined> {
+    const epoch = this.#epochs.begin(key);
+    try {
+      return await this.#peekEach(previous, key, signal, epoch);
+    } finally {
+      this.#epochs.end(key);
+    }
+  }
+
+  /** `#peekPrevious` inside its epoch (see `LoadEpochs`). */
+  async #peekEach(
+    previous: readonly PeerGetter[],
+    key: string,
+    signal: AbortSignal,
+    epoch: number,
+  ): Promise<Entry<T> | undefined> {
     const timeoutMs = this.#peers.peekTimeoutMs ?? 0;
     for (const peer of previous) {
       if (peer.peek === undefined || signal.aborted) continue;
@@ -409,7 +469,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       if (entry === undefined || expiresAt === undefined) continue;
       this.#stats.peekHits++;
       // The previous owner's copy keeps its expiry: moving does not make it fresh.
-      return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, "main");
+      return this.#populateCache(
+        key,
+        expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt },
+        "main",
+        epoch,
+      );
     }
     return undefined;
   }
@@ -445,26 +510,32 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       );
     };
     return withDeadline(signal, timeoutMs, timedOut, (loadSignal) => {
+      // The epoch spans the getter call and the insert, even one after the
+      // deadline released the waiters: a late value is still cached, unless
+      // a write of the key came in meanwhile.
+      const epoch = this.#epochs.begin(key);
       const context: GetterContext = { signal: loadSignal, group: this.name };
-      return new Promise<In>((resolve) => resolve(this.#options.getter(key, context))).then(
-        (value) => {
-          let entry: Entry<T>;
-          let ttlMs: number | undefined;
-          try {
-            entry = this.#entries.fromGetter(key, value);
-            ttlMs = context.ttlMs;
-            if (ttlMs !== undefined) ttlMs = nonNegativeNumber(`group "${this.name}": getter's ttlMs`, ttlMs, 0);
-          } catch (error) {
-            throw fail(error as GroupCacheError);
-          }
-          this.#stats.localLoads++;
-          // A TTL of 0: the value is for this load's waiters only.
-          return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs);
-        },
-        (error: unknown) => {
-          throw fail(this.#notFound(key, this.#getterError(key, error)));
-        },
-      );
+      return new Promise<In>((resolve) => resolve(this.#options.getter(key, context)))
+        .then(
+          (value) => {
+            let entry: Entry<T>;
+            let ttlMs: number | undefined;
+            try {
+              entry = this.#entries.fromGetter(key, value);
+              ttlMs = context.ttlMs;
+              if (ttlMs !== undefined) ttlMs = nonNegativeNumber(`group "${this.name}": getter's ttlMs`, ttlMs, 0);
+            } catch (error) {
+              throw fail(error as GroupCacheError);
+            }
+            this.#stats.localLoads++;
+            // A TTL of 0: the value is for this load's waiters only.
+            return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs, epoch);
+          },
+          (error: unknown) => {
+            throw fail(this.#notFound(key, this.#getterError(key, error), epoch));
+          },
+        )
+        .finally(() => this.#epochs.end(key));
     });
   }
 
@@ -472,10 +543,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * A getter's `error`, as its waiters receive it; for a not-found, what
    * the caches keep of the key: cached as not found for `notFoundTtlMs`
    * (the error then says for how long, for peers), else no stale copy.
+   * Nothing is cached if a write of the key came in since the load began at `epoch`.
    */
-  #notFound(key: string, error: GroupCacheError): GroupCacheError {
+  #notFound(key: string, error: GroupCacheError, epoch: number): GroupCacheError {
     if (error.code !== "not-found" || !this.#caches.expiring) return error;
     const ttlMs = this.#options.notFoundTtlMs;
+    if (!this.#epochs.current(key, epoch)) return error;
     if (ttlMs <= 0) {
       this.#caches.remove(key);
       return error;
@@ -486,13 +559,16 @@ export class Group<T = ByteView, In = Uint8Array | string> {
 
   /**
    * Caches a loaded entry in cache `which` (Go's `populateCache`, see
-   * `Caches`), and returns it; for shared values, remembers it as the key's
-   * hit answer. Its waiters receive the load's own bytes (a private copy),
-   * not a view of the stored ones, so that a slab whose values are evicted
-   * before anyone reads them from the cache can be written over rather than
-   * left to the garbage collector (see `SlabStore`).
+   * `Caches`), unless a write of the key came in since the load began at
+   * `epoch` (then its waiters get the value, and the cache keeps the
+   * write's). Returns the entry; for shared values, remembers it as the
+   * key's hit answer. Its waiters receive the load's own bytes (a private
+   * copy), not a view of the stored ones, so that a slab whose values are
+   * evicted before anyone reads them from the cache can be written over
+   * rather than left to the garbage collector (see `SlabStore`).
    */
-  #populateCache(key: string, entry: Entry<T>, which: CacheType): Entry<T> {
+  #populateCache(key: string, entry: Entry<T>, which: CacheType, epoch: number): Entry<T> {
+    if (!this.#epochs.current(key, epoch)) return entry;
     const id = this.#caches.populateCache(key, entry.bytes, which, entry.expiresAt);
     if (id !== undefined && this.#entries.shared) this.#caches.memoizeLoad(id, Promise.resolve(entry.value as T));
     return entry;
@@ -607,11 +683,141 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
-   * Drops `key` from this process's caches only. Other peers keep their copy
-   * (values are immutable: version keys rather than invalidating them).
+   * Removes `key` across the cluster: from its owner first, then from every
+   * other peer's hot cache (and this process's). Loads of the key already
+   * in flight anywhere the remove arrives do not cache what they bring, and
+   * gets that start after it load anew. Resolves with one row per peer
+   * (`reached`, `removed`, or the `error` that kept it from being reached:
+   * a peer without the Remove RPC answers `unimplemented`, one that does
+   * not accept writes `permission-denied`); rejects only for a bad key, a
+   * closed group or the caller's `signal`. Peers accept writes only when
+   * configured to (`writes.invalidation`); see the README on versioned keys
+   * first.
    */
-  remove(key: string): boolean {
-    return this.#caches.remove(key);
+  remove(key: string, options?: WriteOptions): Promise<WriteResult> {
+    return this.removeKeys([key], options);
+  }
+
+  /** {@link remove} for many keys: each owner gets its keys in one request, then every peer the others. */
+  removeKeys(keys: Iterable<string>, options?: WriteOptions): Promise<WriteResult> {
+    let write: ClusterWrite;
+    let signal: AbortSignal | undefined;
+    try {
+      const list = [...new Set(stringList(`group "${this.name}": removeKeys keys`, keys))];
+      signal = this.#checkWrite(list, optionsObject(`group "${this.name}": remove options`, options).signal);
+      write = { kind: "remove", keys: list };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write(write, signal);
+  }
+
+  /**
+   * Stores `value` as `key`'s on its owner (encoded by the group's codec,
+   * in place of what it held and of loads in flight there), then drops the
+   * copies every other peer holds, as {@link remove}. `ttlMs`: how long it
+   * lives on the owner. Resolves with one row per peer; the owner's says
+   * whether it `stored` the value.
+   */
+  set(key: string, value: In, options?: SetOptions): Promise<WriteResult> {
+    let write: ClusterWrite;
+    let signal: AbortSignal | undefined;
+    try {
+      const o = optionsObject(`group "${this.name}": set options`, options);
+      signal = this.#checkWrite([key], o.signal);
+      const ttlMs = o.ttlMs === undefined ? undefined : positiveNumber(`group "${this.name}": set ttlMs`, o.ttlMs, 0);
+      write = { kind: "set", key, value: this.#entries.fromGetter(key, value, "set was given").bytes, ttlMs };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write(write, signal);
+  }
+
+  /** Runs a write through the picker (`GroupCache`: across the cluster), or here alone without one. */
+  #write(write: ClusterWrite, signal: AbortSignal | undefined): Promise<WriteResult> {
+    const local = this.#local;
+    return (
+      this.#peers.write?.({ group: this.name, write, local, signal }) ??
+      clusterWrite(
+        this.name,
+        write,
+        [{ id: "local", self: true, former: false, client: undefined }],
+        () => "local",
+        local,
+        signal,
+      )
+    );
+  }
+
+  /**
+   * Applies a remove here: drops each key from both caches, keeps the loads
+   * of it in flight from caching their value, and detaches them from the
+   * gets that start from now on (which load anew). Returns how many of the
+   * keys were held.
+   */
+  #removeLocally(keys: readonly string[]): number {
+    let removed = 0;
+    for (const key of keys) {
+      if (typeof key !== "string") continue;
+      this.#invalidate(key);
+      if (this.#caches.remove(key)) removed++;
+    }
+    return removed;
+  }
+
+  /**
+   * Applies a set here: the key's loads in flight are invalidated as by a
+   * remove, then `value` is stored in the main cache. Throws
+   * `invalid-argument` for a bad key or a value the codec cannot decode,
+   * `resource-exhausted` for one over `maxValueBytes`.
+   */
+  #setLocally(key: string, value: Uint8Array, ttlMs: number | undefined): boolean {
+    validateKey(key, this.name);
+    if (value instanceof Uint8Array && value.byteLength > this.#options.maxValueBytes) {
+      throw new GroupCacheError(
+        "resource-exhausted",
+        `group "${this.name}": set of ${value.byteLength} bytes for key ${JSON.stringify(key)}, over maxValueBytes ${this.#options.maxValueBytes}`,
+      );
+    }
+    const entry = this.#entries.fromPeer(value);
+    if (entry === undefined) {
+      throw new GroupCacheError(
+        "invalid-argument",
+        `group "${this.name}": set for key ${JSON.stringify(key)} carries a value the group's codec cannot decode`,
+      );
+    }
+    this.#invalidate(key);
+    this.#caches.remove(key);
+    return this.#storeWritten(key, entry, ttlMs);
+  }
+
+  /**
+   * Stores a set's value in the main cache, expiring after `ttlMs` (unset:
+   * the group's `ttlMs`, with its jitter; neither: never).
+   */
+  #storeWritten(key: string, entry: Entry<T>, ttlMs: number | undefined): boolean {
+    return this.#caches.populateCache(key, entry.bytes, "main", this.#expiresAfter(ttlMs)) !== undefined;
+  }
+
+  /** A write of `key` here: its loads in flight become stale and are detached from later gets. */
+  #invalidate(key: string): void {
+    this.#epochs.bump(key);
+    this.#loadGroup.forget(key);
+    this.#localGroup.forget(key);
+  }
+
+  /** Checks a write's keys and signal, and that the group is open; returns the signal. */
+  #checkWrite(keys: readonly string[], signal: unknown): AbortSignal | undefined {
+    for (const key of keys) validateKey(key, this.name);
+    return this.#checkSignal(signal);
+  }
+
+  /** Checks a call's signal, and that the group is open; returns the signal. */
+  #checkSignal(signal: unknown): AbortSignal | undefined {
+    const checked = signalOption(`group "${this.name}": signal`, signal);
+    if (this.#closed) throw new GroupCacheError("closed", `group "${this.name}" is closed`);
+    throwIfAborted(checked, `group "${this.name}"`);
+    return checked;
   }
 
   /**
@@ -630,10 +836,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /** Checks a get's key and signal, and that the group is open; returns the signal. */
   #checkCall(key: string, signal: unknown): AbortSignal | undefined {
     validateKey(key, this.name);
-    const checked = signalOption(`group "${this.name}": signal`, signal);
-    if (this.#closed) throw new GroupCacheError("closed", `group "${this.name}" is closed`);
-    throwIfAborted(checked, `group "${this.name}"`);
-    return checked;
+    return this.#checkSignal(signal);
   }
 
   /** A getter's failure as the `GroupCacheError` its waiters receive. */

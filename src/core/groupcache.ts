@@ -1,4 +1,5 @@
 import type { ByteView } from "./byteview.ts";
+import { type ClusterWriteRequest, clusterWrite, type WriteResult, type WriteTarget } from "./cluster-write.ts";
 import { GroupCacheError } from "./errors.ts";
 import { Group, groupServer } from "./group.ts";
 import type { GroupOptions } from "./group-options.ts";
@@ -8,7 +9,7 @@ import {
   resolveGroupCacheOptions,
 } from "./groupcache-options.ts";
 import { PeerHealth, type PeerStatus } from "./peer-health.ts";
-import { peerIdList, samePeerIds } from "./peer-id.ts";
+import { parsePeerId, peerIdList, samePeerIds } from "./peer-id.ts";
 import type { PeekResult, PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
@@ -209,10 +210,69 @@ export class GroupCache implements PeerPicker {
    * a group it does not have, `closed` once closed.
    */
   peek(group: string, key: string): PeekResult | undefined {
+    return groupServer(this.#openGroup(group)).peek(key);
+  }
+
+  /**
+   * Runs a group's write (`Group.remove`, `removeKeys`, `set`) across the
+   * cluster as this process sees it now: the keys' owners under the
+   * current ring first, then every other peer of the ring, this process and
+   * the peers that left within `peekWindowMs` (new owners may still peek
+   * them). See `clusterWrite`.
+   */
+  write(request: ClusterWriteRequest): Promise<WriteResult> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const ring = this.#ring;
+    const self = this.self;
+    const targets: WriteTarget[] = [];
+    if (!ring.peers.includes(self)) targets.push({ id: self, self: true, former: false, client: undefined });
+    for (const id of ring.peers) {
+      targets.push({ id, self: id === self, former: false, client: id === self ? undefined : this.#clients.get(id) });
+    }
+    for (const [id, client] of this.#previous.lingering()) {
+      if (!ring.peers.includes(id)) targets.push({ id, self: false, former: true, client });
+    }
+    const ownerOf = (key: string) => ring.get(key) ?? self;
+    return clusterWrite(request.group, request.write, targets, ownerOf, request.local, request.signal);
+  }
+
+  /**
+   * Applies a peer's Remove of `keys` of `group` here only, never
+   * forwarding it (for transports): see `Group.remove`. Returns how many
+   * were held. Throws `unknown-group`, or `closed` once closed.
+   */
+  removeLocally(group: string, keys: readonly string[]): number {
+    return groupServer(this.#openGroup(group)).removeLocally(keys);
+  }
+
+  /**
+   * Applies a peer's Set of `key` of `group` here only, never forwarding
+   * it (for transports): see `Group.set`. Returns whether the value is
+   * cached. Throws `unknown-group`, `closed`, or the group's refusal of the
+   * key or value.
+   */
+  setLocally(group: string, key: string, value: Uint8Array, options?: { ttlMs?: number | undefined }): boolean {
+    return groupServer(this.#openGroup(group)).setLocally(key, value, options?.ttlMs);
+  }
+
+  /**
+   * Whether `ip` is the host of a peer id in the current ring or one of
+   * the rings kept for `peekWindowMs` (and of peers that left within it):
+   * the callers a peer server trusts with writes when neither mTLS nor a
+   * token says more. Ids whose host is a name rather than an address never
+   * match.
+   */
+  isRingPeerHost(ip: string): boolean {
+    const wanted = ip.toLowerCase();
+    const isHost = (id: string) => parsePeerId(id).host.toLowerCase() === wanted;
+    return this.#ring.peers.some(isHost) || this.#previous.somePeer(isHost);
+  }
+
+  #openGroup(group: string): Group<unknown, unknown> {
     this.#checkOpen();
     const g = this.#groups.get(group);
     if (g === undefined) throw this.#unknownGroup(group);
-    return groupServer(g).peek(key);
+    return g;
   }
 
   /**

@@ -1,4 +1,6 @@
+import type { ClusterWriteRequest, WriteResult } from "./cluster-write.ts";
 import type { PeerLiveness } from "./peer-health.ts";
+
 /**
  * How much longer a value may be served, as durations from the moment it
  * was answered (never absolute times: peers' clocks need not agree). Both
@@ -52,6 +54,28 @@ export interface PeerGetter {
    * changes, to ask a key's previous owner before loading a key again.
    */
   peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<PeekResult | undefined>;
+  /**
+   * Optional: drops `keys` from the peer's caches and keeps its loads of
+   * them in flight from caching what they bring; resolves with how many it
+   * held. The peer applies it itself, never forwards it. Rejects with a
+   * `GroupCacheError`: `unimplemented` when the peer does not serve it,
+   * `permission-denied` when it refused the write. Without it, the peer is
+   * reported as not reached by `Group.remove` and `Group.set`.
+   */
+  remove?(group: string, keys: readonly string[], options: { signal: AbortSignal }): Promise<number>;
+  /**
+   * Optional: stores `value` as `key`'s in the peer's main cache (it is the
+   * key's owner), in place of any copy and of loads in flight; resolves
+   * with whether it is cached there. `ttlMs`: how long it lives, relative
+   * to its arrival; unset for the group's own setting. Rejects as
+   * {@link remove}.
+   */
+  set?(
+    group: string,
+    key: string,
+    value: Uint8Array,
+    options: { signal: AbortSignal; ttlMs?: number | undefined },
+  ): Promise<boolean>;
 }
 
 /**
@@ -114,6 +138,12 @@ export interface PeerPicker {
    * `peerShare`.
    */
   readonly peerShare?: number;
+  /**
+   * Optional: runs a group's write across the cluster (`GroupCache` does:
+   * the keys' owners first, then every other peer; see `clusterWrite`).
+   * Without it, a group's writes apply to this process only.
+   */
+  write?(request: ClusterWriteRequest): Promise<WriteResult>;
 }
 
 /** A picker with no peers: every key is loaded locally. */
@@ -134,4 +164,22 @@ export interface PeerServable {
    * UNIMPLEMENTED.
    */
   peek?(group: string, key: string): PeekResult | undefined;
+  /**
+   * Optional: a peer's Remove, applied here only (as `GroupCache.removeLocally`);
+   * returns how many of `keys` were held. Without it the server answers
+   * Remove with UNIMPLEMENTED.
+   */
+  removeLocally?(group: string, keys: readonly string[]): number;
+  /**
+   * Optional: a peer's Set, applied here only (as `GroupCache.setLocally`);
+   * returns whether the value is cached. Without it the server answers Set
+   * with UNIMPLEMENTED.
+   */
+  setLocally?(group: string, key: string, value: Uint8Array, options?: { ttlMs?: number | undefined }): boolean;
+  /**
+   * Optional: whether `ip` is the host of a peer in the current or a
+   * recent ring (as `GroupCache.isRingPeerHost`), to trust a write from
+   * it. Without it, only callers authorized by mTLS are.
+   */
+  isRingPeerHost?(ip: string): boolean;
 }

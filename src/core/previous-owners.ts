@@ -94,6 +94,17 @@ export class PreviousOwners {
     return picked;
   }
 
+  /** The clients of peers that left and still linger, by id: a write tells them too, as new owners may peek them. */
+  lingering(): [string, PeerClient][] {
+    return [...this.#lingering].map(([id, { client }]) => [id, client]);
+  }
+
+  /** Whether `test` holds for a peer of a remembered ring or a lingering one. */
+  somePeer(test: (id: string) => boolean): boolean {
+    this.#prune();
+    return this.#rings.some(({ ring }) => ring.peers.some(test)) || [...this.#lingering.keys()].some(test);
+  }
+
   /** Forgets every ring and closes every lingering client. */
   close(): Promise<void> {
     this.#rings = [];

@@ -56,6 +56,16 @@ export class SingleFlight<T> {
     });
   }
 
+  /**
+   * Detaches the call in flight for `key`, if any: its callers still get
+   * its result, but callers from now on start a new call. For a write of
+   * the key: a get that starts after it must not share a load that
+   * started before it, and may return the older value.
+   */
+  forget(key: string): void {
+    this.#flights.delete(key);
+  }
+
   #start(key: string, fn: (signal: AbortSignal) => Promise<T> | T): Flight<T> {
     const controller = new AbortController();
     const flight: Flight<T> = {

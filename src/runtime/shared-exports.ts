@@ -21,6 +21,7 @@ export {
   type PeerRequestHandler,
   type PeerServer,
   type PeerServerOptions,
+  type PeerWriteOptions,
   peerRequestHandler,
   startPeerServer,
 } from "../transport/index.ts";

@@ -16,6 +16,7 @@ import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery
 import type { DnsResolver } from "../discovery/resolver.ts";
 import { type GrpcPeerClientOptions, grpcPeerClient } from "../transport/grpc-peer-client.ts";
 import { type PeerServer, type PeerServerOptions, startPeerServer } from "../transport/peer-server.ts";
+import type { PeerWriteOptions } from "../transport/write-trust.ts";
 
 /** DNS SRV discovery options for {@link startPeer}; the resolver defaults to the runtime's own. */
 export type DnsPeersOptions = Omit<DnsSrvDiscoveryOptions, "resolver"> & {
@@ -69,8 +70,16 @@ export interface StartPeerOptions {
   peerShare?: number;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;
-  /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above. */
-  server?: Omit<PeerServerOptions, "host" | "port">;
+  /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above, `writes` below. */
+  server?: Omit<PeerServerOptions, "host" | "port" | "writes">;
+  /**
+   * Which writes this peer accepts from others, and from whom (see
+   * `PeerWriteOptions`): `invalidation: true` lets the ring's peers run
+   * `Group.remove`, `removeKeys` and `set` here. Its `token`, if set, is
+   * also sent with this peer's own writes (unless `client.token` says
+   * otherwise). Default: `{ handoff: true, invalidation: false }`, no token.
+   */
+  writes?: PeerWriteOptions;
   /** Called when the ring changed, and when discovery failed (the last good set stays). */
   onPeers?: ConnectDiscoveryOptions["onChange"];
   onError?: ConnectDiscoveryOptions["onError"];
@@ -140,6 +149,10 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   // The server needs the cache and the cache's id needs the bound port:
   // serve through a forwarder until the cache exists (it refuses until then).
   let cache: GroupCache | undefined;
+  const started = (): GroupCache => {
+    if (cache === undefined) throw new GroupCacheError("unavailable", "peer is starting");
+    return cache;
+  };
   const server = await startPeerServer(
     {
       serve: (group, key, opts) =>
@@ -148,13 +161,23 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
           : cache.serve(group, key, opts),
       serveCached: (group, key) => cache?.serveCached(group, key),
       peek: (group, key) => cache?.peek(group, key),
+      removeLocally: (group, keys) => started().removeLocally(group, keys),
+      setLocally: (group, key, value, opts) => started().setLocally(group, key, value, opts),
+      isRingPeerHost: (ip) => cache?.isRingPeerHost(ip) ?? false,
     },
-    { ...options.server, host, port: options.port ?? 0 },
+    {
+      ...options.server,
+      host,
+      port: options.port ?? 0,
+      ...(options.writes === undefined ? {} : { writes: options.writes }),
+    },
   );
   const self = options.self ?? formatPeerId(advertise, server.port);
   cache = new GroupCache({
     self,
-    peerClient: grpcPeerClient(options.client),
+    peerClient: grpcPeerClient(
+      options.writes?.token === undefined ? options.client : { token: options.writes.token, ...options.client },
+    ),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
     ...(options.peekWindowMs === undefined ? {} : { peekWindowMs: options.peekWindowMs }),

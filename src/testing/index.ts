@@ -46,4 +46,5 @@ export {
   type LoadResult,
   type PeerConfig,
   type PeerStats,
+  type WriteReply,
 } from "./protocol.ts";

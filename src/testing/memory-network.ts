@@ -10,7 +10,7 @@ import {
 /**
  * A network in memory, for tests: caches reach each other through
  * {@link MemoryNetwork.peerClient}, whose `get` calls the target's `serve`
- * directly instead of going over gRPC (and `peek` its `peek`). It behaves as a wire would where a
+ * directly instead of going over gRPC (`peek`, `remove` and `set` its `peek`, `removeLocally` and `setLocally`). It behaves as a wire would where a
  * test can see it: the value's bytes are copied, an error crosses as its
  * code and message (a `NotFoundError` stays one, with its `ttlMs`; the
  * cause stays behind), the owner's remaining TTL travels with the value,
@@ -64,8 +64,22 @@ export class MemoryNetwork {
         return undefined;
       }
     },
+    // Writes are applied by the target itself, as a peer server applies a
+    // Set or Remove (no trust check: the network is the test's own); a
+    // target that cannot take them answers `unimplemented`, as an older peer.
+    remove: async (group, keys) => this.#target(id, "removeLocally").removeLocally(group, [...keys]),
+    set: async (group, key, value, { ttlMs }) =>
+      this.#target(id, "setLocally").setLocally(group, key, value.slice(), { ttlMs }),
     close: async () => {},
   });
+
+  /** The servable listening on `id`, which must have `method`; throws as a peer would answer. */
+  #target<M extends "removeLocally" | "setLocally">(id: string, method: M): Required<Pick<PeerServable, M>> {
+    const target = this.#listening.get(id);
+    if (target === undefined) throw new GroupCacheError("unavailable", `peer ${id} is not listening`);
+    if (target[method] === undefined) throw new GroupCacheError("unimplemented", `peer ${id} does not serve ${method}`);
+    return target as unknown as Required<Pick<PeerServable, M>>;
+  }
 
   /**
    * Answers requests to `id` with `servable` (a `GroupCache`, or anything

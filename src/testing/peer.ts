@@ -28,6 +28,7 @@ import {
   qpsHotPolicy,
   randomHotPolicy,
   stringCodec,
+  type WriteResult,
 } from "../index.ts";
 import { type DnsPeersOptions, startPeerWith } from "../runtime/start-peer.ts";
 import { runPacedLoad } from "./paced-load.ts";
@@ -40,6 +41,7 @@ import {
   type GroupSpec,
   type HotSpec,
   type PeerConfig,
+  type WriteReply,
 } from "./protocol.ts";
 
 interface LiveGroup {
@@ -48,6 +50,12 @@ interface LiveGroup {
   calls: Map<string, number>;
   total: number;
   waiters: Set<() => void>;
+  /** What the getter appends to its values (`configure` `version`; 0: nothing). */
+  version: number;
+  /** Whether getter calls that start wait for `release`. */
+  hold: boolean;
+  /** Releases of the getter calls held now. */
+  held: (() => void)[];
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as PeerConfig;
@@ -86,12 +94,14 @@ const peer = await startPeerWith(
     client: {
       ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
       ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
+      ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
     },
     server: { closeTimeoutMs: 0, ...config.server },
     ...(peers === undefined ? {} : { peers }),
     ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
     ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
+    ...(config.writes === undefined ? {} : { writes: config.writes }),
   },
 );
 // A client that is not listed in DNS must not own keys, or it would load
@@ -115,6 +125,9 @@ function newGroup(spec: GroupSpec): void {
     calls: new Map(),
     total: 0,
     waiters: new Set(),
+    version: 0,
+    hold: false,
+    held: [],
     group: undefined as never,
   };
   const policy = hotPolicy(spec.hot);
@@ -128,12 +141,15 @@ function newGroup(spec: GroupSpec): void {
     ...(spec.staleMs === undefined ? {} : { staleMs: spec.staleMs }),
     ...(spec.notFoundTtlMs === undefined ? {} : { notFoundTtlMs: spec.notFoundTtlMs }),
     getter: async (key, { signal }) => {
+      // Read "the backend row" when the call starts, as a real getter would.
+      const version = live.version;
       live.calls.set(key, (live.calls.get(key) ?? 0) + 1);
       live.total++;
       for (const wake of live.waiters) wake();
       if (spec.missingPrefix !== undefined && key.startsWith(spec.missingPrefix)) {
         throw new NotFoundError(`no such key: ${key}`);
       }
+      if (live.hold) await new Promise<void>((resolve) => live.held.push(resolve));
       const { hang = false, getterDelayMs = 0 } = live.spec;
       if (hang || getterDelayMs > 0) {
         await new Promise<void>((resolve, reject) => {
@@ -149,7 +165,8 @@ function newGroup(spec: GroupSpec): void {
           signal.addEventListener("abort", onAbort, { once: true });
         });
       }
-      return expectedValue(key, live.spec.valueBytes);
+      const value = expectedValue(key, live.spec.valueBytes);
+      return version === 0 ? value : `${value}@${version}`;
     },
   });
   groups.set(spec.name, live);
@@ -174,6 +191,17 @@ async function get(group: string, key: string, timeoutMs: number | undefined): P
   } finally {
     deadline?.cleanup();
   }
+}
+
+/** A `WriteResult` as JSON: errors as their code and message. */
+function writeReply(result: WriteResult): WriteReply {
+  return {
+    complete: result.complete,
+    peers: result.peers.map(({ error, ...row }) => ({
+      ...row,
+      ...(error === undefined ? {} : { error: { code: error.code, message: error.message } }),
+    })),
+  };
 }
 
 async function bench(args: Commands["bench"]["args"]): Promise<BenchResult> {
@@ -225,8 +253,19 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
     const live = liveGroup(a.group);
     if (a.getterDelayMs !== undefined) live.spec.getterDelayMs = a.getterDelayMs;
     if (a.hang !== undefined) live.spec.hang = a.hang;
+    if (a.version !== undefined) live.version = a.version;
+    if (a.hold !== undefined) live.hold = a.hold;
     return {};
   },
+  release: async (a) => {
+    const live = liveGroup(a.group);
+    const held = live.held.splice(0);
+    for (const release of held) release();
+    return { released: held.length };
+  },
+  remove: async (a) => writeReply(await liveGroup(a.group).group.removeKeys(a.keys)),
+  set: async (a) =>
+    writeReply(await liveGroup(a.group).group.set(a.key, a.value, a.ttlMs === undefined ? {} : { ttlMs: a.ttlMs })),
   waitGetterCalls: (a) => {
     const live = liveGroup(a.group);
     return new Promise((resolve, reject) => {

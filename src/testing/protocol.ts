@@ -6,9 +6,10 @@
  *
  * The Go peer of the benchmarks (`bench/go/main.go`) speaks it too, so the
  * harness drives a Go groupcache cluster exactly as it drives ours: a
- * change to these messages must be made there as well. The settings `dns`
- * and `drainMs` and the commands `peers`, `leave`, `load` and `loadStop`
- * are ours only (for `bench/membership.ts`): the Go peer ignores the
+ * change to these messages must be made there as well. The settings `dns`,
+ * `drainMs`, `writes` and `clientToken` and the commands `peers`, `leave`,
+ * `load`, `loadStop`, `release`, `remove` and `set` are ours only (for
+ * `bench/membership.ts` and the write tests): the Go peer ignores the
  * settings and answers those commands with "unknown command".
  */
 
@@ -66,6 +67,10 @@ export interface PeerConfig {
    * Default: the server's; `closeTimeoutMs` 0.
    */
   server?: Record<string, number>;
+  /** `startPeer`'s `writes`: which writes (Set, Remove) other peers may send here. Default: startPeer's (none). */
+  writes?: { invalidation?: boolean; token?: string };
+  /** Client `token` sent with this peer's writes. Default: `writes.token`. */
+  clientToken?: string;
 }
 
 /** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */
@@ -86,6 +91,21 @@ export interface DnsPeerConfig {
    * owner. Default: true (in its own ring until it leaves, as `startPeer`).
    */
   member?: boolean;
+}
+
+/** What a `remove` or `set` did (a `WriteResult`, its errors as code and message). */
+export interface WriteReply {
+  complete: boolean;
+  peers: {
+    peer: string;
+    self: boolean;
+    former: boolean;
+    owned: number;
+    reached: boolean;
+    removed: number;
+    stored: boolean;
+    error?: { code: string; message: string };
+  }[];
 }
 
 /** What a single get returned. */
@@ -150,8 +170,22 @@ export interface Commands {
   stats: { args: { group: string }; reply: PeerStats };
   setPeers: { args: { peers: string[] }; reply: { changed: boolean } };
   newGroup: { args: GroupSpec; reply: Record<string, never> };
-  /** Changes a group's getter behaviour. */
-  configure: { args: { group: string; getterDelayMs?: number; hang?: boolean }; reply: Record<string, never> };
+  /**
+   * Changes a group's getter behaviour. `version` (ours only): the getter
+   * returns `expectedValue(key)@<version>` from now on (0: plain
+   * `expectedValue`), read when a call starts, as a backend row; `hold`
+   * (ours only): calls that start from now on wait for `release`.
+   */
+  configure: {
+    args: { group: string; getterDelayMs?: number; hang?: boolean; version?: number; hold?: boolean };
+    reply: Record<string, never>;
+  };
+  /** Lets every held getter call of the group return (ours only); `released`: how many. */
+  release: { args: { group: string }; reply: { released: number } };
+  /** `group.removeKeys(keys)` across the cluster, from this peer (ours only). */
+  remove: { args: { group: string; keys: string[] }; reply: WriteReply };
+  /** `group.set(key, value, { ttlMs })` across the cluster, from this peer (ours only). */
+  set: { args: { group: string; key: string; value: string; ttlMs?: number }; reply: WriteReply };
   /** Resolves once the group's getter has been called `total` times in this process. */
   waitGetterCalls: { args: { group: string; total: number; timeoutMs?: number }; reply: { total: number } };
   /** `concurrency` loops of gets over `keys`, for `durationMs` or `maxOps` gets, whichever ends first. */

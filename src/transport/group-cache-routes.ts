@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import type { Compression } from "@connectrpc/connect/protocol";
 import { defaultMaxKeysPerMessage } from "../core/defaults.ts";
 import {
@@ -13,6 +13,8 @@ import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
 import { maxTimerMs, messageBytesOption } from "./transport-options.ts";
+import { resolveWriteOptions, writeCallerOf } from "./write-caller.ts";
+import { type PeerWriteOptions, writeRefusal } from "./write-trust.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -77,6 +79,16 @@ export interface GroupCacheRoutesOptions {
    * UNAVAILABLE), otherwise CANCELLED. Default: none.
    */
   shutdownSignal?: AbortSignal;
+  /**
+   * Which writes peers may send, and from whom: Set and Remove (the
+   * cluster-wide `Group.set` and `remove`) are refused with
+   * PERMISSION_DENIED unless `invalidation` is true, and then accepted only
+   * from a caller with a client certificate this server verified (mTLS),
+   * or else from the host of a peer in this cache's ring; with `token`, only
+   * when they carry it too. Default: `{ handoff: true, invalidation: false }`,
+   * no token.
+   */
+  writes?: PeerWriteOptions;
 }
 
 /**
@@ -134,6 +146,28 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
             throw toConnectError(error);
           }
         },
+        set(request, context) {
+          const setLocally = cache.setLocally;
+          if (setLocally === undefined) throw new ConnectError("this peer does not serve Set", Code.Unimplemented);
+          refuseUntrusted(cache, options, context);
+          try {
+            const ttlMs = request.ttlMs === 0n ? undefined : Number(request.ttlMs);
+            return { stored: setLocally.call(cache, request.group, request.key, request.value, { ttlMs }) };
+          } catch (error) {
+            throw toConnectError(error);
+          }
+        },
+        remove(request, context) {
+          const removeLocally = cache.removeLocally;
+          if (removeLocally === undefined)
+            throw new ConnectError("this peer does not serve Remove", Code.Unimplemented);
+          refuseUntrusted(cache, options, context);
+          try {
+            return { removed: removeLocally.call(cache, request.group, request.keys) };
+          } catch (error) {
+            throw toConnectError(error);
+          }
+        },
         peek(request) {
           if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
           try {
@@ -151,6 +185,17 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
   };
 }
 
+/** Throws PERMISSION_DENIED, saying why, unless this server accepts Set and Remove from the caller. */
+function refuseUntrusted(cache: PeerServable, options: ResolvedRoutesOptions, context: HandlerContext): void {
+  const reason = writeRefusal(
+    "invalidation",
+    writeCallerOf(context),
+    options.writes,
+    (ip) => cache.isRingPeerHost?.(ip) ?? false,
+  );
+  if (reason !== undefined) throw new ConnectError(`write refused: ${reason}`, Code.PermissionDenied);
+}
+
 /** {@link GroupCacheRoutesOptions} checked, with their defaults filled in. */
 export interface ResolvedRoutesOptions {
   readMaxBytes: number;
@@ -162,6 +207,7 @@ export interface ResolvedRoutesOptions {
   maxConnectionKeysInFlight: number;
   messageTimeoutMs: number;
   shutdownSignal?: AbortSignal;
+  writes: PeerWriteOptions;
 }
 
 /** `maxStreamKeysInFlight` when unset. */
@@ -209,6 +255,7 @@ export function resolveRoutesOptions(
       maxTimerMs,
       defaultMessageTimeoutMs,
     ),
+    writes: resolveWriteOptions(`${caller}: writes`, o.writes),
     ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };
 }

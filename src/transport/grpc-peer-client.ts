@@ -12,6 +12,7 @@ import { GrpcPeer } from "./grpc-peer.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
 import { PeerPinger, WatchedSessionManager } from "./peer-pinger.ts";
 import { messageBytesOption } from "./transport-options.ts";
+import { tokenOption } from "./write-caller.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
 export interface GrpcPeerClientOptions {
@@ -105,6 +106,11 @@ export interface GrpcPeerClientOptions {
    * Default: 300.
    */
   pingTimeoutMs?: number;
+  /**
+   * Shared secret sent with every write (Set, Remove) in the
+   * `groupcache-token` header: the peers' `writes.token`. Default: none.
+   */
+  token?: string;
 }
 
 /**
@@ -171,7 +177,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       writeMaxBytes: o.writeMaxBytes,
       interceptors: o.interceptors,
     });
-    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs);
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs, o.token);
     if (context !== undefined && o.pingTimeoutMs > 0) {
       const pinger = new PeerPinger({
         peer: id,
@@ -221,5 +227,6 @@ function resolveClientOptions(options: GrpcPeerClientOptions | undefined) {
     streamIdleMs: nonNegativeNumber("grpcPeerClient: streamIdleMs", o.streamIdleMs, defaultStreamIdleMs),
     pingAfterMs: positiveNumber("grpcPeerClient: pingAfterMs", o.pingAfterMs, defaultPingAfterMs),
     pingTimeoutMs: nonNegativeNumber("grpcPeerClient: pingTimeoutMs", o.pingTimeoutMs, defaultPingTimeoutMs),
+    token: tokenOption("grpcPeerClient: token", o.token),
   };
 }

@@ -7,6 +7,7 @@ import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
 import type { PeerPinger } from "./peer-pinger.ts";
 import { withRemainingTtl } from "./remaining-ttl.ts";
+import { tokenHeader } from "./write-caller.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
 type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
@@ -21,6 +22,8 @@ export class GrpcPeer implements PeerClient {
   readonly #client: GroupCacheClient;
   readonly #sessionManager: Http2SessionManager;
   readonly #timeoutMs: number;
+  /** Headers of write calls: the shared token, when configured. */
+  readonly #writeHeaders: Record<string, string> | undefined;
   #stream: GetStreamClient | undefined;
   #pinger: PeerPinger | undefined;
   /** A probe's deadline. */
@@ -29,11 +32,18 @@ export class GrpcPeer implements PeerClient {
   #noPeek = false;
   #closed = false;
 
-  constructor(id: string, client: GroupCacheClient, sessionManager: Http2SessionManager, timeoutMs: number) {
+  constructor(
+    id: string,
+    client: GroupCacheClient,
+    sessionManager: Http2SessionManager,
+    timeoutMs: number,
+    token?: string | undefined,
+  ) {
     this.#id = id;
     this.#client = client;
     this.#sessionManager = sessionManager;
     this.#timeoutMs = timeoutMs;
+    this.#writeHeaders = token === undefined ? undefined : { [tokenHeader]: token };
   }
 
   /**
@@ -141,6 +151,57 @@ export class GrpcPeer implements PeerClient {
       if (ConnectError.from(error).code === Code.Unimplemented) this.#noPeek = true;
       return undefined;
     }
+  }
+
+  /**
+   * Sends a Remove of `keys` (one unary call); resolves with how many the
+   * peer held. Rejects with the peer's status as a `GroupCacheError`:
+   * `unimplemented` from a peer without the RPC, `permission-denied` from
+   * one that refused the write.
+   */
+  async remove(group: string, keys: readonly string[], options: { signal: AbortSignal }): Promise<number> {
+    this.#checkWrite(group, keys);
+    try {
+      const response = await this.#client.remove({ group, keys: [...keys] }, this.#writeCallOptions(options.signal));
+      return response.removed;
+    } catch (error) {
+      throw fromConnectError(error, this.#id);
+    }
+  }
+
+  /** Sends a Set of `key` (one unary call); resolves with whether the peer cached it. Rejects as {@link remove}. */
+  async set(
+    group: string,
+    key: string,
+    value: Uint8Array,
+    options: { signal: AbortSignal; ttlMs?: number | undefined },
+  ): Promise<boolean> {
+    this.#checkWrite(group, [key]);
+    const ttlMs = options.ttlMs === undefined ? 0n : BigInt(Math.ceil(options.ttlMs));
+    try {
+      const response = await this.#client.set({ group, key, value, ttlMs }, this.#writeCallOptions(options.signal));
+      return response.stored;
+    } catch (error) {
+      throw fromConnectError(error, this.#id);
+    }
+  }
+
+  #checkWrite(group: string, keys: readonly string[]): void {
+    if (this.#closed) throw new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`);
+    if (!group.isWellFormed() || !keys.every((key) => key.isWellFormed())) {
+      throw new GroupCacheError(
+        "invalid-argument",
+        `peer ${this.#id}: group ${JSON.stringify(group)} or a key is not well-formed UTF-16 (lone surrogate) and cannot be sent as a protobuf string`,
+      );
+    }
+  }
+
+  #writeCallOptions(signal: AbortSignal) {
+    return {
+      signal,
+      ...(this.#timeoutMs > 0 ? { timeoutMs: this.#timeoutMs } : {}),
+      ...(this.#writeHeaders === undefined ? {} : { headers: this.#writeHeaders }),
+    };
   }
 
   async close(): Promise<void> {

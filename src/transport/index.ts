@@ -22,3 +22,5 @@ export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.t
 export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";
+export { connectionContextValues } from "./write-caller.ts";
+export type { PeerWriteOptions, WriteCaller, WriteKind } from "./write-trust.ts";

@@ -12,6 +12,7 @@ import {
   resolveRoutesOptions,
   routesFor,
 } from "./group-cache-routes.ts";
+import { connectionContextValues } from "./write-caller.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
 export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
@@ -44,7 +45,7 @@ export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRout
 
 /** {@link peerRequestHandler} with its options already resolved (for `startPeerServer`). */
 export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
-  const adapter = connectNodeAdapter({ routes: routesFor(cache, options) });
+  const adapter = connectNodeAdapter({ routes: routesFor(cache, options), contextValues: connectionContextValues });
   const fastStream = options.interceptors.length === 0;
   // The GetStream key slots of each connection, shared by its streams.
   const budgets = new WeakMap<http2.Http2Session, KeyBudget>();

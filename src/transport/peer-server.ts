@@ -105,7 +105,9 @@ export interface PeerServer {
  * only once this resolves, so pass an object that forwards to the cache you
  * create afterwards: `{ serve: (g, k, o) => cache.serve(g, k, o),
  * serveCached: (g, k) => cache.serveCached(g, k) }` (the second is
- * optional: it answers cached keys without a promise each).
+ * optional: it answers cached keys without a promise each; so are `peek`,
+ * and `removeLocally`, `setLocally` and `isRingPeerHost` for the writes
+ * `writes` lets in).
  */
 export async function startPeerServer(cache: PeerServable, options?: PeerServerOptions): Promise<PeerServer> {
   const { host, port, tls, closeTimeoutMs, limits, routes } = resolveServerOptions(cache, options);

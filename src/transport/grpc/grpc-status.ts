@@ -24,15 +24,17 @@ export interface GrpcStatus {
  * | `unavailable`        | UNAVAILABLE         | both    |
  * | `load-failed`        | UNKNOWN             | both    |
  * | `internal`           | INTERNAL            | both    |
+ * | `permission-denied`  | PERMISSION_DENIED   | both    |
+ * | `unimplemented`      | UNIMPLEMENTED       | both    |
  * | `closed`             | UNAVAILABLE         | send    |
  * | `invalid-argument`   | OUT_OF_RANGE        | receive |
  * | `unavailable`        | ABORTED             | receive |
  *
  * A core code without a row (`already-exists`) is sent as INTERNAL. A
- * status without one (UNIMPLEMENTED from a server without the service,
- * PERMISSION_DENIED from a proxy, ...) is read as `internal`; the core
- * treats it, like every code but `not-found`, as a failed peer and loads
- * the key itself.
+ * status without one (UNAUTHENTICATED from a proxy, ...) is read as
+ * `internal`. For a get, the core treats every code but `not-found` as a
+ * failed peer and loads the key itself; a write reports it in the peer's
+ * row (UNIMPLEMENTED: a peer without Set and Remove).
  */
 const statusTable: readonly (readonly [ErrorCode, Code, "both" | "send" | "receive"])[] = [
   ["not-found", Code.NotFound, "both"],
@@ -44,6 +46,8 @@ const statusTable: readonly (readonly [ErrorCode, Code, "both" | "send" | "recei
   ["unavailable", Code.Unavailable, "both"],
   ["load-failed", Code.Unknown, "both"],
   ["internal", Code.Internal, "both"],
+  ["permission-denied", Code.PermissionDenied, "both"],
+  ["unimplemented", Code.Unimplemented, "both"],
   ["closed", Code.Unavailable, "send"],
   ["invalid-argument", Code.OutOfRange, "receive"],
   ["unavailable", Code.Aborted, "receive"],

@@ -166,6 +166,19 @@ export class Caches<T> {
     this.#memo.set(id, answer, this.#store.length(id), false);
   }
 
+  /**
+   * The keys of cache `which` with their value ids, most recently used
+   * first, without changing recency or counting lookups (for a handoff).
+   * Read the ids' bytes before the caches change: an eviction frees them.
+   */
+  *entries(which: CacheType): Generator<[key: string, id: number]> {
+    const lru = which === "main" ? this.#mainCache : this.#hotCache;
+    for (const key of [...lru.keys()]) {
+      const id = lru.peek(key);
+      if (id !== undefined) yield [key, id];
+    }
+  }
+
   /** Drops `key` from both caches; returns whether either held it. */
   remove(key: string): boolean {
     const main = this.#mainCache.delete(key);

@@ -51,6 +51,12 @@ export interface GroupStats {
    * loaded, sparing a getter call (not counted in `localLoads`).
    */
   peekHits: number;
+  /**
+   * Entries a leaving peer handed off to this one and stored in the main
+   * cache as if loaded (see `GroupCache.handoff`); entries already held
+   * are not counted.
+   */
+  handoffsStored: number;
 }
 
 /** A group's counters at zero. */
@@ -67,5 +73,6 @@ export function newGroupStats(): GroupStats {
     serverRequests: 0,
     peeks: 0,
     peekHits: 0,
+    handoffsStored: 0,
   };
 }

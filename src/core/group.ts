@@ -44,6 +44,17 @@ export interface GroupServer {
   serveCached(key: string): ServeResult | undefined;
   /** The stored bytes of a key held in memory, else `undefined`; never loads. */
   peek(key: string): Uint8Array | undefined;
+  /**
+   * The main cache's keys with a copy of their bytes, most recently used
+   * first (what a leaving peer hands off); nothing once closed.
+   */
+  mainEntries(): Generator<[key: string, value: Uint8Array]>;
+  /**
+   * Stores a handed-off entry in the main cache as if loaded; `false` (not
+   * stored) when the key is already held, the group is closed, or the
+   * bytes are not a value this group accepts.
+   */
+  storeHandoff(key: string, value: Uint8Array): boolean;
 }
 
 let serverOf: (group: Group<unknown, unknown>) => GroupServer;
@@ -84,6 +95,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     serve: (key, options) => this.#serve(key, options),
     serveCached: (key) => this.#serveCached(key),
     peek: (key) => this.#peek(key),
+    mainEntries: () => this.#mainEntries(),
+    storeHandoff: (key, value) => this.#storeHandoff(key, value),
   };
   #closed = false;
 
@@ -370,6 +383,35 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     if (typeof key !== "string" || this.#closed) return undefined;
     const id = this.#caches.lookupCache(key, false);
     return id === undefined ? undefined : this.#caches.view(id);
+  }
+
+  *#mainEntries(): Generator<[key: string, value: Uint8Array]> {
+    for (const [key, id] of this.#caches.entries("main")) {
+      if (this.#closed) return;
+      // A copy: the caches may evict (and reuse) the stored bytes while the
+      // handoff is on its way.
+      yield [key, this.#caches.view(id).slice()];
+    }
+  }
+
+  /**
+   * A handed-off entry, stored as a load's would be (memory only, never
+   * forwarded). A key already held keeps its value: it is at least as
+   * fresh, and replacing it would only churn the caches.
+   */
+  #storeHandoff(key: string, value: Uint8Array): boolean {
+    if (this.#closed || typeof key !== "string" || !key.isWellFormed()) return false;
+    if (this.#caches.lookupCache(key, false) !== undefined) return false;
+    const entry = this.#entries.fromPeer(value);
+    if (entry === undefined) return false;
+    // The bytes are a view into the request's buffer: the caches copy them into their own storage.
+    const stored = this.#caches.populateCache(key, entry.bytes, "main");
+    if (stored === undefined) return false;
+    if (this.#entries.shared) {
+      this.#caches.memoizeLoad(stored, Promise.resolve(this.#entries.cachedValue(this.#caches, stored, entry)));
+    }
+    this.#stats.handoffsStored++;
+    return true;
   }
 
   /** A peer's hit, counted. */

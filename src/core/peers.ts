@@ -29,6 +29,30 @@ export interface PeerGetter {
    * changes, to ask a key's previous owner before loading a key again.
    */
   peek?(group: string, key: string, options: { signal: AbortSignal }): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: pushes cached entries to the peer, which stores them in
+   * memory as if loaded (a leaving peer hands its keys to their new owner).
+   * Resolves with what the peer did, or `undefined` when it does not take
+   * handoffs (it does not serve Handoff, or refuses this caller): the
+   * sender then stops handing off to it. Rejects when the call failed.
+   */
+  handoff?(entries: readonly HandoffEntry[], options: { signal: AbortSignal }): Promise<HandoffResult | undefined>;
+}
+
+/** One entry of a handoff: a cached value and where it belongs. */
+export interface HandoffEntry {
+  group: string;
+  key: string;
+  /** The stored bytes, as a cache holds them. */
+  value: Uint8Array;
+}
+
+/** What a peer did with the entries of one handoff. */
+export interface HandoffResult {
+  /** Entries stored in the peer's main cache. */
+  stored: number;
+  /** Entries not stored: already held, group unknown, not cacheable there. */
+  skipped: number;
 }
 
 /**
@@ -87,4 +111,17 @@ export interface PeerServable {
    * UNIMPLEMENTED.
    */
   peek?(group: string, key: string): Uint8Array | undefined;
+  /**
+   * Optional: stores entries a leaving peer handed off, in memory as if
+   * loaded, never forwarding them (as `GroupCache.acceptHandoff`). Without
+   * it the server answers Handoff with UNIMPLEMENTED.
+   */
+  acceptHandoff?(entries: readonly HandoffEntry[]): HandoffResult;
+  /**
+   * Optional: whether `ip` is the host of a peer in the current ring or
+   * one of the recent previous rings (as `GroupCache.isRingPeerHost`): the
+   * callers a server trusts with writes into its caches. Without it only
+   * mTLS-verified callers are trusted.
+   */
+  isRingPeerHost?(ip: string): boolean;
 }

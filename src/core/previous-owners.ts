@@ -94,6 +94,14 @@ export class PreviousOwners {
     return picked;
   }
 
+  /** The peer ids of the remembered rings and of the lingering clients (for who may write into this cache). */
+  peerIds(): Set<string> {
+    this.#prune();
+    const ids = new Set<string>(this.#lingering.keys());
+    for (const { ring } of this.#rings) for (const id of ring.peers) ids.add(id);
+    return ids;
+  }
+
   /** Forgets every ring and closes every lingering client. */
   close(): Promise<void> {
     this.#rings = [];

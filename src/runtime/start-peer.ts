@@ -1,6 +1,7 @@
-import { defaultPeerHost } from "../core/defaults.ts";
+import { defaultDrainMs, defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
 import { GroupCache } from "../core/groupcache.ts";
+import { type HandoffOptions, type HandoffReport, resolveHandoffOptions } from "../core/handoff.ts";
 import {
   type ConnectDiscoveryOptions,
   connectDiscovery,
@@ -15,6 +16,7 @@ import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery
 import type { DnsResolver } from "../discovery/resolver.ts";
 import { type GrpcPeerClientOptions, grpcPeerClient } from "../transport/grpc-peer-client.ts";
 import { type PeerServer, type PeerServerOptions, startPeerServer } from "../transport/peer-server.ts";
+import type { PeerWriteOptions } from "../transport/write-trust.ts";
 
 /** DNS SRV discovery options for {@link startPeer}; the resolver defaults to the runtime's own. */
 export type DnsPeersOptions = Omit<DnsSrvDiscoveryOptions, "resolver"> & {
@@ -70,9 +72,22 @@ export interface StartPeerOptions {
   /**
    * How long `close()` keeps serving after leaving the ring, so peers that
    * still route keys here (until their discovery catches up) are answered
-   * rather than refused. Default: 0 (close right after leaving).
+   * rather than refused, which would make each of them load those keys
+   * again. Applies only when the ring had other peers. Default: 20 000
+   * (`defaultDrainMs`, which explains it against Kubernetes'
+   * `terminationGracePeriodSeconds` and DNS caching).
    */
   drainMs?: number;
+  /**
+   * What `close()` hands off, after leaving the ring and while it drains:
+   * the main-cache entries go to their new owners, most recently used
+   * first, bounded by `maxBytes` (default 256 MiB) and `timeoutMs`
+   * (default 10 000 ms); see `GroupCache.handoff`. `false` hands off
+   * nothing. Default: `{}` (on, with those bounds).
+   */
+  handoff?: HandoffOptions | false;
+  /** Which writes (Handoff) the peer server accepts, and from whom; the server's `writes`. Default: `{ handoff: true }`. */
+  writes?: PeerWriteOptions;
   /** Stops the peer (as `close()`) when it fires. */
   signal?: AbortSignal;
 }
@@ -94,10 +109,14 @@ export interface Peer {
   readonly membership: Membership | undefined;
   /**
    * Shuts down in the order that loses nothing: leave the ring (stop owning
-   * keys), keep serving for `drainMs`, close the server (requests in progress
-   * finish), stop discovery, close the peer connections.
+   * keys); hand the main-cache entries off to their new owners while
+   * serving for `drainMs` (both when other peers are in the ring); close
+   * the server (requests in progress finish), stop discovery, close the
+   * peer connections.
    */
   close(): Promise<void>;
+  /** What `close()` handed off, once it has; `undefined` before, or with `handoff: false`, or alone in the ring. */
+  readonly handoff: HandoffReport | undefined;
 }
 
 /** What differs between runtimes: how to make the default DNS resolver. */
@@ -119,7 +138,8 @@ const wildcard = new Set(["0.0.0.0", "::", ""]);
  */
 export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
   const host = options.host ?? defaultPeerHost;
-  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, 0);
+  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, defaultDrainMs);
+  const handoff = options.handoff === false ? undefined : resolveHandoffOptions("startPeer: handoff", options.handoff);
   const advertise = options.advertiseHost ?? host;
   if (options.self === undefined && wildcard.has(advertise)) {
     throw new GroupCacheError(
@@ -139,8 +159,15 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
           : cache.serve(group, key, opts),
       serveCached: (group, key) => cache?.serveCached(group, key),
       peek: (group, key) => cache?.peek(group, key),
+      acceptHandoff: (entries) => cache?.acceptHandoff(entries) ?? { stored: 0, skipped: entries.length },
+      isRingPeerHost: (ip) => cache?.isRingPeerHost(ip) ?? false,
     },
-    { ...options.server, host, port: options.port ?? 0 },
+    {
+      ...options.server,
+      ...(options.writes === undefined ? {} : { writes: options.writes }),
+      host,
+      port: options.port ?? 0,
+    },
   );
   const self = options.self ?? formatPeerId(advertise, server.port);
   cache = new GroupCache({
@@ -160,13 +187,29 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
           ...(options.onError === undefined ? {} : { onError: options.onError }),
         });
   let closing: Promise<void> | undefined;
+  let handedOff: HandoffReport | undefined;
   const close = () => {
     closing ??= (async () => {
       membership?.leave();
       if (membership === undefined && live.peers.includes(self)) {
         live.setPeers(live.peers.filter((id) => id !== self));
       }
-      if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+      // Alone, nobody routes keys here and there is nobody to hand off to.
+      if (live.peers.some((id) => id !== self)) {
+        const handing =
+          handoff === undefined
+            ? undefined
+            : live
+                .handoff({
+                  maxBytes: handoff.maxBytes,
+                  timeoutMs: handoff.timeoutMs,
+                  ...(handoff.signal === undefined ? {} : { signal: handoff.signal }),
+                })
+                .then((report) => {
+                  handedOff = report;
+                });
+        await Promise.all([handing, drainMs > 0 ? new Promise((resolve) => setTimeout(resolve, drainMs)) : undefined]);
+      }
       await server.close();
       await membership?.close();
       await live.close();
@@ -175,7 +218,17 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   };
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener("abort", () => void close(), { once: true });
-  return { cache: live, self, server, discovery, membership, close };
+  return {
+    cache: live,
+    self,
+    server,
+    discovery,
+    membership,
+    close,
+    get handoff() {
+      return handedOff;
+    },
+  };
 }
 
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {

@@ -5,6 +5,14 @@ import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
 import { messageBytesOption } from "./transport-options.ts";
+import {
+  type PeerWriteOptions,
+  type ResolvedWriteOptions,
+  resolveWriteOptions,
+  unknownCaller,
+  writeCallerKey,
+  writeRefusal,
+} from "./write-trust.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -38,6 +46,13 @@ export interface GroupCacheRoutesOptions {
    * UNAVAILABLE), otherwise CANCELLED. Default: none.
    */
   shutdownSignal?: AbortSignal;
+  /**
+   * Which writes into this peer's caches are accepted, and from whom (see
+   * `PeerWriteOptions`): Handoff by default, from peers of the current or a
+   * recent ring (by remote address) or mTLS-verified callers; others are
+   * answered PERMISSION_DENIED. Default: `{ handoff: true }`.
+   */
+  writes?: PeerWriteOptions;
 }
 
 /**
@@ -93,6 +108,15 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
             throw toConnectError(error);
           }
         },
+        handoff(request, context) {
+          if (cache.acceptHandoff === undefined) {
+            throw new ConnectError("this peer does not serve Handoff", Code.Unimplemented);
+          }
+          const caller = context.values.get(writeCallerKey)?.() ?? unknownCaller;
+          const refusal = writeRefusal("handoff", caller, options.writes, (ip) => cache.isRingPeerHost?.(ip) ?? false);
+          if (refusal !== undefined) throw new ConnectError(refusal, Code.PermissionDenied);
+          return cache.acceptHandoff(request.entries);
+        },
         peek(request) {
           if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
           try {
@@ -115,6 +139,7 @@ export interface ResolvedRoutesOptions {
   acceptCompression: Compression[];
   interceptors: Interceptor[];
   shutdownSignal?: AbortSignal;
+  writes: ResolvedWriteOptions;
 }
 
 /**
@@ -137,6 +162,7 @@ export function resolveRoutesOptions(
     writeMaxBytes: messageBytesOption(`${caller}: writeMaxBytes`, o.writeMaxBytes),
     acceptCompression: arrayOption(`${caller}: acceptCompression`, o.acceptCompression),
     interceptors: arrayOption(`${caller}: interceptors`, o.interceptors),
+    writes: resolveWriteOptions(caller, o.writes),
     ...(shutdownSignal === undefined ? {} : { shutdownSignal }),
   };
 }

@@ -11,6 +11,7 @@ import { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { GrpcPeer } from "./grpc-peer.ts";
 import { peerBaseUrl } from "./peer-base-url.ts";
 import { messageBytesOption } from "./transport-options.ts";
+import { tokenOption } from "./write-trust.ts";
 
 /** Options of {@link grpcPeerClient}. Every peer gets its own connection built from them. */
 export interface GrpcPeerClientOptions {
@@ -81,6 +82,11 @@ export interface GrpcPeerClientOptions {
    * alive. Default: 1 000.
    */
   streamIdleMs?: number;
+  /**
+   * Shared secret sent as header `groupcache-token` with every write call
+   * (Handoff), for peers whose server sets `writes.token`. Default: none.
+   */
+  token?: string | undefined;
 }
 
 /**
@@ -132,7 +138,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       writeMaxBytes: o.writeMaxBytes,
       interceptors: o.interceptors,
     });
-    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs);
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs, o.token);
     if (o.stream) {
       peer.useStream(
         new GetStreamClient({
@@ -169,5 +175,6 @@ function resolveClientOptions(options: GrpcPeerClientOptions | undefined) {
     interceptors,
     stream: booleanOption("grpcPeerClient: stream", o.stream, interceptors.length === 0),
     streamIdleMs: nonNegativeNumber("grpcPeerClient: streamIdleMs", o.streamIdleMs, defaultStreamIdleMs),
+    token: tokenOption("grpcPeerClient: token", o.token),
   };
 }

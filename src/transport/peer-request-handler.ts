@@ -8,6 +8,7 @@ import {
   resolveRoutesOptions,
   routesFor,
 } from "./group-cache-routes.ts";
+import { peerContextValues } from "./write-trust.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
 export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
@@ -40,7 +41,7 @@ export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRout
 
 /** {@link peerRequestHandler} with its options already resolved (for `startPeerServer`). */
 export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
-  const adapter = connectNodeAdapter({ routes: routesFor(cache, options) });
+  const adapter = connectNodeAdapter({ routes: routesFor(cache, options), contextValues: peerContextValues });
   const fastStream = options.interceptors.length === 0;
   return (request, response) => {
     if (fastStream && isGrpcGetStream(request)) {

@@ -15,6 +15,7 @@
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createDenoResolver } from "../discovery/deno-resolver.ts";
 import { createNodeResolver } from "../discovery/node-resolver.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";
@@ -75,6 +76,12 @@ function dnsPeers(): { dns: DnsPeersOptions } | undefined {
   };
 }
 
+/** Answers every RPC but Get with UNIMPLEMENTED, as a peer that predates the others (Go's gRPC fork serves only Get). */
+const onlyGet: Interceptor = (next) => (request) => {
+  if (request.method.name !== "Get") throw new ConnectError(`${request.method.name} is not served here`, Code.Unimplemented);
+  return next(request);
+};
+
 const peers = dnsPeers();
 const peer = await startPeerWith(
   { resolver: runtimeResolver },
@@ -85,9 +92,10 @@ const peer = await startPeerWith(
       ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
       ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
     },
-    server: { closeTimeoutMs: 0 },
+    server: { closeTimeoutMs: 0, ...(config.onlyGet === true ? { interceptors: [onlyGet] } : {}) },
     ...(peers === undefined ? {} : { peers }),
-    ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
+    drainMs: config.drainMs ?? 0,
+    ...(config.handoff === undefined ? {} : { handoff: config.handoff }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
     ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
   },
@@ -239,7 +247,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
   peers: async () => ({ peers: [...cache.peers] }),
   leave: async () => {
     await peer.close();
-    return {};
+    return peer.handoff === undefined ? {} : { handoff: peer.handoff };
   },
   load: async (a) => {
     if (loadController !== undefined) throw new GroupCacheError("invalid-argument", "a load is already running");

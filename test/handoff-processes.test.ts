@@ -35,6 +35,8 @@ async function start(size: number, peerConfig = config): Promise<DnsCluster> {
     group,
     intervalMs: 100,
     convergeTimeoutMs: 15_000,
+    // Five processes start at once; on a shared 2-core machine that took over 20 s.
+    startTimeoutMs: 60_000,
   });
   await expectEveryValue(cluster);
   return cluster;

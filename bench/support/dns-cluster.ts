@@ -29,6 +29,8 @@ export interface DnsClusterOptions {
   intervalMs: number;
   /** Longest wait for every process to see a new member list. */
   convergeTimeoutMs: number;
+  /** Longest wait for a process to start. Default: the harness's (20 000 ms). */
+  startTimeoutMs?: number;
 }
 
 const service = { service: "bench", namespace: "default" };
@@ -95,12 +97,15 @@ export class DnsCluster {
   }
 
   async #start(config: PeerConfig, dns: { member?: boolean }, port: number | undefined): Promise<PeerProcess> {
-    const { intervalMs } = this.#options;
-    const process = await startPeerProcess({
-      ...config,
-      ...(port === undefined ? {} : { port }),
-      dns: { server: this.#dns.address, ...service, intervalMs, ...dns },
-    });
+    const { intervalMs, startTimeoutMs } = this.#options;
+    const process = await startPeerProcess(
+      {
+        ...config,
+        ...(port === undefined ? {} : { port }),
+        dns: { server: this.#dns.address, ...service, intervalMs, ...dns },
+      },
+      startTimeoutMs === undefined ? {} : { startTimeoutMs },
+    );
     this.#started.push(process);
     return process;
   }

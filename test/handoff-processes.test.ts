@@ -78,7 +78,7 @@ test("graceful scale-down 4 → 3: the leaver hands its keys to their new owners
   await expectEveryValue(c);
   // Peeks are off here: the handoff alone kept every key.
   expect(backendLoads(keys, await c.stats())).toEqual({ loads: 0, keys: 0, peerErrors: 0 });
-});
+}, 120_000);
 
 test("rolling restart of 4 with the same ids: each leaver hands off, each returning peer peeks its keys back; no key is loaded again", async () => {
   const c = await start(4);
@@ -90,7 +90,7 @@ test("rolling restart of 4 with the same ids: each leaver hands off, each return
     await expectEveryValue(c);
   }
   expect(backendLoads(keys, await c.stats())).toEqual({ loads: 0, keys: 0, peerErrors: 0 });
-});
+}, 300_000);
 
 test("rolling restart of 4 with new ids (surge: replacement first, then the old peer leaves): no key is loaded again", async () => {
   const c = await start(4);
@@ -101,7 +101,7 @@ test("rolling restart of 4 with new ids (surge: replacement first, then the old 
     await expectEveryValue(c);
   }
   expect(backendLoads(keys, await c.stats())).toEqual({ loads: 0, keys: 0, peerErrors: 0 });
-});
+}, 300_000);
 
 test("a handoff to a peer without the RPC (it serves only Get, as Go's fork) is skipped: every get byte-exact, its keys loaded once", async () => {
   const c = await start(2);
@@ -124,4 +124,4 @@ test("a handoff to a peer without the RPC (it serves only Get, as Go's fork) is 
   const after = backendLoads(keys, await c.stats());
   expect(after.loads - before).toBe(toOld.length);
   expect(after.peerErrors).toBe(0);
-});
+}, 120_000);

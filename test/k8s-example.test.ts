@@ -1,13 +1,21 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { defaultDrainMs } from "../src/core/defaults.ts";
 import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 
 // The Kubernetes example server (examples/kubernetes/server.ts), three
 // processes on 127.0.0.1 over the real gRPC transport, finding each other
-// through a real DNS server that plays the headless Service. Node only.
+// through a real DNS server that plays the headless Service. It imports the
+// built package (`groupcache/node`, resolved to dist/ by the package's own
+// exports), so the package is built first. Node only.
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const manifest = (name: string) => readFileSync(new URL(`../examples/kubernetes/${name}`, import.meta.url), "utf8");
+/** The number after `key:` in a manifest (the first one). */
+const numberAt = (text: string, key: string) => Number(new RegExp(`\\b${key}: "?(\\d+)`).exec(text)?.[1]);
 const srv = "_groupcache._tcp.fib-peers.default.svc.cluster.local";
 // Fixed ports below the ephemeral range, offset per run: ports in
 // 32768–60999, the ephemeral range, hit EADDRINUSE from lingering client
@@ -97,7 +105,45 @@ function fibOf(n: number): string {
 }
 
 beforeAll(async () => {
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  const built = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" });
+  if (built.status !== 0) throw new Error(`building the package failed:\n${built.stdout}${built.stderr}`);
   dns = await startDnsServer();
+}, 180_000);
+
+test("the manifests line up with startPeer's rollout", () => {
+  const deployment = manifest("deployment.yaml");
+  const service = manifest("service.yaml");
+  // Surge: a new pod is ready (and seen by every pod's DNS poll) before an old one leaves and hands off.
+  expect(deployment).toMatch(/rollingUpdate:\n\s+maxSurge: 1\n\s+maxUnavailable: 0\n/);
+  expect(numberAt(deployment, "minReadySeconds")).toBeGreaterThanOrEqual(10);
+  // The grace period covers the drain and the server's close (5 s), with room to spare.
+  const drainMs = Number(/name: DRAIN_MS\n\s+value: "(\d+)"/.exec(deployment)?.[1]);
+  expect(drainMs).toBe(defaultDrainMs);
+  expect(numberAt(deployment, "terminationGracePeriodSeconds") * 1000).toBeGreaterThanOrEqual(drainMs + 5_000 + 5_000);
+  // Readiness decides membership: one slow probe must not take the pod out.
+  const readiness = deployment.slice(deployment.indexOf("readinessProbe:"), deployment.indexOf("livenessProbe:"));
+  expect(numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(3);
+  expect(numberAt(readiness, "periodSeconds") * numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(10);
+  // Pod Security "restricted".
+  expect(deployment).toMatch(/runAsNonRoot: true/);
+  expect(deployment).toMatch(/seccompProfile:\n\s+type: RuntimeDefault/);
+  expect(deployment).toMatch(/allowPrivilegeEscalation: false/);
+  expect(deployment).toMatch(/capabilities:\n\s+drop: \["ALL"\]/);
+  expect(deployment).toMatch(/topologySpreadConstraints:/);
+  // A pinned image: a tag that is a version, not :dev or :latest.
+  expect(deployment).toMatch(/image: groupcache-fib:\d+\.\d+\.\d+\n/);
+  // The image runs the packed package, not the sources.
+  const dockerfile = manifest("Dockerfile");
+  expect(dockerfile).toMatch(/^FROM node:\d+\.\d+\.\d+-\S+ AS build$/m);
+  expect(dockerfile).toMatch(/npm pack/);
+  expect(dockerfile).toMatch(/npm install --omit=dev [^\n]*groupcache\.tgz/);
+  expect(dockerfile.slice(dockerfile.lastIndexOf("FROM "))).not.toMatch(/COPY src|src\//);
+  // Only ready pods are listed: a terminating pod leaves every ring while it drains.
+  expect(service).toMatch(/clusterIP: None/);
+  expect(service).toMatch(/publishNotReadyAddresses: false/);
+  // The example's server passes one signal per request, not AbortSignal.any (never freed on Node 24).
+  expect(manifest("server.ts")).not.toMatch(/AbortSignal\.(any|timeout)\(/);
 });
 
 afterAll(async () => {

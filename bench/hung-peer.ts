@@ -100,6 +100,8 @@ const cluster = await startCluster({
       { name: "g", hot: "never" },
       { name: "w", hot: "never" },
     ],
+    // The library's default (the test harness's own default is longer).
+    clientPingTimeoutMs: 300,
   },
 });
 try {

@@ -26,10 +26,11 @@
  *   node --expose-gc bench/membership.ts --quick   # 100 keys: checks it runs
  *
  * `--mechanism off|on` selects the rows to run; by default both run, one
- * after the other on fresh clusters: "off" without peeks
- * (`peekWindowMs: 0`, the code before the mechanism), "on" with the
- * default window (new owners peek a key's previous owners before loading
- * it; see {@link peerConfig}).
+ * after the other on fresh clusters: "off" without peeks or handoff
+ * (`peekWindowMs: 0`, `handoff: false`: the code before the mechanism),
+ * "on" with the defaults: a peer that leaves hands its main cache to the
+ * new owners while it drains, and new owners peek a key's previous owners
+ * before loading it (see {@link peerConfig}).
  */
 import { loadavg } from "node:os";
 import { sharedClockMs } from "../src/testing/paced-load.ts";
@@ -61,7 +62,7 @@ const loadBoundMs = 180_000;
 const group = "g";
 const keys = Array.from({ length: keyCount }, (_, i) => `key-${i}`);
 
-/** Peeks of previous owners on ownership change: off (`peekWindowMs: 0`) or on (the default window). */
+/** Handoff on leave and peeks of previous owners on ownership change: both off, or both on (the defaults). */
 type Mechanism = "off" | "on";
 const knownMechanisms: readonly Mechanism[] = ["off", "on"];
 
@@ -76,7 +77,8 @@ function selectedMechanisms(): Mechanism[] {
 
 /** The listed peers' configuration: the one place a mechanism reaches them. */
 function peerConfig(mechanism: Mechanism): PeerConfig {
-  return { drainMs, peekWindowMs: mechanism === "on" ? 60_000 : 0, groups: [{ name: group, hot: "never" }] };
+  const groups = [{ name: group, hot: "never" as const }];
+  return mechanism === "on" ? { drainMs, groups } : { drainMs, peekWindowMs: 0, handoff: false, groups };
 }
 
 /** The driver caches nothing (not even what it loads when an owner fails), so every get measures the cluster. */
@@ -88,10 +90,14 @@ interface Scenario {
   change(cluster: DnsCluster): Promise<void>;
 }
 
+/** Entries stored by the handoffs of the peers that left, per cluster. */
+const handedOff = new WeakMap<DnsCluster, number>();
+
 /** Unlists `peer` and shuts it down gracefully, as Kubernetes does both at once on a scale-down. */
 async function remove(cluster: DnsCluster, peer: PeerProcess): Promise<void> {
   cluster.list(cluster.members.filter((p) => p !== peer));
-  await Promise.all([cluster.converge(), cluster.retire(peer)]);
+  const [, handoff] = await Promise.all([cluster.converge(), cluster.retire(peer)]);
+  handedOff.set(cluster, (handedOff.get(cluster) ?? 0) + (handoff?.stored ?? 0));
 }
 
 /** Starts a peer (on `port`, or a new one) and lists it once it is ready. */
@@ -149,6 +155,7 @@ interface Row {
   moved: { keys: number; moves: number };
   loads: { loads: number; keys: number; peerErrors: number };
   failed: number;
+  handedOff: number;
   changeMs: number;
   steady: WindowLatency;
   during: WindowLatency;
@@ -162,6 +169,7 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
     group,
     intervalMs,
     convergeTimeoutMs: 15_000,
+    startTimeoutMs: 60_000,
   });
   try {
     const { results } = await cluster.driver.request("getMany", { group, keys }, 60_000);
@@ -190,6 +198,7 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
       moved: ownerMoves(keys, cluster.lists),
       loads: backendLoads(keys, await cluster.stats()),
       failed: load.failed.length,
+      handedOff: handedOff.get(cluster) ?? 0,
       changeMs: changeTo - changeFrom,
       steady: latencyIn(load, steadyFrom, changeFrom),
       during: latencyIn(load, changeFrom, changeTo),
@@ -210,6 +219,7 @@ const header = [
   "keys reloaded",
   "failed gets",
   "peer errors",
+  "handed off",
   "change s",
   "steady p50 µs",
   "p99",
@@ -227,6 +237,7 @@ const cells = (r: Row) => [
   `${fmt(r.loads.keys)} (${pct(r.loads.keys)})`,
   fmt(r.failed),
   fmt(r.loads.peerErrors),
+  fmt(r.handedOff),
   fmt(r.changeMs / 1000, 1),
   fmt(r.steady.p50Us),
   fmt(r.steady.p99Us),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { defaultEntryOverheadBytes } from "../src/core/defaults.ts";
 import { Ring } from "../src/core/ring.ts";
 import { type Cluster, startCluster } from "../src/testing/cluster.ts";
 import type { PeerProcess } from "../src/testing/peer-process.ts";
@@ -41,7 +42,7 @@ test("hot cache: after one fetch, repeated gets of a peer-owned key are served l
   await getTimes("always", key, 10);
   let s = await asker.request("stats", { group: "always" });
   expect(s.stats).toMatchObject({ gets: 10, cacheHits: 9, peerLoads: 1, localLoads: 0 });
-  expect(s.hot).toMatchObject({ items: 1, hits: 9, bytes: key.length + expectedValue(key).length });
+  expect(s.hot).toMatchObject({ items: 1, hits: 9, bytes: key.length + expectedValue(key).length + defaultEntryOverheadBytes });
   expect(s.main).toMatchObject({ items: 0 });
   expect(s.getterTotal).toBe(0);
 

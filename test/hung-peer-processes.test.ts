@@ -18,7 +18,7 @@ let a: PeerProcess;
 let b: PeerProcess;
 let c: PeerProcess;
 beforeAll(async () => {
-  cluster = await startCluster({ size: 3, config: { groups: [{ name: "g", hot: "never" }] } });
+  cluster = await startCluster({ size: 3, config: { groups: [{ name: "g", hot: "never" }], clientPingTimeoutMs: 300 } });
   [a, b, c] = cluster.peers as [PeerProcess, PeerProcess, PeerProcess];
 });
 afterAll(async () => {

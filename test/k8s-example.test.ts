@@ -1,13 +1,21 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { defaultDrainMs } from "../src/core/defaults.ts";
 import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 
 // The Kubernetes example server (examples/kubernetes/server.ts), three
 // processes on 127.0.0.1 over the real gRPC transport, finding each other
-// through a real DNS server that plays the headless Service. Node only.
+// through a real DNS server that plays the headless Service. It imports the
+// built package (`groupcache/node`, resolved to dist/ by the package's own
+// exports), so the package is built first. Node only.
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const manifest = (name: string) => readFileSync(new URL(`../examples/kubernetes/${name}`, import.meta.url), "utf8");
+/** The number after `key:` in a manifest (the first one). */
+const numberAt = (text: string, key: string) => Number(new RegExp(`\\b${key}: "?(\\d+)`).exec(text)?.[1]);
 const srv = "_groupcache._tcp.fib-peers.default.svc.cluster.local";
 // Fixed ports below the ephemeral range, offset per run: ports in
 // 32768–60999, the ephemeral range, hit EADDRINUSE from lingering client
@@ -23,6 +31,8 @@ const pods = [0, 1, 2].map((i) => ({
 interface Running {
   child: ChildProcess;
   lines: string[];
+  /** What it wrote to stderr (Node's type-stripping warning, or why it failed). */
+  stderr: string[];
   waiters: Set<() => void>;
   exited: Promise<number | null>;
 }
@@ -56,6 +66,7 @@ function start(pod: (typeof pods)[number]): Running {
   const run: Running = {
     child,
     lines: [],
+    stderr: [],
     waiters: new Set(),
     exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
   };
@@ -67,13 +78,13 @@ function start(pod: (typeof pods)[number]): Running {
     run.lines.push(...parts);
     for (const waiter of [...run.waiters]) waiter();
   });
-  child.stderr?.on("data", () => {}); // Node's type-stripping warning
+  child.stderr?.on("data", (chunk: Buffer) => run.stderr.push(chunk.toString()));
   running.push(run);
   return run;
 }
 
-/** Resolves when the process has printed a line containing `text`; rejects after `timeoutMs`. */
-function printed(run: Running, text: string, timeoutMs = 10_000): Promise<void> {
+/** Resolves when the process has printed a line containing `text`; rejects after `timeoutMs` (a start took over 10 s on a shared 2-core machine). */
+function printed(run: Running, text: string, timeoutMs = 40_000): Promise<void> {
   if (run.lines.some((line) => line.includes(text))) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const waiter = () => {
@@ -84,7 +95,11 @@ function printed(run: Running, text: string, timeoutMs = 10_000): Promise<void> 
     };
     const timer = setTimeout(() => {
       run.waiters.delete(waiter);
-      reject(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${run.lines.join("\n")}`));
+      reject(
+        new Error(
+          `timed out waiting for ${JSON.stringify(text)}; output:\n${run.lines.join("\n")}\nstderr:\n${run.stderr.join("")}`,
+        ),
+      );
     }, timeoutMs);
     run.waiters.add(waiter);
   });
@@ -97,7 +112,48 @@ function fibOf(n: number): string {
 }
 
 beforeAll(async () => {
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  const built = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" });
+  if (built.status !== 0) throw new Error(`building the package failed:\n${built.stdout}${built.stderr}`);
   dns = await startDnsServer();
+}, 180_000);
+
+test("the manifests line up with startPeer's rollout", () => {
+  const deployment = manifest("deployment.yaml");
+  const service = manifest("service.yaml");
+  // Surge: a new pod is ready (and seen by every pod's DNS poll) before an old one leaves and hands off.
+  const strategy = deployment.slice(deployment.indexOf("strategy:"), deployment.indexOf("selector:"));
+  expect(strategy).toMatch(/type: RollingUpdate/);
+  expect(strategy).toMatch(/^\s+maxSurge: 1$/m);
+  expect(strategy).toMatch(/^\s+maxUnavailable: 0$/m);
+  expect(numberAt(deployment, "minReadySeconds")).toBeGreaterThanOrEqual(10);
+  // The grace period covers the drain and the server's close (5 s), with room to spare.
+  const drainMs = Number(/name: DRAIN_MS\n\s+value: "(\d+)"/.exec(deployment)?.[1]);
+  expect(drainMs).toBe(defaultDrainMs);
+  expect(numberAt(deployment, "terminationGracePeriodSeconds") * 1000).toBeGreaterThanOrEqual(drainMs + 5_000 + 5_000);
+  // Readiness decides membership: one slow probe must not take the pod out.
+  const readiness = deployment.slice(deployment.indexOf("readinessProbe:"), deployment.indexOf("livenessProbe:"));
+  expect(numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(3);
+  expect(numberAt(readiness, "periodSeconds") * numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(10);
+  // Pod Security "restricted".
+  expect(deployment).toMatch(/runAsNonRoot: true/);
+  expect(deployment).toMatch(/seccompProfile:\n\s+type: RuntimeDefault/);
+  expect(deployment).toMatch(/allowPrivilegeEscalation: false/);
+  expect(deployment).toMatch(/capabilities:\n\s+drop: \["ALL"\]/);
+  expect(deployment).toMatch(/topologySpreadConstraints:/);
+  // A pinned image: a tag that is a version, not :dev or :latest.
+  expect(deployment).toMatch(/image: groupcache-fib:\d+\.\d+\.\d+\n/);
+  // The image runs the packed package, not the sources.
+  const dockerfile = manifest("Dockerfile");
+  expect(dockerfile).toMatch(/^FROM node:\d+\.\d+\.\d+-\S+ AS build$/m);
+  expect(dockerfile).toMatch(/npm pack/);
+  expect(dockerfile).toMatch(/npm install --omit=dev [^\n]*groupcache\.tgz/);
+  expect(dockerfile.slice(dockerfile.lastIndexOf("FROM "))).not.toMatch(/COPY src|src\//);
+  // Only ready pods are listed: a terminating pod leaves every ring while it drains.
+  expect(service).toMatch(/clusterIP: None/);
+  expect(service).toMatch(/publishNotReadyAddresses: false/);
+  // The example's server passes one signal per request, not AbortSignal.any (never freed on Node 24).
+  expect(manifest("server.ts")).not.toMatch(/AbortSignal\.(any|timeout)\(/);
 });
 
 afterAll(async () => {

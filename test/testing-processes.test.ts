@@ -71,6 +71,7 @@ test("README: the app finds two peer processes through DNS and gets each key fro
     host: "127.0.0.1",
     peers: { dns: { service: "fib", namespace: "default", server: dns.address } },
     onPeers: (ids) => ids.length === 3 && resolve(),
+    drainMs: 0, // a test: nobody routes keys here after it
   });
   const fib = app.cache.newGroup({ name: "fib", codec: stringCodec, getter: (key) => expectedValue(key) });
   await found;

@@ -13,7 +13,7 @@ import { samePeerIds } from "../../src/core/peer-id.ts";
 import { srvName } from "../../src/discovery/srv-name.ts";
 import { setPods, startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
 import { type PeerProcess, startPeerProcess } from "../../src/testing/peer-process.ts";
-import type { PeerConfig, PeerStats } from "../../src/testing/protocol.ts";
+import type { HandoffSummary, PeerConfig, PeerStats } from "../../src/testing/protocol.ts";
 
 /** Options of {@link DnsCluster.start}. */
 export interface DnsClusterOptions {
@@ -29,6 +29,8 @@ export interface DnsClusterOptions {
   intervalMs: number;
   /** Longest wait for every process to see a new member list. */
   convergeTimeoutMs: number;
+  /** Longest wait for a process to start. Default: the harness's (20 000 ms). */
+  startTimeoutMs?: number;
 }
 
 const service = { service: "bench", namespace: "default" };
@@ -85,18 +87,25 @@ export class DnsCluster {
     return this.#lists;
   }
 
-  /** Starts a peer that finds the others through DNS; nobody sees it until {@link list} names it. */
-  startPeer(port?: number): Promise<PeerProcess> {
-    return this.#start(this.#options.config, {}, port);
+  /**
+   * Starts a peer that finds the others through DNS; nobody sees it until
+   * {@link list} names it. `config` overrides the listed peers' settings
+   * for this one (e.g. an older peer that serves only Get).
+   */
+  startPeer(port?: number, config?: Partial<PeerConfig>): Promise<PeerProcess> {
+    return this.#start({ ...this.#options.config, ...config }, {}, port);
   }
 
   async #start(config: PeerConfig, dns: { member?: boolean }, port: number | undefined): Promise<PeerProcess> {
-    const { intervalMs } = this.#options;
-    const process = await startPeerProcess({
-      ...config,
-      ...(port === undefined ? {} : { port }),
-      dns: { server: this.#dns.address, ...service, intervalMs, ...dns },
-    });
+    const { intervalMs, startTimeoutMs } = this.#options;
+    const process = await startPeerProcess(
+      {
+        ...config,
+        ...(port === undefined ? {} : { port }),
+        dns: { server: this.#dns.address, ...service, intervalMs, ...dns },
+      },
+      startTimeoutMs === undefined ? {} : { startTimeoutMs },
+    );
     this.#started.push(process);
     return process;
   }
@@ -136,14 +145,16 @@ export class DnsCluster {
 
   /**
    * Shuts `peer` down gracefully (leave its ring, serve for `drainMs`, close),
-   * reads its counters, then lets it exit. Unlisting it is the caller's
-   * business, as in Kubernetes where the endpoint goes as SIGTERM arrives.
+   * reads its counters, then lets it exit; returns what it handed off.
+   * Unlisting it is the caller's business, as in Kubernetes where the
+   * endpoint goes as SIGTERM arrives.
    */
-  async retire(peer: PeerProcess): Promise<void> {
-    await peer.request("leave", {});
+  async retire(peer: PeerProcess): Promise<HandoffSummary | undefined> {
+    const { handoff } = await peer.request("leave", {});
     this.#retired.set(peer, await peer.request("stats", { group: this.#options.group }));
     await peer.request("close", {});
     await peer.exited;
+    return handoff;
   }
 
   /** The counters of every process started, those that left included. */

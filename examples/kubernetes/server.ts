@@ -20,15 +20,16 @@
  * | `CLUSTER_DOMAIN`     | `cluster.local`      | the cluster's DNS domain                            |
  * | `DNS_SERVER`         | the system's         | `ip[:port]` of a DNS server, e.g. for local tests   |
  * | `DNS_POLL_MS`        | `5000`               | how often to re-read the SRV records                |
- * | `DRAIN_MS`           | `10000`              | how long to keep serving peers after leaving        |
+ * | `DRAIN_MS`           | `20000`              | how long to keep serving peers after leaving        |
  * | `COMPUTE_MS`         | `500`                | simulated cost of computing one number              |
  *
- * Run it with Node 24 from the repository root: `node examples/kubernetes/server.ts`.
- * An application would import from the package (`groupcache/node`) instead
- * of `../../src`.
+ * It imports the built package (`groupcache/node`), as an application does;
+ * in the repository that resolves to `dist/` (`npm run build` first), and
+ * the image installs the packed package. Run it with Node 24 (which strips
+ * the types): `node examples/kubernetes/server.ts`.
  */
 import { createServer } from "node:http";
-import { type DnsSrvDiscovery, GroupCacheError, startPeer, stringCodec } from "../../src/runtime/node.ts";
+import { type DnsSrvDiscovery, GroupCacheError, startPeer, stringCodec } from "groupcache/node";
 
 function env(name: string, fallback: string): string {
   const value = process.env[name];
@@ -45,7 +46,7 @@ function envInt(name: string, fallback: number): number {
 const podIp = env("POD_IP", "127.0.0.1");
 const peerPort = envInt("PEER_PORT", 8081);
 const httpPort = envInt("HTTP_PORT", 8080);
-const drainMs = envInt("DRAIN_MS", 10_000);
+const drainMs = envInt("DRAIN_MS", 20_000);
 const computeMs = envInt("COMPUTE_MS", 500);
 const dnsServer = process.env.DNS_SERVER;
 const log = (message: string) => console.log(`${new Date().toISOString()} ${podIp} ${message}`);
@@ -125,17 +126,26 @@ const http = createServer((req, res) => {
   if (match === null) return send(404, "try /fib/<n> (n ≤ 50000), /stats\n");
   const key = String(Number(match[1]));
   if (Number(key) > 50_000) return send(400, "n must be at most 50000\n");
+  // One controller per request, aborted when the client goes away or after
+  // 30 s, and a timer cleared when the get settles; not `AbortSignal.any`
+  // over this signal and an `AbortSignal.timeout`: Node 24 never frees the
+  // signals `AbortSignal.any` makes (hundreds of MiB over some 60,000
+  // requests), and each `AbortSignal.timeout` holds its timer for 30 s.
   const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new DOMException("no answer within 30 s", "TimeoutError")), 30_000);
   res.on("close", () => abort.abort());
   res.setHeader("x-owner", cache.ownerOf(key) ?? self);
   res.setHeader("x-served-by", self);
-  fib.get(key, { signal: AbortSignal.any([abort.signal, AbortSignal.timeout(30_000)]) }).then(
-    (value) => send(200, `${value}\n`),
-    (error: unknown) => {
-      const e = GroupCacheError.from(error);
-      if (!res.headersSent) send(e.code === "deadline-exceeded" ? 504 : 500, `${e.code}: ${e.message}\n`);
-    },
-  );
+  fib
+    .get(key, { signal: abort.signal })
+    .then(
+      (value) => send(200, `${value}\n`),
+      (error: unknown) => {
+        const e = GroupCacheError.from(error);
+        if (!res.headersSent) send(e.code === "deadline-exceeded" ? 504 : 500, `${e.code}: ${e.message}\n`);
+      },
+    )
+    .finally(() => clearTimeout(timer));
 });
 http.listen(httpPort, () => {
   const address = http.address();
@@ -145,17 +155,23 @@ http.listen(httpPort, () => {
 });
 
 // Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds.
-// Order: leave the ring (stop owning keys), keep serving peers whose rings
-// still name this pod until their next DNS poll, then close everything.
+// Order: leave the ring (stop owning keys), hand the cached numbers to their
+// new owners while serving peers whose rings still name this pod until their
+// next DNS poll, then close everything.
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   draining = true;
-  log(`${signal}: leaving the ring, draining for ${drainMs} ms`);
-  // Leaves the ring, keeps serving peers (and this front) for drainMs, then
-  // closes the peer server, discovery and the peer connections.
+  log(`${signal}: leaving the ring, handing off, draining for ${drainMs} ms`);
+  // Leaves the ring, hands the main cache off to the new owners while it
+  // keeps serving peers (and this front) for drainMs, then closes the peer
+  // server, discovery and the peer connections.
   await peer.close();
+  const handed = peer.handoff;
+  if (handed !== undefined) {
+    log(`handed off ${handed.stored} of ${handed.sent} entries (${handed.bytes} bytes, complete: ${handed.complete})`);
+  }
   const closed = new Promise<void>((resolve) => http.close(() => resolve()));
   http.closeIdleConnections();
   await closed;

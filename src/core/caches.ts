@@ -302,6 +302,23 @@ export class Caches<T> {
     this.#memo.set(id, answer, this.#store.length(id), false);
   }
 
+  /**
+   * The entries of cache `which` holding fresh values, most recently used
+   * first, as `[key, id]`, without changing recency or counting lookups
+   * (for a handoff). Read the ids' bytes before the caches change: an
+   * eviction frees them.
+   */
+  *entries(which: CacheType): Generator<[key: string, id: number]> {
+    const cache = which === "main" ? this.#mainCache : this.#hotCache;
+    const expiry = this.#expiry;
+    const now = expiry === undefined ? 0 : this.#clock.now();
+    for (const id of [...cache.ids()]) {
+      if (!this.#store.has(id)) continue;
+      if (expiry !== undefined && !(now < expiry.at(id))) continue;
+      yield [this.#store.key(id), id];
+    }
+  }
+
   /** Drops `key` from the caches; returns whether either held it. */
   remove(key: string): boolean {
     const id = this.#index.find(key, hashKey(key));

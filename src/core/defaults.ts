@@ -65,6 +65,34 @@ export const defaultProbeIntervalMs = 250;
  */
 export const defaultPeerShare = 0.5;
 
+/**
+ * Most bytes a leaving peer hands off (`HandoffOptions.maxBytes`): 256 MiB,
+ * four groups of the default `cacheBytes`. Over a LAN that is a second or
+ * two; a budget cut drops the least recently used entries.
+ */
+export const defaultHandoffMaxBytes = 256 << 20;
+
+/**
+ * Longest a leaving peer spends handing off (`HandoffOptions.timeoutMs`):
+ * 10 s, well inside Kubernetes' default 30 s grace period and the default
+ * drain, which it overlaps.
+ */
+export const defaultHandoffTimeoutMs = 10_000;
+
+/**
+ * How long a peer that leaves keeps serving (`startPeer`'s `drainMs`): 20 s.
+ * After SIGTERM, Kubernetes drops the pod from the Service's endpoints at
+ * once, but the other peers learn it only at their next DNS poll (every
+ * 5 s, +20% jitter) of an answer the cluster DNS may cache (CoreDNS:
+ * up to its `ttl`, 5 s by default, 30 s in many clusters). Until then they
+ * route some keys here; a peer that is gone makes each of them load those
+ * keys itself. 20 s covers a poll of an answer cached up to ~14 s, and
+ * with the handoff and the server's close (5 s at most) it stays inside
+ * Kubernetes' default `terminationGracePeriodSeconds` of 30 s; with
+ * CoreDNS `ttl 30`, raise both (a 40 s drain, a 50 s grace period).
+ */
+export const defaultDrainMs = 20_000;
+
 /** Ring points per peer: 50, as Go's gRPC fork. Every node must use the same value. */
 export const defaultReplicas = 50;
 

@@ -59,6 +59,12 @@ export interface GroupStats {
   staleHits: number;
   /** Gets answered `not-found` from a cached not-found (`notFoundTtlMs`); counted in `cacheHits` too. */
   notFoundHits: number;
+  /**
+   * Entries a leaving peer handed off to this one and stored in the main
+   * cache as if loaded (see `GroupCache.handoff`); entries already held
+   * are not counted.
+   */
+  handoffsStored: number;
 }
 
 /** A group's counters at zero. */
@@ -77,5 +83,6 @@ export function newGroupStats(): GroupStats {
     peekHits: 0,
     staleHits: 0,
     notFoundHits: 0,
+    handoffsStored: 0,
   };
 }

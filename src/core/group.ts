@@ -64,6 +64,18 @@ export interface GroupServer {
   removeLocally(keys: readonly string[]): number;
   /** A peer's Set, applied here only: see `Group.set`. */
   setLocally(key: string, value: Uint8Array, ttlMs: number | undefined): boolean;
+  /**
+   * The main cache's fresh entries with a copy of their bytes and their
+   * remaining TTL (0: none), most recently used first (what a leaving peer
+   * hands off); nothing once closed.
+   */
+  mainEntries(): Generator<[key: string, value: Uint8Array, ttlMs: number]>;
+  /**
+   * Stores a handed-off entry in the main cache as if loaded, expiring
+   * after `ttlMs` if given; `false` (not stored) when the key is already
+   * held, the group is closed, or the bytes are not a value this group accepts.
+   */
+  storeHandoff(key: string, value: Uint8Array, ttlMs: number | undefined): boolean;
 }
 
 let serverOf: (group: Group<unknown, unknown>) => GroupServer;
@@ -113,6 +125,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     peek: (key) => this.#peek(key),
     removeLocally: (keys) => this.#local.remove(keys),
     setLocally: (key, value, ttlMs) => this.#local.set(key, value, ttlMs),
+    mainEntries: () => this.#mainEntries(),
+    storeHandoff: (key, value, ttlMs) => this.#storeHandoff(key, value, ttlMs),
   };
   #closed = false;
 
@@ -662,6 +676,38 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     if (id === undefined) return undefined;
     const result: PeekResult = { value: this.#caches.view(id) };
     return this.#caches.expiring ? this.#withTtl(result, this.#caches.expiresAt(id)) : result;
+  }
+
+  *#mainEntries(): Generator<[key: string, value: Uint8Array, ttlMs: number]> {
+    for (const [key, id] of this.#caches.entries("main")) {
+      if (this.#closed) return;
+      const expiresAt = this.#caches.expiresAt(id);
+      const ttlMs = expiresAt === Number.POSITIVE_INFINITY ? 0 : expiresAt - this.#options.clock.now();
+      // A copy: the caches may evict (and reuse) the stored bytes while the
+      // handoff is on its way.
+      yield [key, this.#caches.view(id).slice(), ttlMs];
+    }
+  }
+
+  /**
+   * A handed-off entry, stored as a load's would be (memory only, never
+   * forwarded). A key already held keeps its value: it is at least as
+   * fresh, and replacing it would only churn the caches.
+   */
+  #storeHandoff(key: string, value: Uint8Array, ttlMs: number | undefined): boolean {
+    if (this.#closed || typeof key !== "string" || !key.isWellFormed()) return false;
+    if (this.#caches.lookupCache(key, false) !== undefined) return false;
+    const entry = this.#entries.fromPeer(value);
+    if (entry === undefined) return false;
+    // The bytes are a view into the request's buffer: the caches copy them
+    // into their own storage (and nothing is memoized, which would keep the
+    // whole request alive). A value that expires keeps its remaining TTL;
+    // one without (an older peer) gets this group's, as a peer's copy does.
+    const expiresAt =
+      ttlMs !== undefined && ttlMs > 0 ? this.#options.clock.now() + ttlMs : this.#expiresAfter(undefined);
+    if (this.#caches.populateCache(key, entry.bytes, "main", expiresAt) === undefined) return false;
+    this.#stats.handoffsStored++;
+    return true;
   }
 
   /** A peer's hit, counted. */

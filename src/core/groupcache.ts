@@ -8,9 +8,19 @@ import {
   type ResolvedGroupCacheOptions,
   resolveGroupCacheOptions,
 } from "./groupcache-options.ts";
+import { type HandoffOptions, type HandoffReport, handOff } from "./handoff.ts";
 import { PeerHealth, type PeerStatus } from "./peer-health.ts";
 import { parsePeerId, peerIdList, samePeerIds } from "./peer-id.ts";
-import type { PeekResult, PeerClient, PeerClientFactory, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
+import type {
+  HandoffEntry,
+  HandoffResult,
+  PeekResult,
+  PeerClient,
+  PeerClientFactory,
+  PeerGetter,
+  PeerPicker,
+  ServeResult,
+} from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
 
@@ -301,6 +311,51 @@ export class GroupCache implements PeerPicker {
   serveCached(group: string, key: string): ServeResult | undefined {
     const g = this.#groups.get(group);
     return g === undefined ? undefined : groupServer(g).serveCached(key);
+  }
+
+  /**
+   * Hands this process's main-cache entries to their owners under the
+   * current ring: what a peer does after leaving its ring (`setPeers`
+   * without `self`, or `Membership.leave`) and before it closes, so the
+   * keys it held are not loaded again from the backend. Most recently used
+   * first, bounded by `maxBytes` and `timeoutMs`; keys this process still
+   * owns stay. Receivers store the entries in memory as if loaded (see
+   * {@link acceptHandoff}); a peer that does not take handoffs (an older or
+   * Go peer) is skipped, and its keys are loaded or peeked as before.
+   *
+   * Hot caches are not handed off: they mirror keys other peers own, and
+   * those owners are unchanged by this process leaving.
+   */
+  handoff(options?: HandoffOptions): Promise<HandoffReport> {
+    const sources = [...this.#groups.values()].map((g) => ({
+      group: g.name,
+      entries: groupServer(g).mainEntries(),
+    }));
+    return handOff(
+      sources,
+      (key) => {
+        const id = this.#ring.get(key);
+        const peer = id === undefined || id === this.self ? undefined : this.#clients.get(id);
+        return peer === undefined ? undefined : { id: id as string, peer };
+      },
+      options,
+    );
+  }
+
+  /**
+   * Stores entries another peer handed off (for transports): each in its
+   * group's main cache as if loaded, never forwarded, unless the key is
+   * already held; entries of unknown groups are skipped. Whether to accept
+   * them from a caller at all is the transport's decision (see
+   * {@link isRingPeerHost}).
+   */
+  acceptHandoff(entries: readonly HandoffEntry[]): HandoffResult {
+    let stored = 0;
+    for (const { group, key, value, ttlMs } of entries) {
+      const g = this.#closed ? undefined : this.#groups.get(group);
+      if (g !== undefined && groupServer(g).storeHandoff(key, value, ttlMs)) stored++;
+    }
+    return { stored, skipped: entries.length - stored };
   }
 
   /**

@@ -76,6 +76,32 @@ export interface PeerGetter {
     value: Uint8Array,
     options: { signal: AbortSignal; ttlMs?: number | undefined },
   ): Promise<boolean>;
+  /**
+   * Optional: pushes cached entries to the peer, which stores them in
+   * memory as if loaded (a leaving peer hands its keys to their new owner).
+   * Resolves with what the peer did, or `undefined` when it does not take
+   * handoffs (it does not serve Handoff, or refuses this caller): the
+   * sender then stops handing off to it. Rejects when the call failed.
+   */
+  handoff?(entries: readonly HandoffEntry[], options: { signal: AbortSignal }): Promise<HandoffResult | undefined>;
+}
+
+/** One entry of a handoff: a cached value and where it belongs. */
+export interface HandoffEntry {
+  group: string;
+  key: string;
+  /** The stored bytes, as a cache holds them. */
+  value: Uint8Array;
+  /** The value's remaining TTL when it was read, in ms; unset or 0: none (it does not expire). */
+  ttlMs?: number;
+}
+
+/** What a peer did with the entries of one handoff. */
+export interface HandoffResult {
+  /** Entries stored in the peer's main cache. */
+  stored: number;
+  /** Entries not stored: already held, group unknown, not cacheable there. */
+  skipped: number;
 }
 
 /**
@@ -176,6 +202,12 @@ export interface PeerServable {
    * with UNIMPLEMENTED.
    */
   setLocally?(group: string, key: string, value: Uint8Array, options?: { ttlMs?: number | undefined }): boolean;
+  /**
+   * Optional: stores entries a leaving peer handed off, in memory as if
+   * loaded, never forwarding them (as `GroupCache.acceptHandoff`). Without
+   * it the server answers Handoff with UNIMPLEMENTED.
+   */
+  acceptHandoff?(entries: readonly HandoffEntry[]): HandoffResult;
   /**
    * Optional: whether `ip` is the host of a peer in the current or a
    * recent ring (as `GroupCache.isRingPeerHost`), to trust a write from

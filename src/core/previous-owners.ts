@@ -105,6 +105,7 @@ export class PreviousOwners {
     return this.#rings.some(({ ring }) => ring.peers.some(test)) || [...this.#lingering.keys()].some(test);
   }
 
+
   /** Forgets every ring and closes every lingering client. */
   close(): Promise<void> {
     this.#rings = [];

@@ -1,7 +1,8 @@
-import { defaultPeerHost } from "../core/defaults.ts";
+import { defaultDrainMs, defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
 import { GroupCache } from "../core/groupcache.ts";
 import type { GroupCacheOptions } from "../core/groupcache-options.ts";
+import { type HandoffOptions, type HandoffReport, resolveHandoffOptions } from "../core/handoff.ts";
 import {
   type ConnectDiscoveryOptions,
   connectDiscovery,
@@ -86,9 +87,20 @@ export interface StartPeerOptions {
   /**
    * How long `close()` keeps serving after leaving the ring, so peers that
    * still route keys here (until their discovery catches up) are answered
-   * rather than refused. Default: 0 (close right after leaving).
+   * rather than refused, which would make each of them load those keys
+   * again. Applies only when the ring had other peers. Default: 20 000
+   * (`defaultDrainMs`, which explains it against Kubernetes'
+   * `terminationGracePeriodSeconds` and DNS caching).
    */
   drainMs?: number;
+  /**
+   * What `close()` hands off, after leaving the ring and while it drains:
+   * the main-cache entries go to their new owners, most recently used
+   * first, bounded by `maxBytes` (default 256 MiB) and `timeoutMs`
+   * (default 10 000 ms); see `GroupCache.handoff`. `false` hands off
+   * nothing. Default: `{}` (on, with those bounds).
+   */
+  handoff?: HandoffOptions | false;
   /** Stops the peer (as `close()`) when it fires. */
   signal?: AbortSignal;
 }
@@ -110,12 +122,16 @@ export interface Peer {
   readonly membership: Membership | undefined;
   /**
    * Shuts down in the order that loses nothing: leave the ring (stop owning
-   * keys), keep serving for `drainMs`, close the server (requests in progress
-   * finish), stop discovery, close the peer connections.
+   * keys); hand the main-cache entries off to their new owners while
+   * serving for `drainMs` (both when other peers are in the ring); close
+   * the server (requests in progress finish), stop discovery, close the
+   * peer connections.
    */
   close(): Promise<void>;
   /** `close()`, so that `await using peer = await startPeer(...)` stops it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void>;
+  /** What `close()` handed off, once it has; `undefined` before, or with `handoff: false`, or alone in the ring. */
+  readonly handoff: HandoffReport | undefined;
 }
 
 /** What differs between runtimes: how to make the default DNS resolver. */
@@ -137,7 +153,8 @@ const wildcard = new Set(["0.0.0.0", "::", ""]);
  */
 export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
   const host = options.host ?? defaultPeerHost;
-  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, 0);
+  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, defaultDrainMs);
+  const handoff = options.handoff === false ? undefined : resolveHandoffOptions("startPeer: handoff", options.handoff);
   const advertise = options.advertiseHost ?? host;
   if (options.self === undefined && wildcard.has(advertise)) {
     throw new GroupCacheError(
@@ -163,6 +180,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
       peek: (group, key) => cache?.peek(group, key),
       removeLocally: (group, keys) => started().removeLocally(group, keys),
       setLocally: (group, key, value, opts) => started().setLocally(group, key, value, opts),
+      acceptHandoff: (entries) => cache?.acceptHandoff(entries) ?? { stored: 0, skipped: entries.length },
       isRingPeerHost: (ip) => cache?.isRingPeerHost(ip) ?? false,
     },
     {
@@ -195,13 +213,29 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
           ...(options.onError === undefined ? {} : { onError: options.onError }),
         });
   let closing: Promise<void> | undefined;
+  let handedOff: HandoffReport | undefined;
   const close = () => {
     closing ??= (async () => {
       membership?.leave();
       if (membership === undefined && live.peers.includes(self)) {
         live.setPeers(live.peers.filter((id) => id !== self));
       }
-      if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+      // Alone, nobody routes keys here and there is nobody to hand off to.
+      if (live.peers.some((id) => id !== self)) {
+        const handing =
+          handoff === undefined
+            ? undefined
+            : live
+                .handoff({
+                  maxBytes: handoff.maxBytes,
+                  timeoutMs: handoff.timeoutMs,
+                  ...(handoff.signal === undefined ? {} : { signal: handoff.signal }),
+                })
+                .then((report) => {
+                  handedOff = report;
+                });
+        await Promise.all([handing, drainMs > 0 ? new Promise((resolve) => setTimeout(resolve, drainMs)) : undefined]);
+      }
       await server.close();
       await membership?.close();
       await live.close();
@@ -210,7 +244,18 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   };
   if (options.signal?.aborted) await close();
   else options.signal?.addEventListener("abort", () => void close(), { once: true });
-  return { cache: live, self, server, discovery, membership, close, [Symbol.asyncDispose]: close };
+  return {
+    cache: live,
+    self,
+    server,
+    discovery,
+    membership,
+    close,
+    [Symbol.asyncDispose]: close,
+    get handoff() {
+      return handedOff;
+    },
+  };
 }
 
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {

@@ -16,6 +16,7 @@
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { linkedSignal } from "../core/signals.ts";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createDenoResolver } from "../discovery/deno-resolver.ts";
 import { createNodeResolver } from "../discovery/node-resolver.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";
@@ -85,6 +86,12 @@ function dnsPeers(): { dns: DnsPeersOptions } | undefined {
   };
 }
 
+/** Answers every RPC but Get with UNIMPLEMENTED, as a peer that predates the others (Go's gRPC fork serves only Get). */
+const onlyGet: Interceptor = (next) => (request) => {
+  if (request.method.name !== "Get") throw new ConnectError(`${request.method.name} is not served here`, Code.Unimplemented);
+  return next(request);
+};
+
 const peers = dnsPeers();
 const peer = await startPeerWith(
   { resolver: runtimeResolver },
@@ -95,10 +102,12 @@ const peer = await startPeerWith(
       ...(config.clientTimeoutMs === undefined ? {} : { timeoutMs: config.clientTimeoutMs }),
       ...(config.clientStream === undefined ? {} : { stream: config.clientStream }),
       ...(config.clientToken === undefined ? {} : { token: config.clientToken }),
+      pingTimeoutMs: config.clientPingTimeoutMs ?? 2_000,
     },
-    server: { closeTimeoutMs: 0, ...config.server },
+    server: { closeTimeoutMs: 0, ...config.server, ...(config.onlyGet === true ? { interceptors: [onlyGet] } : {}) },
     ...(peers === undefined ? {} : { peers }),
-    ...(config.drainMs === undefined ? {} : { drainMs: config.drainMs }),
+    drainMs: config.drainMs ?? 0,
+    ...(config.handoff === undefined ? {} : { handoff: config.handoff }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
     ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
     ...(config.writes === undefined ? {} : { writes: config.writes }),
@@ -292,7 +301,7 @@ const handlers: { [C in CommandName]: (args: Commands[C]["args"]) => Promise<Com
   peers: async () => ({ peers: [...cache.peers] }),
   leave: async () => {
     await peer.close();
-    return {};
+    return peer.handoff === undefined ? {} : { handoff: peer.handoff };
   },
   load: async (a) => {
     if (loadController !== undefined) throw new GroupCacheError("invalid-argument", "a load is already running");

@@ -7,9 +7,9 @@
  * The Go peer of the benchmarks (`bench/go/main.go`) speaks it too, so the
  * harness drives a Go groupcache cluster exactly as it drives ours: a
  * change to these messages must be made there as well. The settings `dns`,
- * `drainMs`, `writes` and `clientToken` and the commands `peers`, `leave`,
- * `load`, `loadStop`, `release`, `remove` and `set` are ours only (for
- * `bench/membership.ts` and the write tests): the Go peer ignores the
+ * `drainMs`, `writes`, `clientToken`, `handoff` and `onlyGet` and the
+ * commands `peers`, `leave`, `load`, `loadStop`, `release`, `remove` and
+ * `set` are ours only (for `bench/membership.ts` and the write tests): the Go peer ignores the
  * settings and answers those commands with "unknown command".
  */
 
@@ -55,7 +55,7 @@ export interface PeerConfig {
    * Default: none; the peer knows only those given by `setPeers`.
    */
   dns?: DnsPeerConfig;
-  /** `startPeer`'s `drainMs`: how long `leave` (and `close`) keep serving after leaving the ring. Default: 0. */
+  /** `startPeer`'s `drainMs`: how long `leave` (and `close`) keep serving after leaving the ring. Default: 0 here (not `startPeer`'s). */
   drainMs?: number;
   /** `startPeer`'s `peekWindowMs` (0: no peeks of previous owners). Default: the cache's (60 000). */
   peekWindowMs?: number;
@@ -71,6 +71,32 @@ export interface PeerConfig {
   writes?: { invalidation?: boolean; token?: string };
   /** Client `token` sent with this peer's writes. Default: `writes.token`. */
   clientToken?: string;
+  /**
+   * The client's `pingTimeoutMs`. Default here: 2 000, not the library's
+   * 300: test machines run many peer processes on few cores, where a
+   * process starved of CPU for 300 ms is common, and each false alarm
+   * would turn keys' fetches into local loads and make exact load counts
+   * flaky. Tests of hung-peer detection set it.
+   */
+  clientPingTimeoutMs?: number;
+  /** `startPeer`'s `handoff` on `leave`/`close`: its bounds, or `false` for none. Default: `startPeer`'s (on). */
+  handoff?: false | { maxBytes?: number; timeoutMs?: number };
+  /**
+   * Serve only Get, as Go's gRPC fork and older peers: every other RPC
+   * (GetStream, Peek, Handoff) is answered UNIMPLEMENTED. Default: false.
+   */
+  onlyGet?: boolean;
+}
+
+/** What a peer's `leave` handed off (`startPeer`'s `Peer.handoff`); see `HandoffReport`. */
+export interface HandoffSummary {
+  sent: number;
+  bytes: number;
+  stored: number;
+  skipped: number;
+  unsupportedPeers: string[];
+  failedCalls: number;
+  complete: boolean;
 }
 
 /** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */
@@ -200,7 +226,7 @@ export interface Commands {
    * `drainMs`, close the server and the cache); replies when done. The
    * process stays up, so its `stats` can still be read; `close` ends it.
    */
-  leave: { args: Record<string, never>; reply: Record<string, never> };
+  leave: { args: Record<string, never>; reply: { handoff?: HandoffSummary } };
   /** Gets paced at `ratePerSec`, each timed; see {@link LoadResult}. One at a time per process. */
   load: { args: LoadArgs; reply: LoadResult };
   /** Ends the running `load` (it then replies); `stopped`: whether one was running. */

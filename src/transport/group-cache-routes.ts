@@ -14,7 +14,7 @@ import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
 import { maxTimerMs, messageBytesOption } from "./transport-options.ts";
 import { resolveWriteOptions, writeCallerOf } from "./write-caller.ts";
-import { type PeerWriteOptions, writeRefusal } from "./write-trust.ts";
+import { type PeerWriteOptions, type WriteKind, writeRefusal } from "./write-trust.ts";
 
 /** Options of {@link groupCacheRoutes}. */
 export interface GroupCacheRoutesOptions {
@@ -80,13 +80,14 @@ export interface GroupCacheRoutesOptions {
    */
   shutdownSignal?: AbortSignal;
   /**
-   * Which writes peers may send, and from whom: Set and Remove (the
-   * cluster-wide `Group.set` and `remove`) are refused with
-   * PERMISSION_DENIED unless `invalidation` is true, and then accepted only
-   * from a caller with a client certificate this server verified (mTLS),
-   * or else from the host of a peer in this cache's ring; with `token`, only
-   * when they carry it too. Default: `{ handoff: true, invalidation: false }`,
-   * no token.
+   * Which writes peers may send, and from whom: Handoff (a leaving peer's
+   * entries) is accepted by default, Set and Remove (the cluster-wide
+   * `Group.set` and `remove`) are refused with PERMISSION_DENIED unless
+   * `invalidation` is true. An accepted kind is taken only from a caller
+   * with a client certificate this server verified (mTLS), or else from the
+   * host of a peer in this cache's current or a recent ring; with `token`,
+   * only when they carry it too. Default: `{ handoff: true, invalidation:
+   * false }`, no token.
    */
   writes?: PeerWriteOptions;
 }
@@ -149,7 +150,7 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
         set(request, context) {
           const setLocally = cache.setLocally;
           if (setLocally === undefined) throw new ConnectError("this peer does not serve Set", Code.Unimplemented);
-          refuseUntrusted(cache, options, context);
+          refuseUntrusted("invalidation", cache, options, context);
           try {
             const ttlMs = request.ttlMs === 0n ? undefined : Number(request.ttlMs);
             return { stored: setLocally.call(cache, request.group, request.key, request.value, { ttlMs }) };
@@ -161,12 +162,19 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
           const removeLocally = cache.removeLocally;
           if (removeLocally === undefined)
             throw new ConnectError("this peer does not serve Remove", Code.Unimplemented);
-          refuseUntrusted(cache, options, context);
+          refuseUntrusted("invalidation", cache, options, context);
           try {
             return { removed: removeLocally.call(cache, request.group, request.keys) };
           } catch (error) {
             throw toConnectError(error);
           }
+        },
+        handoff(request, context) {
+          if (cache.acceptHandoff === undefined) {
+            throw new ConnectError("this peer does not serve Handoff", Code.Unimplemented);
+          }
+          refuseUntrusted("handoff", cache, options, context);
+          return cache.acceptHandoff(request.entries);
         },
         peek(request) {
           if (cache.peek === undefined) throw new ConnectError("this peer does not serve Peek", Code.Unimplemented);
@@ -185,10 +193,15 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
   };
 }
 
-/** Throws PERMISSION_DENIED, saying why, unless this server accepts Set and Remove from the caller. */
-function refuseUntrusted(cache: PeerServable, options: ResolvedRoutesOptions, context: HandlerContext): void {
+/** Throws PERMISSION_DENIED, saying why, unless this server accepts writes of `kind` from the caller. */
+function refuseUntrusted(
+  kind: WriteKind,
+  cache: PeerServable,
+  options: ResolvedRoutesOptions,
+  context: HandlerContext,
+): void {
   const reason = writeRefusal(
-    "invalidation",
+    kind,
     writeCallerOf(context),
     options.writes,
     (ip) => cache.isRingPeerHost?.(ip) ?? false,

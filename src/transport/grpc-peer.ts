@@ -1,7 +1,7 @@
 import { Code, ConnectError, type createClient } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
-import type { PeekResult, PeerClient, PeerGetResult } from "../core/peers.ts";
+import type { HandoffEntry, HandoffResult, PeekResult, PeerClient, PeerGetResult } from "../core/peers.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
@@ -30,6 +30,8 @@ export class GrpcPeer implements PeerClient {
   #probeTimeoutMs = 0;
   /** The peer answered Peek with UNIMPLEMENTED (an older or Go peer): peek no more. */
   #noPeek = false;
+  /** The peer answered Handoff with UNIMPLEMENTED: hand it nothing more. */
+  #noHandoff = false;
   #closed = false;
 
   constructor(
@@ -202,6 +204,38 @@ export class GrpcPeer implements PeerClient {
       ...(this.#timeoutMs > 0 ? { timeoutMs: this.#timeoutMs } : {}),
       ...(this.#writeHeaders === undefined ? {} : { headers: this.#writeHeaders }),
     };
+  }
+
+  /**
+   * Pushes entries to the peer with a unary Handoff call (with the write
+   * token, if configured). `undefined` when the peer does not take them:
+   * it answers UNIMPLEMENTED (an older or Go peer; not asked again) or
+   * PERMISSION_DENIED. Rejects with the call's error otherwise.
+   */
+  async handoff(
+    entries: readonly HandoffEntry[],
+    options: { signal: AbortSignal },
+  ): Promise<HandoffResult | undefined> {
+    if (this.#noHandoff) return undefined;
+    if (this.#closed) throw new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`);
+    // Entries a protobuf string cannot carry unchanged stay behind.
+    const sendable = entries.filter((e) => e.group.isWellFormed() && e.key.isWellFormed());
+    try {
+      const response = await this.#client.handoff(
+        { entries: sendable },
+        {
+          signal: options.signal,
+          ...(this.#timeoutMs > 0 ? { timeoutMs: this.#timeoutMs } : {}),
+          ...(this.#writeHeaders === undefined ? {} : { headers: this.#writeHeaders }),
+        },
+      );
+      return { stored: response.stored, skipped: response.skipped + entries.length - sendable.length };
+    } catch (error) {
+      const code = ConnectError.from(error).code;
+      if (code === Code.Unimplemented) this.#noHandoff = true;
+      if (code === Code.Unimplemented || code === Code.PermissionDenied) return undefined;
+      throw fromConnectError(error, this.#id);
+    }
   }
 
   async close(): Promise<void> {

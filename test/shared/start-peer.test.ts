@@ -17,8 +17,9 @@ afterEach(async () => {
 describe("startPeer (this runtime's entrypoint)", () => {
   test("two peers share keys by owner: each key is loaded once, by its owner", async () => {
     const { startPeer } = await runtimeEntry();
-    const a = await startPeer({ host: "127.0.0.1" });
-    const b = await startPeer({ host: "127.0.0.1" });
+    // No drain: nobody routes to them after the test (the default, 20 s, is for Kubernetes).
+    const a = await startPeer({ host: "127.0.0.1", drainMs: 0 });
+    const b = await startPeer({ host: "127.0.0.1", drainMs: 0 });
     started.push(a, b);
     expect(a.self).toBe(`127.0.0.1:${a.server.port}`);
     const loads = new Map<string, string[]>();
@@ -47,8 +48,8 @@ describe("startPeer (this runtime's entrypoint)", () => {
 
   test("close leaves the ring first, then stops serving; a closed owner means local loads, not errors", async () => {
     const { startPeer } = await runtimeEntry();
-    const a = await startPeer({ host: "127.0.0.1", peers: [] });
-    const b = await startPeer({ host: "127.0.0.1" });
+    const a = await startPeer({ host: "127.0.0.1", peers: [], drainMs: 0 });
+    const b = await startPeer({ host: "127.0.0.1", drainMs: 0 });
     started.push(a);
     let bLoads = 0;
     let aLoads = 0;
@@ -72,6 +73,9 @@ describe("startPeer (this runtime's entrypoint)", () => {
     expect(String(await a.cache.getGroup("g")?.get(key))).toBe(`b:${key}`);
     await b.close();
     expect(b.cache.peers).toEqual([]);
+    // Before closing, b handed the key it held to its new owner, a: a has it without a load.
+    expect(b.handoff).toMatchObject({ sent: 1, stored: 1, complete: true, unsupportedPeers: [] });
+    expect(String(await a.cache.getGroup("g")?.get(key))).toBe(`b:${key}`);
     // a still lists b: the fetch fails (connection refused), a loads the key itself.
     const other = Array.from({ length: 200 }, (_, i) => `x${i}`).find((k) => a.cache.ownerOf(k) === b.self) as string;
     expect(String(await a.cache.getGroup("g")?.get(other))).toBe(`a:${other}`);

@@ -31,9 +31,11 @@ function invalid(message: string): GroupCacheError {
 
 function checkLabel(option: string, value: unknown): string {
   if (value === undefined) {
-    throw invalid(
-      `${option} is not set (undefined): pass the headless Service's ${option}, e.g. from the downward API (metadata.namespace for the namespace)`,
-    );
+    const what =
+      option === "namespace"
+        ? "the Service's namespace, e.g. the pod's metadata.namespace through the downward API"
+        : "the headless Service's name";
+    throw invalid(`${option} is not set (undefined): pass ${what}`);
   }
   if (typeof value !== "string" || value.length > 63 || !label.test(value)) {
     throw invalid(

@@ -26,13 +26,15 @@ test("srvName refuses an unset namespace or service, naming the option", () => {
     expect.objectContaining({
       code: "invalid-argument",
       message: expect.stringMatching(
-        /^namespace is not set \(undefined\): pass the Service's namespace, e.g. the pod's metadata.namespace/,
+        /^namespace must be one lowercase dns label .*, got undefined \(not set\): pass the Service's namespace, e.g. the pod's metadata.namespace/,
       ),
     }),
   );
   expect(() => srvName({ service: env.SERVICE_NAME, namespace: "default" })).toThrow(
     expect.objectContaining({
-      message: expect.stringMatching(/^service is not set \(undefined\): pass the headless Service's name$/),
+      message: expect.stringMatching(
+        /^service must be one lowercase dns label .*, got undefined \(not set\): pass the headless Service's name$/,
+      ),
     }),
   );
 });

@@ -83,8 +83,6 @@ async function listen(fetch: (request: Request) => Response | Promise<Response>)
 }
 
 const http = await listen(app.fetch);
-console.log(`listening on http://127.0.0.1:${http.port}, peer ${peer.self}`);
-
 const stop = async () => {
   await http.stop();
   await peer.close(); // leaves the ring, then closes
@@ -92,3 +90,4 @@ const stop = async () => {
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
+console.log(`listening on http://127.0.0.1:${http.port}, peer ${peer.self}`);

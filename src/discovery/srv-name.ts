@@ -30,14 +30,16 @@ function invalid(message: string): GroupCacheError {
 }
 
 function checkLabel(option: string, value: unknown): string {
-  if (value === undefined) {
-    throw invalid(
-      `${option} is not set (undefined): pass the headless Service's ${option}, e.g. from the downward API (metadata.namespace for the namespace)`,
-    );
-  }
   if (typeof value !== "string" || value.length > 63 || !label.test(value)) {
+    // Unset is the usual mistake: an environment variable that is not there.
+    const unset =
+      value !== undefined
+        ? ""
+        : option === "namespace"
+          ? " (not set): pass the Service's namespace, e.g. the pod's metadata.namespace through the downward API"
+          : " (not set): pass the headless Service's name";
     throw invalid(
-      `${option} must be one lowercase dns label (a-z, 0-9, '-', at most 63 characters), got ${JSON.stringify(value)}`,
+      `${option} must be one lowercase dns label (a-z, 0-9, '-', at most 63 characters), got ${JSON.stringify(value)}${unset}`,
     );
   }
   return value;

@@ -15,9 +15,10 @@ let cluster: Cluster;
 beforeAll(async () => {
   cluster = await startCluster({
     size: 3,
+    startTimeoutMs: 60_000, // processes start slowly on a busy 2-core machine
     config: { groups: [{ name: "g", hot: "always" }], writes: { invalidation: true }, clientTimeoutMs: 10_000 },
   });
-});
+}, 120_000);
 afterAll(async () => {
   await cluster?.close();
 });
@@ -103,13 +104,16 @@ test("set across processes: exact bytes from every peer, the owner's getter neve
   expect((await owner.request("stats", { group })).getterCalls).toEqual({ [key]: 1 });
 });
 
-test("partial failures across processes: a dead peer, one with writes off, one that answers UNIMPLEMENTED; the rest reached", async () => {
+test("partial failures across processes: a dead peer, one with writes off, one that answers UNIMPLEMENTED; the rest reached", {
+  timeout: 120_000,
+}, async () => {
   const grpcJs = await startGrpcJsServer((_call, callback) =>
     callback(null, create(GetResponseSchema, { value: new TextEncoder().encode("grpc-js") })),
   );
   const mixed = await startCluster({
     size: 4,
     connect: false,
+    startTimeoutMs: 60_000,
     config: (i) => ({
       groups: [{ name: "g", hot: "never" }],
       writes: { invalidation: i !== 2 },

@@ -353,6 +353,7 @@ describe("options", () => {
       maxStreamKeysInFlight: 1,
       maxConnectionKeysInFlight: 1,
       messageTimeoutMs: 1,
+      writes: 1,
     };
     expect(handler.reads).toEqual(routeReads);
 
@@ -388,6 +389,7 @@ describe("options", () => {
       streamIdleMs: 1,
       pingAfterMs: 1,
       pingTimeoutMs: 1,
+      token: 1,
     });
   });
 

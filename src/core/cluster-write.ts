@@ -1,6 +1,6 @@
 import { GroupCacheError } from "./errors.ts";
 import type { PeerGetter } from "./peers.ts";
-import { throwIfAborted } from "./signals.ts";
+import { raceSignal, throwIfAborted } from "./signals.ts";
 
 /** Options of `Group.remove` and `Group.removeKeys`. */
 export interface WriteOptions {
@@ -134,19 +134,22 @@ export async function clusterWrite(
     const op: ClusterWrite = write.kind === "set" ? write : { kind: "remove", keys: mine };
     return [send(t, op)];
   });
-  await Promise.all(ownerOps);
-  throwIfAborted(signal, context);
-  await Promise.all(
-    targets.flatMap((t) => {
-      // An owner that failed is reported already; asking again would only
-      // wait for a second failure (a whole timeout for a peer that is gone).
-      if (!(rows.get(t.id) as PeerWriteResult).reached) return [];
-      const mine = owned.get(t.id);
-      const others = mine === undefined ? keys : keys.filter((key) => !mine.includes(key));
-      return others.length === 0 ? [] : [send(t, { kind: "remove", keys: others })];
-    }),
+  // Raced with the signal: a peer that ignores its cancel must not hold the caller.
+  await raceSignal(Promise.all(ownerOps), signal, context);
+  await raceSignal(
+    Promise.all(
+      targets.flatMap((t) => {
+        // An owner that failed is reported already; asking again would only
+        // wait for a second failure (a whole timeout for a peer that is gone).
+        if (!(rows.get(t.id) as PeerWriteResult).reached) return [];
+        const mine = owned.get(t.id);
+        const others = mine === undefined ? keys : keys.filter((key) => !mine.includes(key));
+        return others.length === 0 ? [] : [send(t, { kind: "remove", keys: others })];
+      }),
+    ),
+    signal,
+    context,
   );
-  throwIfAborted(signal, context);
   const peers = [...rows.values()].sort((a, b) => (b.owned > 0 ? 1 : 0) - (a.owned > 0 ? 1 : 0));
   return { complete: peers.every((row) => row.reached || row.former), peers };
 }

@@ -277,3 +277,30 @@ test("a peer that just left the ring is told too (new owners may peek it), and d
   expect(again.complete).toBe(true);
   expect(calls).toHaveLength(1);
 });
+
+test("a write's signal releases the caller while a peer hangs, and cancels the call to it", async () => {
+  const seen: AbortSignal[] = [];
+  const cache = new GroupCache({
+    self: "me:1",
+    peerClient: () => ({
+      get: () => Promise.reject(new GroupCacheError("unavailable", "not in this test")),
+      remove: (_group, _keys, { signal }) => {
+        seen.push(signal);
+        return new Promise<number>(() => {}); // a peer that never answers
+      },
+      close: async () => {},
+    }),
+  });
+  const g = cache.newGroup({ name: "g", getter: (k) => k });
+  cache.setPeers(["me:1", "slow:1"]);
+  const controller = new AbortController();
+  const pending = g.remove("k", { signal: controller.signal });
+  const started = await new Promise<AbortSignal>((resolve) => {
+    const check = () => (seen[0] === undefined ? queueMicrotask(check) : resolve(seen[0]));
+    check();
+  });
+  controller.abort();
+  await expect(pending).rejects.toMatchObject({ code: "canceled" });
+  expect(started.aborted).toBe(true);
+  await cache.close();
+});

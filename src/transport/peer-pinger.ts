@@ -58,6 +58,7 @@ export class PeerPinger {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The PING out, if any: its session. */
   #pinging: http2.Http2Session | undefined;
+  #closed = false;
   readonly #onCheck = () => this.#check();
   /** For a request's settlement: heard from the peer. */
   readonly answered = () => this.#settled(true);
@@ -70,13 +71,15 @@ export class PeerPinger {
 
   /** A request to the peer went out; settle it with {@link answered} or {@link failed}. */
   started(): void {
-    if (this.#inFlight++ > 0) return;
+    if (this.#inFlight++ > 0 || this.#closed) return;
     this.#lastHeard = performance.now();
     this.#arm(this.#o.pingAfterMs);
   }
 
   /** Stops checking (the client is closed). */
   close(): void {
+    this.#closed = true;
+    this.#pinging = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#inFlight = 0;
@@ -93,6 +96,7 @@ export class PeerPinger {
 
   #arm(ms: number): void {
     clearTimeout(this.#timer);
+    if (this.#closed) return;
     this.#timer = setTimeout(this.#onCheck, ms);
     this.#timer.unref();
   }

@@ -95,6 +95,8 @@ console.log(
 );
 const cluster = await startCluster({
   size: 3,
+  // Three processes starting at once on a crowded 2-core machine took ~20 s.
+  startTimeoutMs: 60_000,
   config: {
     groups: [
       { name: "g", hot: "never" },
@@ -144,6 +146,8 @@ try {
       beforeMs + hangMs + afterMs + 120_000,
     ),
   );
+  // Awaited below; if anything fails first, closing the cluster rejects them: not the error to report.
+  for (const l of loading) l.catch(() => {});
   const t0 = sharedClockMs();
   await sleep(beforeMs);
   const stopAt = sharedClockMs();

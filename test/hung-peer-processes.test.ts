@@ -18,7 +18,12 @@ let a: PeerProcess;
 let b: PeerProcess;
 let c: PeerProcess;
 beforeAll(async () => {
-  cluster = await startCluster({ size: 3, config: { groups: [{ name: "g", hot: "never" }], clientPingTimeoutMs: 300 } });
+  // Three processes starting at once on a crowded 2-core machine took ~20 s.
+  cluster = await startCluster({
+    size: 3,
+    startTimeoutMs: 60_000,
+    config: { groups: [{ name: "g", hot: "never" }], clientPingTimeoutMs: 300 },
+  });
   [a, b, c] = cluster.peers as [PeerProcess, PeerProcess, PeerProcess];
 });
 afterAll(async () => {

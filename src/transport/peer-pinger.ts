@@ -58,6 +58,7 @@ export class PeerPinger {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The PING out, if any: its session. */
   #pinging: http2.Http2Session | undefined;
+  #closed = false;
   readonly #onCheck = () => this.#check();
   /** For a request's settlement: heard from the peer. */
   readonly answered = () => this.#settled(true);
@@ -70,13 +71,15 @@ export class PeerPinger {
 
   /** A request to the peer went out; settle it with {@link answered} or {@link failed}. */
   started(): void {
-    if (this.#inFlight++ > 0) return;
+    if (this.#inFlight++ > 0 || this.#closed) return;
     this.#lastHeard = performance.now();
     this.#arm(this.#o.pingAfterMs);
   }
 
   /** Stops checking (the client is closed). */
   close(): void {
+    this.#closed = true;
+    this.#pinging = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#inFlight = 0;
@@ -93,6 +96,7 @@ export class PeerPinger {
 
   #arm(ms: number): void {
     clearTimeout(this.#timer);
+    if (this.#closed) return;
     this.#timer = setTimeout(this.#onCheck, ms);
     this.#timer.unref();
   }
@@ -107,11 +111,28 @@ export class PeerPinger {
     }
     const session = this.#o.sessionManager.session;
     if (session === undefined || session.destroyed || session.closed) {
-      // Still connecting, or reconnecting: the connection's own errors settle the requests.
-      this.#arm(this.#o.pingAfterMs);
+      // No connection to ping: still connecting (a peer whose host drops
+      // our packets never completes one), or reconnecting. Give it as long
+      // as a PING would get.
+      const { pingAfterMs, pingTimeoutMs } = this.#o;
+      if (quietMs >= pingAfterMs + pingTimeoutMs) {
+        this.#down(
+          `peer ${this.#o.peer}: ${this.#inFlight} requests without an answer or a connection for ${Math.round(quietMs)} ms`,
+        );
+      } else {
+        this.#arm(pingAfterMs);
+      }
       return;
     }
     this.#ping(session, quietMs);
+  }
+
+  /** Reports the peer down and drops its connection; checks again while requests remain. */
+  #down(reason: string): void {
+    this.#o.liveness.down(reason);
+    this.#o.onDown(reason);
+    this.#lastHeard = performance.now();
+    if (this.#inFlight > 0) this.#arm(this.#o.pingAfterMs);
   }
 
   #ping(session: http2.Http2Session, quietMs: number): void {
@@ -134,10 +155,7 @@ export class PeerPinger {
       setImmediate(() => {
         if (this.#pinging !== session) return;
         this.#pinging = undefined;
-        const reason = `peer ${peer}: no answer to an HTTP/2 PING within pingTimeoutMs (${pingTimeoutMs} ms)`;
-        liveness.down(reason);
-        this.#o.onDown(reason);
-        if (this.#inFlight > 0) this.#arm(this.#o.pingAfterMs);
+        this.#down(`peer ${peer}: no answer to an HTTP/2 PING within pingTimeoutMs (${pingTimeoutMs} ms)`);
       });
     };
     let timeout = setTimeout(late, half);

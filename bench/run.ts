@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-const benches = ["local-hit.ts", "remote.ts", "memory.ts", "membership.ts"];
+const benches = ["local-hit.ts", "remote.ts", "memory.ts", "membership.ts", "attack.ts"];
 const args = process.argv.slice(2);
 let failed = 0;
 for (const bench of benches) {

@@ -24,6 +24,7 @@ const limits = {
   handshakeTimeoutMs: 300,
   idleTimeoutMs: 600,
   maxConcurrentStreams: 8,
+  maxOpenStreams: 20,
   maxKeysPerMessage: 100,
   maxStreamKeysInFlight: 10,
   maxConnectionKeysInFlight: 15,
@@ -290,14 +291,17 @@ describe("slow and idle clients", () => {
     expect(stream?.ms).toBeLessThan(3_000);
   });
 
-  test("10 connections of slow streams: every stream ends with DEADLINE_EXCEEDED", async () => {
+  test("10 connections of slow streams: maxOpenStreams of them end with DEADLINE_EXCEEDED, the rest are refused UNAVAILABLE at once", async () => {
     const body = frame(getRequest("g", "slow".repeat(20)));
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, () =>
         onOneConnection(limits.maxConcurrentStreams, (s) => drip(s, "/groupcachepb.GroupCache/Get", body, 200)),
       ),
     );
-    expect(tally("slow", outcomes.flat())).toEqual({ "slow, status 4": 10 * limits.maxConcurrentStreams });
+    expect(tally("slow", outcomes.flat())).toEqual({
+      "slow, status 4": limits.maxOpenStreams,
+      "slow, status 14": 10 * limits.maxConcurrentStreams - limits.maxOpenStreams,
+    });
     await expectStillServing();
   });
 

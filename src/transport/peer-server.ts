@@ -5,8 +5,10 @@ import { GroupCacheError } from "../core/errors.ts";
 import { integerInRange, invalidOption, nonNegativeNumber, optionsObject, positiveNumber } from "../core/options.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
+import { closeAfterAnswer } from "./close-after-answer.ts";
 import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
-import { handlerFor } from "./peer-request-handler.ts";
+import { grpcTrailers } from "./grpc/grpc-status.ts";
+import { handlerFor, type PeerRequestHandler } from "./peer-request-handler.ts";
 import { maxTimerMs } from "./transport-options.ts";
 
 /** Options of {@link startPeerServer}. */
@@ -38,6 +40,16 @@ export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdo
    * Default: 256 (Go's HTTP/2 server allows 250).
    */
   maxConcurrentStreams?: number;
+  /**
+   * Streams open at once over all connections; past it, a new request is
+   * answered UNAVAILABLE at once (its caller loads the key itself). Each
+   * open stream costs `node:http2` and the handler some 50-80 KB, so this
+   * is what bounds the memory of many connections of slow or stuck
+   * streams. Peers use one GetStream each (one stream per key in flight
+   * with `stream: false`): raise it for large clusters of such clients.
+   * Default: 1 000.
+   */
+  maxOpenStreams?: number;
   /**
    * Memory one connection may hold in `node:http2`'s buffers, in MiB
    * (Node's `maxSessionMemory`); past it, new streams are refused with
@@ -110,7 +122,10 @@ export interface PeerServer {
 export async function startPeerServer(cache: PeerServable, options?: PeerServerOptions): Promise<PeerServer> {
   const { host, port, tls, closeTimeoutMs, limits, routes } = resolveServerOptions(cache, options);
   const shutdown = new AbortController();
-  const handler = handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal });
+  const handler = capOpenStreams(
+    handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal }),
+    limits.maxOpenStreams,
+  );
   const nodeOptions: http2.ServerOptions = {
     maxSessionMemory: limits.maxSessionMemory,
     maxHeaderListPairs: limits.maxHeaderListPairs,
@@ -200,6 +215,32 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
 /** `closeTimeoutMs` when unset. */
 const defaultCloseTimeoutMs = 5_000;
 
+/** `handler`, answering UNAVAILABLE at once while `max` requests are open. */
+function capOpenStreams(handler: PeerRequestHandler, max: number): PeerRequestHandler {
+  let open = 0;
+  const release = () => {
+    open--;
+  };
+  return (request, response) => {
+    if (open >= max) {
+      const message = `peer server has maxOpenStreams (${max}) requests open; try another peer or later`;
+      if (String(request.headers["content-type"]).startsWith("application/grpc")) {
+        closeAfterAnswer(request, response);
+        response.writeHead(200, { "content-type": "application/grpc" });
+        response.addTrailers(grpcTrailers({ code: 14, message })); // UNAVAILABLE
+        response.end();
+      } else {
+        response.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+        response.end(message);
+      }
+      return;
+    }
+    open++;
+    response.once("close", release);
+    handler(request, response);
+  };
+}
+
 /**
  * Drops a connection that has not sent its preface and SETTINGS within
  * `handshakeTimeoutMs` (a client trickling its first bytes), and closes
@@ -230,6 +271,7 @@ function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | 
     tls,
     closeTimeoutMs,
     maxConcurrentStreams,
+    maxOpenStreams,
     maxSessionMemory,
     maxHeaderListBytes,
     maxHeaderListPairs,
@@ -250,6 +292,7 @@ function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | 
     closeTimeoutMs: nonNegativeNumber(name("closeTimeoutMs"), closeTimeoutMs, defaultCloseTimeoutMs),
     limits: {
       maxConcurrentStreams: integerInRange(name("maxConcurrentStreams"), maxConcurrentStreams, 1, 0x7fffffff, 256),
+      maxOpenStreams: integerInRange(name("maxOpenStreams"), maxOpenStreams, 1, 0x7fffffff, 1_000),
       maxSessionMemory: positiveNumber(name("maxSessionMemory"), maxSessionMemory, 10),
       maxHeaderListBytes: integerInRange(name("maxHeaderListBytes"), maxHeaderListBytes, 1, 0xffffffff, 16_384),
       maxHeaderListPairs: integerInRange(name("maxHeaderListPairs"), maxHeaderListPairs, 4, 0xffffffff, 64),

@@ -164,7 +164,7 @@ test("wrong content-types: HTTP 415 for what is not gRPC or Connect; GetStream i
 
 test("an unknown group is FAILED_PRECONDITION, on Get and per key on GetStream", async () => {
   const [get] = await onOneConnection(1, (s) => call(s, { body: [frame(getRequest("nope", "k"))] }));
-  expect(get).toMatchObject({ code: 9, message: 'no group named "nope" on peer "' + peer.id + '"' });
+  expect(get).toMatchObject({ code: 9, message: `no group named "nope" on peer "${peer.id}"` });
   const [stream] = await onOneConnection(1, (s) =>
     call(s, { path: getStreamPath, body: [getStreamFrame("nope", ["a", "b", "c"])] }),
   );

@@ -5,10 +5,9 @@ import { GroupCacheError } from "../core/errors.ts";
 import { integerInRange, invalidOption, nonNegativeNumber, optionsObject, positiveNumber } from "../core/options.ts";
 import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
-import { closeAfterAnswer } from "./close-after-answer.ts";
 import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
-import { grpcTrailers } from "./grpc/grpc-status.ts";
-import { handlerFor, type PeerRequestHandler } from "./peer-request-handler.ts";
+import { handlerFor } from "./peer-request-handler.ts";
+import { capOpenStreams, watchSession } from "./peer-server-guards.ts";
 import { maxTimerMs } from "./transport-options.ts";
 
 /** Options of {@link startPeerServer}. */
@@ -214,54 +213,6 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
 
 /** `closeTimeoutMs` when unset. */
 const defaultCloseTimeoutMs = 5_000;
-
-/** `handler`, answering UNAVAILABLE at once while `max` requests are open. */
-function capOpenStreams(handler: PeerRequestHandler, max: number): PeerRequestHandler {
-  let open = 0;
-  const release = () => {
-    open--;
-  };
-  return (request, response) => {
-    if (open >= max) {
-      const message = `peer server has maxOpenStreams (${max}) requests open; try another peer or later`;
-      if (String(request.headers["content-type"]).startsWith("application/grpc")) {
-        closeAfterAnswer(request, response);
-        response.writeHead(200, { "content-type": "application/grpc" });
-        response.addTrailers(grpcTrailers({ code: 14, message })); // UNAVAILABLE
-        response.end();
-      } else {
-        response.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
-        response.end(message);
-      }
-      return;
-    }
-    open++;
-    response.once("close", release);
-    handler(request, response);
-  };
-}
-
-/**
- * Drops a connection that has not sent its preface and SETTINGS within
- * `handshakeTimeoutMs` (a client trickling its first bytes), and closes
- * one silent in both directions for `idleTimeoutMs` (a client gone
- * without closing, or idle): GOAWAY, then dropped a second later.
- */
-function watchSession(session: http2.ServerHttp2Session, handshakeTimeoutMs: number, idleTimeoutMs: number): void {
-  if (handshakeTimeoutMs > 0) {
-    const timer = setTimeout(() => session.destroy(), handshakeTimeoutMs);
-    timer.unref();
-    const settled = () => clearTimeout(timer);
-    session.once("remoteSettings", settled);
-    session.once("close", settled);
-  }
-  if (idleTimeoutMs > 0 && typeof session.setTimeout === "function") {
-    session.setTimeout(idleTimeoutMs, () => {
-      session.close();
-      setTimeout(() => session.destroy(), 1_000).unref();
-    });
-  }
-}
 
 /** {@link PeerServerOptions} checked once, with their defaults filled in; throws `invalid-argument` naming a bad value. */
 function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | undefined) {

@@ -20,6 +20,7 @@
  *
  *   node --expose-gc bench/attack.ts            # ~1 minute
  *   node --expose-gc bench/attack.ts --quick    # tiny runs: checks it works
+ *   node --expose-gc bench/attack.ts --only=slowloris   # the attacks whose name has this
  */
 import { Buffer } from "node:buffer";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -71,8 +72,11 @@ function resetPeak(pid: number): void {
   }
 }
 
+/** A swamped peer may take long to answer its harness: wait up to 2 minutes. */
+const harnessTimeoutMs = 120_000;
+
 async function getterCalls(p: PeerProcess, group: string): Promise<number> {
-  return (await p.request("stats", { group })).getterTotal;
+  return (await p.request("stats", { group }, harnessTimeoutMs)).getterTotal;
 }
 
 /** A correct answer to a fresh key, over a new connection. */
@@ -95,6 +99,8 @@ async function onOneConnection(
   make: (session: ReturnType<typeof connect>, i: number) => Promise<CallOutcome>,
 ): Promise<CallOutcome[]> {
   const session = connect(peer.id, { peerMaxConcurrentStreams: 100_000 });
+  // Once the server's SETTINGS are in, Node's client keeps to its stream cap (the rest wait on the client).
+  await new Promise((resolve) => session.once("remoteSettings", resolve));
   try {
     return await Promise.all(Array.from({ length: count }, (_, i) => make(session, i)));
   } finally {
@@ -303,44 +309,25 @@ function keyTally(outcomes: readonly CallOutcome[]): Record<string, number> {
   return counts;
 }
 
-/** One GetStream with `messages` of keys of the hanging group; waits a while, then resets it. */
-async function hangingKeys(messages: string[][]): Promise<Record<string, number>> {
+/**
+ * One GetStream with `messages` of keys of `group` (ids numbered on from
+ * 1), reset after a while: for `hang`, every key's load hangs; with `read`
+ * false, the answers are never read.
+ */
+async function manyKeys(group: string, messages: string[][], read: boolean): Promise<Record<string, number>> {
   const session = connect(peer.id);
   let id = 1;
   const body = messages.map((m) => {
-    const f = getStreamFrame("hang", m, id);
+    const f = getStreamFrame(group, m, id);
     id += m.length;
     return f;
   });
-  const outcome = await call(session, {
-    path: getStreamPath,
-    body,
-    end: false,
-    timeoutMs: quick ? 300 : 3_000,
-  });
+  const outcome = await call(session, { path: getStreamPath, body, end: false, read, timeoutMs: quick ? 300 : 3_000 });
   session.destroy();
   return { ...tally("GetStream", [outcome]), ...keyTally([outcome]) };
 }
-
-/** One GetStream with `messages` of keys of `g`, never reading the answers; reset after a while. */
-async function neverReads(messages: string[][]): Promise<Record<string, number>> {
-  const session = connect(peer.id);
-  let id = 1;
-  const body = messages.map((m) => {
-    const f = getStreamFrame("g", m, id);
-    id += m.length;
-    return f;
-  });
-  const outcome = await call(session, {
-    path: getStreamPath,
-    body,
-    end: false,
-    read: false,
-    timeoutMs: quick ? 300 : 3_000,
-  });
-  session.destroy();
-  return tally("GetStream", [outcome]);
-}
+const hangingKeys = (messages: string[][]) => manyKeys("hang", messages, true);
+const neverReads = (messages: string[][]) => manyKeys("g", messages, false);
 
 console.log(
   `load average at start: ${loadavg()
@@ -353,8 +340,12 @@ const rows: string[][] = [];
 let worstPeak = 0;
 let n = 0;
 let allServing = true;
-for (const attack of attacks) {
+/** `--only=<text>`: run the attacks whose name contains it (to measure one alone). */
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+for (const attack of attacks.filter((a) => only === undefined || a.name.includes(only))) {
   const before = { g: await getterCalls(peer, "g"), hang: await getterCalls(peer, "hang") };
+  // Collect what the attack before left, so each is measured from a clean heap.
+  await peer.request("memory", { gc: true }, harnessTimeoutMs);
   resetPeak(peer.pid);
   const began = performance.now();
   const answers = await attack.run();
@@ -364,6 +355,7 @@ for (const attack of attacks) {
   const calls = (await getterCalls(peer, "g")) - before.g + (await getterCalls(peer, "hang")) - before.hang;
   const serving = await stillServing(n++);
   allServing &&= serving;
+  console.log(`${attack.name}: peak +${fmt(peak / MiB, 1)} MiB, ${calls} getter calls, ${fmt(ms)} ms`);
   rows.push([
     attack.name,
     fmt(peak / MiB, 1),
@@ -376,8 +368,8 @@ for (const attack of attacks) {
   ]);
 }
 // Hanging loads end at the getter timeout at the latest; released ones at once.
-const end = await peer.request("memory", { gc: true });
-const correct = await peer.request("get", { group: "g", key: "final" });
+const end = await peer.request("memory", { gc: true }, harnessTimeoutMs);
+const correct = await peer.request("get", { group: "g", key: "final" }, harnessTimeoutMs);
 printTable(
   `Attacks on one peer process (RSS at start ${fmt(start.rssBytes / MiB, 1)} MiB, heap after GC ${fmt(start.heapUsedBytes / MiB, 1)} MiB)`,
   ["attack", "peak RSS +MiB", "getter calls", "ms", "serving after", "answers"],

@@ -18,6 +18,7 @@ const benches = [
   "membership.ts",
   "startup.ts",
   "hung-peer.ts",
+  "attack.ts",
 ];
 const args = process.argv.slice(2);
 let failed = 0;

@@ -367,6 +367,7 @@ describe("options", () => {
       tls: 1,
       closeTimeoutMs: 1,
       maxConcurrentStreams: 1,
+      maxOpenStreams: 1,
       maxSessionMemory: 1,
       maxHeaderListBytes: 1,
       maxHeaderListPairs: 1,

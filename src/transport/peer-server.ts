@@ -7,6 +7,7 @@ import { formatPeerId } from "../core/peer-id.ts";
 import type { PeerServable } from "../core/peers.ts";
 import { type GroupCacheRoutesOptions, resolveRoutesOptions } from "./group-cache-routes.ts";
 import { handlerFor } from "./peer-request-handler.ts";
+import { capOpenStreams, watchSession } from "./peer-server-guards.ts";
 import { maxTimerMs } from "./transport-options.ts";
 
 /** Options of {@link startPeerServer}. */
@@ -38,6 +39,16 @@ export interface PeerServerOptions extends Omit<GroupCacheRoutesOptions, "shutdo
    * Default: 256 (Go's HTTP/2 server allows 250).
    */
   maxConcurrentStreams?: number;
+  /**
+   * Streams open at once over all connections; past it, a new request is
+   * answered UNAVAILABLE at once (its caller loads the key itself). Each
+   * open stream costs `node:http2` and the handler some 50-80 KB, so this
+   * is what bounds the memory of many connections of slow or stuck
+   * streams. Peers use one GetStream each (one stream per key in flight
+   * with `stream: false`): raise it for large clusters of such clients.
+   * Default: 1 000.
+   */
+  maxOpenStreams?: number;
   /**
    * Memory one connection may hold in `node:http2`'s buffers, in MiB
    * (Node's `maxSessionMemory`); past it, new streams are refused with
@@ -112,7 +123,10 @@ export interface PeerServer {
 export async function startPeerServer(cache: PeerServable, options?: PeerServerOptions): Promise<PeerServer> {
   const { host, port, tls, closeTimeoutMs, limits, routes } = resolveServerOptions(cache, options);
   const shutdown = new AbortController();
-  const handler = handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal });
+  const handler = capOpenStreams(
+    handlerFor(cache, { ...routes, shutdownSignal: shutdown.signal }),
+    limits.maxOpenStreams,
+  );
   const nodeOptions: http2.ServerOptions = {
     maxSessionMemory: limits.maxSessionMemory,
     maxHeaderListPairs: limits.maxHeaderListPairs,
@@ -202,28 +216,6 @@ export async function startPeerServer(cache: PeerServable, options?: PeerServerO
 /** `closeTimeoutMs` when unset. */
 const defaultCloseTimeoutMs = 5_000;
 
-/**
- * Drops a connection that has not sent its preface and SETTINGS within
- * `handshakeTimeoutMs` (a client trickling its first bytes), and closes
- * one silent in both directions for `idleTimeoutMs` (a client gone
- * without closing, or idle): GOAWAY, then dropped a second later.
- */
-function watchSession(session: http2.ServerHttp2Session, handshakeTimeoutMs: number, idleTimeoutMs: number): void {
-  if (handshakeTimeoutMs > 0) {
-    const timer = setTimeout(() => session.destroy(), handshakeTimeoutMs);
-    timer.unref();
-    const settled = () => clearTimeout(timer);
-    session.once("remoteSettings", settled);
-    session.once("close", settled);
-  }
-  if (idleTimeoutMs > 0 && typeof session.setTimeout === "function") {
-    session.setTimeout(idleTimeoutMs, () => {
-      session.close();
-      setTimeout(() => session.destroy(), 1_000).unref();
-    });
-  }
-}
-
 /** {@link PeerServerOptions} checked once, with their defaults filled in; throws `invalid-argument` naming a bad value. */
 function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | undefined) {
   const {
@@ -232,6 +224,7 @@ function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | 
     tls,
     closeTimeoutMs,
     maxConcurrentStreams,
+    maxOpenStreams,
     maxSessionMemory,
     maxHeaderListBytes,
     maxHeaderListPairs,
@@ -252,6 +245,7 @@ function resolveServerOptions(cache: PeerServable, options: PeerServerOptions | 
     closeTimeoutMs: nonNegativeNumber(name("closeTimeoutMs"), closeTimeoutMs, defaultCloseTimeoutMs),
     limits: {
       maxConcurrentStreams: integerInRange(name("maxConcurrentStreams"), maxConcurrentStreams, 1, 0x7fffffff, 256),
+      maxOpenStreams: integerInRange(name("maxOpenStreams"), maxOpenStreams, 1, 0x7fffffff, 1_000),
       maxSessionMemory: positiveNumber(name("maxSessionMemory"), maxSessionMemory, 10),
       maxHeaderListBytes: integerInRange(name("maxHeaderListBytes"), maxHeaderListBytes, 1, 0xffffffff, 16_384),
       maxHeaderListPairs: integerInRange(name("maxHeaderListPairs"), maxHeaderListPairs, 4, 0xffffffff, 64),

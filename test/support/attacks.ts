@@ -88,8 +88,21 @@ function varintLength(n: number): number {
 class AnswerCounter {
   readonly codes: Record<number, number> = {};
   #pending = Buffer.alloc(0);
+  #parts: Buffer[] = [];
+  #partBytes = 0;
   push(chunk: Buffer): void {
-    let buf = this.#pending.byteLength === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    // Gather the chunks of a large message, and join them once it is whole.
+    if (this.#pending.byteLength > 0 || this.#parts.length > 0) {
+      this.#parts.push(chunk);
+      this.#partBytes += chunk.byteLength;
+      const head = this.#pending.byteLength >= 5 ? this.#pending : Buffer.concat([this.#pending, ...this.#parts]);
+      if (head.byteLength >= 5 && this.#pending.byteLength + this.#partBytes < 5 + head.readUInt32BE(1)) return;
+      chunk = Buffer.concat([this.#pending, ...this.#parts]);
+      this.#pending = Buffer.alloc(0);
+      this.#parts = [];
+      this.#partBytes = 0;
+    }
+    let buf = chunk;
     while (buf.byteLength >= 5) {
       const length = buf.readUInt32BE(1);
       if (buf.byteLength < 5 + length) break;

@@ -2,6 +2,7 @@ import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { defaultMaxKeysPerMessage } from "../../core/defaults.ts";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerGetResult } from "../../core/peers.ts";
 import { fromConnectError, fromGrpcStatus, withNotFoundTtl } from "../grpc/grpc-status.ts";
@@ -52,6 +53,15 @@ function copyOf(buf: Buffer, start: number, end: number): Uint8Array {
   buf.copy(copy, 0, start, end);
   return copy;
 }
+
+/**
+ * Keys sent in one request message at most: a tenth of what owners accept
+ * by default (`defaultMaxKeysPerMessage`), so an owner with a lower
+ * `maxKeysPerMessage` still takes ours. A `Promise.all` over 100 000 keys
+ * goes out as 100 messages; the owner serves its cap of them at a time and
+ * reads the next ones as those are answered.
+ */
+export const keysPerMessage = defaultMaxKeysPerMessage / 10;
 
 /** A key waiting for its answer. Doubles as its signal's abort listener. */
 class PendingKey implements OutgoingKey {
@@ -250,7 +260,7 @@ export class GetStreamClient {
     return queue;
   }
 
-  /** Sends `keys` on `call`, in messages of at most `writeMaxBytes`. */
+  /** Sends `keys` on `call`, in messages of at most `writeMaxBytes` and {@link keysPerMessage} keys. */
   #send(call: GetStreamCall, keys: PendingKey[]): void {
     const limit = this.#o.writeMaxBytes - 5;
     const live: PendingKey[] = [];
@@ -268,7 +278,7 @@ export class GetStreamClient {
         );
         continue;
       }
-      if (size + entry > limit) {
+      if (size + entry > limit || live.length === keysPerMessage) {
         this.#write(call, live, size);
         live.length = 0;
         size = 0;

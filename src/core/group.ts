@@ -247,7 +247,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const expiresAt = this.#peerExpiry(result, sentAt);
     if (expiresAt === undefined) return entry;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot") : entry;
+    if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot");
+    // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
+    if (this.#caches.expiring) this.#caches.remove(key);
+    return entry;
   }
 
   /**
@@ -454,7 +457,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         const again = this.#caches.lookupCache(key, true);
         if (again !== undefined) {
           this.#stats.cacheHits++;
-          return { bytes: this.#caches.view(again), value: undefined };
+          // With its expiry: the peer's copy must not outlive this one.
+          return { bytes: this.#caches.view(again), value: undefined, expiresAt: this.#caches.expiresAt(again) };
         }
         this.#stats.loadsDeduped++;
         return this.#loadLocally(key, loadSignal);

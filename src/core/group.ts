@@ -273,8 +273,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * When a value loaded now with TTL `ttlMs` expires: after `ttlMs` less
    * a random share of up to `ttlJitter` of it, so values loaded together
-   * expire apart. `ttlMs` unset: the group's `ttlMs`; `0` (or unset in a
-   * group without TTL): `Infinity`, never.
+   * expire apart. `ttlMs` unset: the group's `ttlMs`, and `Infinity`
+   * (never) when that is 0.
    */
   #expiresAfter(ttlMs: number | undefined): number {
     const ttl = ttlMs ?? this.#options.ttlMs;
@@ -283,13 +283,16 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
-   * Caches `entry`, a value just loaded, encoded and accepted, as `key` in
-   * cache `which` with TTL `ttlMs` (unset: the group's; jitter applied; see
-   * `#expiresAfter`), and returns what its waiters receive. The one way a
-   * value enters the caches with a TTL: loads, peeks and writes all come
-   * through here (copies from peers keep the owner's expiry instead).
+   * Caches `entry`, a value just loaded (or written), encoded and accepted,
+   * as `key` in cache `which` with TTL `ttlMs`: unset, the group's `ttlMs`
+   * (none if it has none); `0`, not cached at all (the value is for its
+   * waiters only); jitter applied (see `#expiresAfter`). Returns what its
+   * waiters receive. The one way a value enters the caches with a TTL of
+   * this process's choosing; copies from peers (mirrors, peeks) keep the
+   * owner's expiry instead.
    */
   #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined): Entry<T> {
+    if (ttlMs === 0) return entry;
     const expiresAt = this.#expiresAfter(ttlMs);
     return this.#populateCache(key, expiresAt === Number.POSITIVE_INFINITY ? entry : { ...entry, expiresAt }, which);
   }
@@ -382,8 +385,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
             throw fail(error as GroupCacheError);
           }
           this.#stats.localLoads++;
-          // A TTL of 0: the value is for this load's waiters only.
-          return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs);
+          return this.#insert(key, entry, "main", ttlMs);
         },
         (error: unknown) => {
           throw fail(this.#notFound(key, this.#getterError(key, error)));

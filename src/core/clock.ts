@@ -68,9 +68,9 @@ export class CoarseClock implements Clock {
 export class ManualClock implements Clock {
   #now: number;
 
-  /** Starts at `start` ms. Default: 0. */
+  /** Starts at `start` ms (>= 0: expiry times are never negative). Default: 0. */
   constructor(start = 0) {
-    this.#now = start;
+    this.#now = nonNegativeNumber("ManualClock: start", start, 0);
   }
 
   now(): number {

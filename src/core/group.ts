@@ -344,7 +344,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const expiresAt = this.#peerExpiry(result, sentAt);
     if (expiresAt === undefined) return entry;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    return mirror ? this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch) : entry;
+    if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch);
+    // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
+    if (this.#caches.expiring) this.#caches.remove(key);
+    return entry;
   }
 
   /**
@@ -367,8 +370,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   /**
    * When a value loaded now with TTL `ttlMs` expires: after `ttlMs` less
    * a random share of up to `ttlJitter` of it, so values loaded together
-   * expire apart. `ttlMs` unset: the group's `ttlMs`; `0` (or unset in a
-   * group without TTL): `Infinity`, never.
+   * expire apart. `ttlMs` unset: the group's `ttlMs`, and `Infinity`
+   * (never) when that is 0.
    */
   #expiresAfter(ttlMs: number | undefined): number {
     const ttl = ttlMs ?? this.#options.ttlMs;
@@ -377,13 +380,16 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   }
 
   /**
-   * Caches `entry`, a value just loaded, encoded and accepted, as `key` in
-   * cache `which` with TTL `ttlMs` (unset: the group's; jitter applied; see
-   * `#expiresAfter`), and returns what its waiters receive. The one way a
-   * value enters the caches with a TTL: loads, peeks and writes all come
-   * through here (copies from peers keep the owner's expiry instead).
+   * Caches `entry`, a value just loaded (or written), encoded and accepted,
+   * as `key` in cache `which` with TTL `ttlMs`: unset, the group's `ttlMs`
+   * (none if it has none); `0`, not cached at all (the value is for its
+   * waiters only); jitter applied (see `#expiresAfter`). Returns what its
+   * waiters receive. The one way a value enters the caches with a TTL of
+   * this process's choosing; copies from peers (mirrors, peeks) keep the
+   * owner's expiry instead.
    */
   #insert(key: string, entry: Entry<T>, which: CacheType, ttlMs: number | undefined, epoch: number): Entry<T> {
+    if (ttlMs === 0) return entry;
     const expiresAt = this.#expiresAfter(ttlMs);
     return this.#populateCache(
       key,
@@ -542,8 +548,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
               throw fail(error as GroupCacheError);
             }
             this.#stats.localLoads++;
-            // A TTL of 0: the value is for this load's waiters only.
-            return ttlMs === 0 ? entry : this.#insert(key, entry, "main", ttlMs, epoch);
+            return this.#insert(key, entry, "main", ttlMs, epoch);
           },
           (error: unknown) => {
             throw fail(this.#notFound(key, this.#getterError(key, error), epoch));
@@ -620,7 +625,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         const again = this.#caches.lookupCache(key, true);
         if (again !== undefined) {
           this.#stats.cacheHits++;
-          return { bytes: this.#caches.view(again), value: undefined };
+          // With its expiry: the peer's copy must not outlive this one.
+          return { bytes: this.#caches.view(again), value: undefined, expiresAt: this.#caches.expiresAt(again) };
         }
         this.#stats.loadsDeduped++;
         return this.#loadLocally(key, loadSignal);

@@ -145,8 +145,8 @@ describe("GetStreamRequest", () => {
 describe("GetStreamResponse", () => {
   const value = new Uint8Array(300).map((_, i) => i % 256);
   const results: OutgoingResult[] = [
-    { id: 1, code: 0, message: "", value, minuteQps: 12.5 },
-    { id: 2, code: 5, message: "no row ✗", value: undefined, minuteQps: 0 },
+    { id: 1, code: 0, message: "", value, minuteQps: 12.5, ttlMs: 59_999.5, staleMs: 10_000, notFoundTtlMs: 0 },
+    { id: 2, code: 5, message: "no row ✗", value: undefined, minuteQps: 0, notFoundTtlMs: 500 },
     { id: 3, code: 0, message: "", value: new Uint8Array(0), minuteQps: 0 },
   ];
 
@@ -189,6 +189,29 @@ describe("GetStreamResponse", () => {
     expect(seen).toEqual([answer, answer]);
     expect(seen[0]).toBe(answer);
     expect(seen[1]).toBe(answer);
+  });
+
+  test("decodes the remaining TTL, grace and not-found TTL (0 when absent)", () => {
+    const bytes = toBinary(
+      GetStreamResponseSchema,
+      create(GetStreamResponseSchema, {
+        results: [
+          { id: 6, value: new TextEncoder().encode("v"), ttlMs: 1_234.5, staleMs: 99 },
+          { id: 7, code: 5, message: "gone", notFoundTtlMs: 700 },
+          { id: 8, value: new TextEncoder().encode("w") },
+        ],
+      }),
+    );
+    const buf = Buffer.from(bytes);
+    const seen: [number, number, number, number][] = [];
+    decodeResponse(buf, 0, buf.byteLength, new KeyAnswer(), {
+      answer: (a) => seen.push([a.id, a.ttlMs, a.staleMs, a.notFoundTtlMs]),
+    });
+    expect(seen).toEqual([
+      [6, 1_234.5, 99, 0],
+      [7, 0, 0, 700],
+      [8, 0, 0, 0],
+    ]);
   });
 
   test("entry sizes match protobuf-es per result", () => {

@@ -2,6 +2,7 @@ import { expect, test } from "vitest";
 import { groupServer } from "../../src/core/group.ts";
 import { type GroupOptions, ManualClock, NotFoundError, stringCodec } from "../../src/index.ts";
 import { createMemoryCluster } from "../../src/testing/memory-cluster.ts";
+import { MemoryNetwork } from "../../src/testing/memory-network.ts";
 import { deferred } from "../support/deferred.ts";
 
 // Expiry across peers, over the in-memory network: the owner's remaining
@@ -135,4 +136,44 @@ test("grace across peers: the owner's stale value is answered to every peer at o
   expect(await peer.get(key)).toBe(`${key}@v2`);
   expect(await owner.get(key)).toBe(`${key}@v2`);
   expect(calls).toEqual([key, key]);
+});
+
+test("a key that moves to a new owner (a peek of its previous owner) keeps its expiry: moving does not make it fresh", async () => {
+  const network = new MemoryNetwork();
+  const clock = new ManualClock();
+  const calls: string[] = [];
+  const add = (id: string) => {
+    const cache = network.add(id);
+    cache.newGroup<string, string>({
+      name: "g",
+      codec: stringCodec,
+      clock,
+      ttlMs: 1_000,
+      ttlJitter: 0,
+      hotPolicy: () => false,
+      getter: (key) => {
+        calls.push(`${id} ${key}`);
+        return `${key} from ${id}`;
+      },
+    });
+    return cache;
+  };
+  const a = add("a:1");
+  a.setPeers(["a:1"]);
+  const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+  for (const key of keys) await a.getGroup("g")?.get(key);
+  clock.advance(400);
+  const b = add("b:1");
+  for (const cache of [a, b]) cache.setPeers(["a:1", "b:1"]);
+  const moved = keys.filter((k) => a.ownerOf(k) === "b:1");
+  expect(moved.length).toBeGreaterThan(0);
+  const groupB = b.getGroup("g") as NonNullable<ReturnType<typeof b.getGroup>>;
+  for (const key of moved) expect(await groupB.get(key)).toBe(`${key} from a:1`);
+  expect(groupB.stats).toMatchObject({ peekHits: moved.length, localLoads: 0 });
+  for (const key of moved) expect(b.peek("g", key)?.ttlMs).toBe(600);
+  clock.advance(600);
+  calls.length = 0;
+  for (const key of moved) expect(await groupB.get(key)).toBe(`${key} from b:1`);
+  expect(calls).toEqual(moved.map((k) => `b:1 ${k}`));
+  await Promise.all([a.close(), b.close()]);
 });

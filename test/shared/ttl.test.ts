@@ -268,3 +268,17 @@ test("TTL options are checked at newGroup", () => {
     expect(() => cache.newGroup({ name: "g", getter: () => "v", ...options })).toThrow(message);
   }
 });
+
+test("an expired entry pushed out for room counts as an expiration; a live one as an eviction", async () => {
+  const clock = new ManualClock();
+  // Each entry costs 4 bytes ("a" + "a#1"): room for two.
+  const { group } = counting(clock, { ttlMs: 100, cacheBytes: 8 });
+  await group.get("a");
+  clock.advance(50);
+  await group.get("b");
+  clock.advance(50); // "a" expired, "b" has 50 ms left
+  await group.get("c");
+  expect(group.cacheStats("main")).toMatchObject({ items: 2, expirations: 1, evictions: 0 });
+  await group.get("d"); // pushes out "b", still fresh
+  expect(group.cacheStats("main")).toMatchObject({ items: 2, expirations: 1, evictions: 1 });
+});

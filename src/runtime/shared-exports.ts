@@ -21,6 +21,8 @@ export {
   type PeerRequestHandler,
   type PeerServer,
   type PeerServerOptions,
+  type PeerWriteOptions,
+  peerContextValues,
   peerRequestHandler,
   startPeerServer,
 } from "../transport/index.ts";

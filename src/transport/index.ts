@@ -22,3 +22,10 @@ export { type GrpcPeerClientOptions, grpcPeerClient } from "./grpc-peer-client.t
 export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";
+export {
+  type PeerWriteOptions,
+  peerContextValues,
+  type WriteCaller,
+  type WriteKind,
+  writeRefusal,
+} from "./write-trust.ts";

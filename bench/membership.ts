@@ -195,9 +195,11 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
     const { results } = await cluster.driver.request("getMany", { group, keys }, 60_000);
     const bad = results.findIndex((r) => !r.ok);
     if (bad !== -1) throw new Error(`warm-up get of ${keys[bad]} failed: ${JSON.stringify(results[bad])}`);
-    const warm = backendLoads(keys, await cluster.stats());
+    const warmStats = await cluster.stats();
+    const warm = backendLoads(keys, warmStats);
+    // On a loaded machine a warm-up fetch can fail (the asker then loads the key too): counted from here.
     if (warm.loads !== 0 || warm.peerErrors !== 0)
-      throw new Error(`warm-up: ${JSON.stringify(warm)}, not one load per key`);
+      console.log(`  warm-up: ${JSON.stringify(warm)}; counting from here`);
 
     const maxOps = (ratePerSec * loadBoundMs) / 1000;
     const args = { group, keys, concurrency, ratePerSec, durationMs: loadBoundMs, maxOps };
@@ -216,7 +218,7 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
     return {
       mechanism,
       moved: ownerMoves(keys, cluster.lists),
-      loads: backendLoads(keys, await cluster.stats()),
+      loads: backendLoads(keys, await cluster.stats(), warmStats),
       failed: load.failed.length,
       handedOff: handedOff.get(cluster) ?? 0,
       changeMs: changeTo - changeFrom,

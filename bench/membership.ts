@@ -25,6 +25,7 @@
  *   node --expose-gc bench/membership.ts           # ~1–2 minutes
  *   node --expose-gc bench/membership.ts --quick   # 100 keys: checks it runs
  *
+ * `--scenario up|down|rolling-new|rolling-same` runs only those scenarios.
  * `--mechanism off|on` selects the rows to run; by default both run, one
  * after the other on fresh clusters: "off" without peeks or handoff
  * (`peekWindowMs: 0`, `handoff: false`: the code before the mechanism),
@@ -85,6 +86,8 @@ function peerConfig(mechanism: Mechanism): PeerConfig {
 const driverConfig: PeerConfig = { groups: [{ name: group, hot: "never", cacheBytes: 0 }] };
 
 interface Scenario {
+  /** Its name for `--scenario`. */
+  name: string;
   title: string;
   size: number;
   change(cluster: DnsCluster): Promise<void>;
@@ -110,13 +113,15 @@ async function add(cluster: DnsCluster, port?: number): Promise<void> {
 const portOf = (id: string) => Number(id.slice(id.lastIndexOf(":") + 1));
 
 const scenarios: Scenario[] = [
-  { title: "Scale-up 3 → 4", size: 3, change: (c) => add(c) },
+  { name: "up", title: "Scale-up 3 → 4", size: 3, change: (c) => add(c) },
   {
+    name: "down",
     title: "Graceful scale-down 4 → 3",
     size: 4,
     change: (c) => remove(c, c.members[c.members.length - 1] as PeerProcess),
   },
   {
+    name: "rolling-new",
     title: "Rolling restart of 4, new ids (each replacement listed before the old peer leaves)",
     size: 4,
     change: async (c) => {
@@ -127,6 +132,7 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: "rolling-same",
     title: "Rolling restart of 4, same ids (each peer leaves, exits, comes back empty on its port)",
     size: 4,
     change: async (c) => {
@@ -138,11 +144,25 @@ const scenarios: Scenario[] = [
   },
 ];
 
-/** Resolves once the driver has made `passes` more passes over the keys; bounded by three times their duration + 10 s. */
+/**
+ * `--scenario up|down|rolling-new|rolling-same` (repeatable) selects the
+ * scenarios; by default all run.
+ */
+function selectedScenarios(): Scenario[] {
+  const wanted = process.argv.flatMap((arg, i) => (process.argv[i - 1] === "--scenario" ? [arg] : []));
+  for (const name of wanted) {
+    if (!scenarios.some((s) => s.name === name)) {
+      throw new Error(`--scenario ${name}: one of ${scenarios.map((s) => s.name).join(", ")}`);
+    }
+  }
+  return wanted.length === 0 ? scenarios : scenarios.filter((s) => wanted.includes(s.name));
+}
+
+/** Resolves once the driver has made `passes` more passes over the keys; bounded by ten times their duration + 30 s (a loaded machine is slow). */
 async function passes(cluster: DnsCluster, count: number): Promise<void> {
   const gets = async () => (await cluster.driver.request("stats", { group })).stats.gets ?? 0;
   const target = (await gets()) + count * keyCount;
-  const deadline = performance.now() + ((3 * count * keyCount) / ratePerSec) * 1000 + 10_000;
+  const deadline = performance.now() + ((10 * count * keyCount) / ratePerSec) * 1000 + 30_000;
   // Bounded by the deadline; each turn waits for one answer and 20 ms.
   while ((await gets()) < target) {
     if (performance.now() > deadline) throw new Error(`the driver did not make ${count} passes in time`);
@@ -175,9 +195,11 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
     const { results } = await cluster.driver.request("getMany", { group, keys }, 60_000);
     const bad = results.findIndex((r) => !r.ok);
     if (bad !== -1) throw new Error(`warm-up get of ${keys[bad]} failed: ${JSON.stringify(results[bad])}`);
-    const warm = backendLoads(keys, await cluster.stats());
+    const warmStats = await cluster.stats();
+    const warm = backendLoads(keys, warmStats);
+    // On a loaded machine a warm-up fetch can fail (the asker then loads the key too): counted from here.
     if (warm.loads !== 0 || warm.peerErrors !== 0)
-      throw new Error(`warm-up: ${JSON.stringify(warm)}, not one load per key`);
+      console.log(`  warm-up: ${JSON.stringify(warm)}; counting from here`);
 
     const maxOps = (ratePerSec * loadBoundMs) / 1000;
     const args = { group, keys, concurrency, ratePerSec, durationMs: loadBoundMs, maxOps };
@@ -196,7 +218,7 @@ async function run(scenario: Scenario, mechanism: Mechanism): Promise<Row> {
     return {
       mechanism,
       moved: ownerMoves(keys, cluster.lists),
-      loads: backendLoads(keys, await cluster.stats()),
+      loads: backendLoads(keys, await cluster.stats(), warmStats),
       failed: load.failed.length,
       handedOff: handedOff.get(cluster) ?? 0,
       changeMs: changeTo - changeFrom,
@@ -257,7 +279,7 @@ console.log(
   `${fmt(keyCount)} warm keys, steady load ${fmt(ratePerSec)} gets/s (c=${concurrency}) from a client process; ` +
     `DNS poll ${intervalMs} ms ±20% (production default 5,000 ms); drain ${fmt(drainMs)} ms; hot caches off`,
 );
-for (const scenario of scenarios) {
+for (const scenario of selectedScenarios()) {
   const rows: Row[] = [];
   for (const mechanism of mechanisms) rows.push(await run(scenario, mechanism));
   printTable(scenario.title, header, rows.map(cells));

@@ -22,6 +22,7 @@ export type { GetOptions, Getter, GetterContext, GroupOptions } from "./core/gro
 export type { GroupStats } from "./core/group-stats.ts";
 export { GroupCache } from "./core/groupcache.ts";
 export type { GroupCacheOptions } from "./core/groupcache-options.ts";
+export type { HandoffOptions, HandoffReport } from "./core/handoff.ts";
 export { type HotCandidate, type HotPolicy, neverHot, qpsHotPolicy, randomHotPolicy } from "./core/hot-policy.ts";
 export {
   type ConnectDiscoveryOptions,
@@ -35,6 +36,8 @@ export {
 export type { PeerLiveness, PeerState, PeerStateChange, PeerStatus } from "./core/peer-health.ts";
 export { formatPeerId, type PeerAddress, parsePeerId } from "./core/peer-id.ts";
 export type {
+  HandoffEntry,
+  HandoffResult,
   PeekResult,
   PeerClient,
   PeerClientContext,

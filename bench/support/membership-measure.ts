@@ -31,10 +31,16 @@ export function ownerMoves(
   return { keys: moved, moves };
 }
 
-/** Backend loads over every process: getter calls beyond the one per key of the warm-up. */
+/**
+ * Backend loads over every process: getter calls beyond the one per key of
+ * the warm-up, or, given `warm` (the counters right after the warm-up),
+ * beyond the calls counted then (a loaded machine can fail a warm-up fetch,
+ * which the asker then loads itself).
+ */
 export function backendLoads(
   keys: readonly string[],
   stats: readonly PeerStats[],
+  warm?: readonly PeerStats[],
 ): {
   /** Getter calls after the warm-up. */
   loads: number;
@@ -51,7 +57,15 @@ export function backendLoads(
     peerErrors += s.stats.peerErrors ?? 0;
     for (const [key, n] of Object.entries(s.getterCalls)) calls.set(key, (calls.get(key) ?? 0) + n);
   }
-  return { loads: total - keys.length, keys: keys.filter((k) => (calls.get(k) ?? 0) > 1).length, peerErrors };
+  if (warm === undefined) {
+    return { loads: total - keys.length, keys: keys.filter((k) => (calls.get(k) ?? 0) > 1).length, peerErrors };
+  }
+  for (const s of warm) {
+    total -= s.getterTotal;
+    peerErrors -= s.stats.peerErrors ?? 0;
+    for (const [key, n] of Object.entries(s.getterCalls)) calls.set(key, (calls.get(key) ?? 0) - n);
+  }
+  return { loads: total, keys: keys.filter((k) => (calls.get(k) ?? 0) > 0).length, peerErrors };
 }
 
 /** Latency of the gets started in a window of the shared clock, in µs. */

@@ -88,7 +88,8 @@ function dnsPeers(): { dns: DnsPeersOptions } | undefined {
 
 /** Answers every RPC but Get with UNIMPLEMENTED, as a peer that predates the others (Go's gRPC fork serves only Get). */
 const onlyGet: Interceptor = (next) => (request) => {
-  if (request.method.name !== "Get") throw new ConnectError(`${request.method.name} is not served here`, Code.Unimplemented);
+  if (request.method.name !== "Get")
+    throw new ConnectError(`${request.method.name} is not served here`, Code.Unimplemented);
   return next(request);
 };
 

@@ -23,4 +23,4 @@ export { peerBaseUrl } from "./peer-base-url.ts";
 export { type PeerRequestHandler, peerRequestHandler } from "./peer-request-handler.ts";
 export { type PeerServer, type PeerServerOptions, startPeerServer } from "./peer-server.ts";
 export { connectionContextValues } from "./write-caller.ts";
-export type { PeerWriteOptions, WriteCaller, WriteKind } from "./write-trust.ts";
+export { type PeerWriteOptions, type WriteCaller, type WriteKind, writeRefusal } from "./write-trust.ts";

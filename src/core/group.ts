@@ -2,6 +2,7 @@ import type { ByteView } from "./byteview.ts";
 import { type CacheStats, Caches, type CacheType } from "./caches.ts";
 import { type Entry, EntryCodec } from "./entry-codec.ts";
 import { GroupCacheError } from "./errors.ts";
+import { type GroupHooks, noGroupHooks } from "./group-hooks.ts";
 import { type GetOptions, type GroupOptions, type ResolvedGroupOptions, resolveGroupOptions } from "./group-options.ts";
 import { type GroupStats, newGroupStats } from "./group-stats.ts";
 import { KeyRate } from "./key-rate.ts";
@@ -9,6 +10,7 @@ import { describe, optionsObject, signalOption } from "./options.ts";
 import type { PeerGetResult, PeerGetter, PeerPicker, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
+import { endWith, type TelemetrySpan, type TraceCarrier } from "./telemetry.ts";
 
 /** Checks that `key` can be cached and sent to a peer; throws `invalid-argument` naming it. */
 export function validateKey(key: unknown, group: string): asserts key is string {
@@ -39,7 +41,7 @@ export function validateKey(key: unknown, group: string): asserts key is string 
  */
 export interface GroupServer {
   /** Answers a peer's get: from cache, else a local load, never forwarded. */
-  serve(key: string, options?: GetOptions): Promise<ServeResult>;
+  serve(key: string, options?: GetOptions & { trace?: TraceCarrier | undefined }): Promise<ServeResult>;
   /** `serve` for a cached key, answered at once; `undefined` (nothing counted) when `serve` must be called. */
   serveCached(key: string): ServeResult | undefined;
   /** The stored bytes of a key held in memory, else `undefined`; never loads. */
@@ -80,6 +82,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   readonly #keyRate = new KeyRate();
   readonly #stats = newGroupStats();
+  /** Telemetry, health and events, reported on misses only. */
+  readonly #hooks: GroupHooks;
   readonly #server: GroupServer = {
     serve: (key, options) => this.#serve(key, options),
     serveCached: (key) => this.#serveCached(key),
@@ -88,7 +92,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   #closed = false;
 
   /** Use `GroupCache.newGroup`: it checks the name is unique and gives the group its peers. */
-  constructor(options: GroupOptions<T, In>, peers: PeerPicker) {
+  constructor(options: GroupOptions<T, In>, peers: PeerPicker, hooks: GroupHooks = noGroupHooks) {
     const resolved = resolveGroupOptions(options);
     this.#options = resolved;
     this.name = resolved.name;
@@ -96,6 +100,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#entries = new EntryCodec(resolved.name, resolved.codec, resolved.maxValueBytes);
     this.#peers = peers;
     this.#caches = new Caches<T>(resolved);
+    this.#hooks = hooks;
   }
 
   /**
@@ -165,12 +170,18 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           return this.#entries.fromBytes(key, this.#caches.view(id));
         }
         this.#stats.loadsDeduped++;
-        const peer = this.#peers.pickPeer(key);
-        const fetched = peer === undefined ? undefined : await this.#getFromPeer(peer, key, flightSignal);
-        return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
+        const span = this.#hooks.telemetry.load(key, undefined);
+        return endWith(span, this.#loadFromPeerOrLocally(key, flightSignal, span));
       },
       signal,
     );
+  }
+
+  /** Inside a load's flight: the owner's value if another peer owns the key, else (or if it failed) a local load. */
+  async #loadFromPeerOrLocally(key: string, signal: AbortSignal, span: TelemetrySpan): Promise<Entry<T>> {
+    const peer = this.#peers.pickPeer(key);
+    const fetched = peer === undefined ? undefined : await this.#getFromPeer(peer, key, signal, span);
+    return fetched ?? this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span), signal);
   }
 
   /**
@@ -180,25 +191,67 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * itself). Throws the owner's `not-found`, as the getter here would say
    * the same, and `canceled` when nobody waits any more.
    */
-  async #getFromPeer(peer: PeerGetter, key: string, signal: AbortSignal): Promise<Entry<T> | undefined> {
+  async #getFromPeer(
+    peer: PeerGetter,
+    key: string,
+    signal: AbortSignal,
+    load: TelemetrySpan,
+  ): Promise<Entry<T> | undefined> {
+    const peerId = peer.id ?? "unknown";
+    const span = this.#hooks.telemetry.peerGet(load, peerId, key);
     let result: PeerGetResult;
     try {
-      result = await peer.get(this.name, key, { signal });
+      const trace = span.carrier;
+      result = await peer.get(this.name, key, trace === undefined ? { signal } : { signal, trace });
     } catch (error) {
+      span.end(error);
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
       if (error instanceof GroupCacheError && error.code === "not-found") throw error;
-      this.#stats.peerErrors++;
+      this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
       return undefined;
     }
     const entry = this.#entries.fromPeer(result?.value);
     if (entry === undefined) {
-      this.#stats.peerErrors++;
+      const tooLarge = result?.value instanceof Uint8Array;
+      const error = new GroupCacheError(
+        tooLarge ? "resource-exhausted" : "internal",
+        tooLarge
+          ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
+          : `group "${this.name}": peer ${peerId} sent no bytes`,
+      );
+      span.end(error);
+      if (tooLarge)
+        this.#hooks.emit({
+          type: "value-too-large",
+          level: "warn",
+          group: this.name,
+          source: "peer",
+          message: error.message,
+        });
+      this.#peerError(peerId, error);
       return undefined;
     }
+    span.end();
+    this.#hooks.health.peerOk(peerId, this.name);
     this.#stats.peerLoads++;
     const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
     return mirror ? this.#populateCache(key, entry, "hot") : entry;
+  }
+
+  /** A failed fetch from `peer`: counted (`peerErrors`), told to health, and reported as an event. */
+  #peerError(peer: string, error: GroupCacheError): void {
+    this.#stats.peerErrors++;
+    this.#hooks.health.peerFailed(peer, this.name, error);
+    this.#hooks.emit({
+      type: "peer-error",
+      level: "warn",
+      peer,
+      group: this.name,
+      code: error.code,
+      cause: error,
+      message: `group "${this.name}": fetch from peer ${peer} failed (${error.code}: ${error.message}); loading locally`,
+    });
   }
 
   /**
@@ -208,10 +261,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * as if loaded; otherwise, and always when no ring changed recently, the
    * getter (`#getLocally`).
    */
-  #loadLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #loadLocally(key: string, signal: AbortSignal, load: TelemetrySpan): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal);
-    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal));
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, load);
+    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal, load));
   }
 
   /**
@@ -254,24 +307,43 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * `deadline-exceeded` once `getterTimeoutMs` ran out; a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal): Promise<Entry<T>> {
+  #getLocally(key: string, signal: AbortSignal, load: TelemetrySpan): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
+    const span = this.#hooks.telemetry.getter(load, key);
     let failed = false;
     const fail = (error: GroupCacheError): GroupCacheError => {
       if (!failed) {
         failed = true;
         this.#stats.localLoadErrs++;
+        span.end(error);
+        if (error.code === "resource-exhausted") {
+          this.#hooks.emit({
+            type: "value-too-large",
+            level: "warn",
+            group: this.name,
+            source: "getter",
+            message: error.message,
+          });
+        }
       }
       return error;
     };
-    const timedOut = (reason: unknown) =>
-      fail(
+    const timedOut = (reason: unknown) => {
+      this.#hooks.emit({
+        type: "getter-timeout",
+        level: "warn",
+        group: this.name,
+        timeoutMs: getterTimeoutMs,
+        message: `group "${this.name}": getter did not finish within getterTimeoutMs (${getterTimeoutMs} ms)`,
+      });
+      return fail(
         new GroupCacheError(
           "deadline-exceeded",
           `group "${this.name}": getter did not finish within getterTimeoutMs (${getterTimeoutMs} ms) for key ${JSON.stringify(key)}`,
           { cause: reason },
         ),
       );
+    };
     return withDeadline(signal, getterTimeoutMs, timedOut, (loadSignal) =>
       new Promise<In>((resolve) => resolve(this.#options.getter(key, { signal: loadSignal, group: this.name }))).then(
         (value) => {
@@ -282,6 +354,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
             throw fail(error as GroupCacheError);
           }
           this.#stats.localLoads++;
+          if (!failed) span.end();
           return this.#populateCache(key, entry, "main");
         },
         (error: unknown) => {
@@ -316,7 +389,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    *
    * For transports, through `GroupCache.serve`; applications call {@link get}.
    */
-  #serve(key: string, options?: GetOptions): Promise<ServeResult> {
+  #serve(key: string, options?: GetOptions & { trace?: TraceCarrier | undefined }): Promise<ServeResult> {
     let signal: AbortSignal | undefined;
     try {
       signal = this.#checkCall(key, options?.signal);
@@ -339,7 +412,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           return { bytes: this.#caches.view(again), value: undefined };
         }
         this.#stats.loadsDeduped++;
-        return this.#loadLocally(key, loadSignal);
+        const span = this.#hooks.telemetry.load(key, options?.trace);
+        return endWith(span, this.#loadLocally(key, loadSignal, span));
       },
       signal,
     );

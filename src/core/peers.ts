@@ -1,3 +1,21 @@
+import type { TraceCarrier } from "./telemetry.ts";
+
+/** Options of {@link PeerGetter.get}. */
+export interface PeerGetOptions {
+  signal: AbortSignal;
+  /** The caller's trace context, for the owner's spans. Default: none. */
+  trace?: TraceCarrier;
+}
+
+/** Options of {@link PeerServable.serve}: what a transport learnt of the request. */
+export interface ServeOptions {
+  signal: AbortSignal;
+  /** The trace context the asking peer sent (gRPC metadata, a GetStream key's carrier). */
+  trace?: TraceCarrier | undefined;
+  /** The asking peer's id, when it said (the `groupcache-peer` header). */
+  from?: string | undefined;
+}
+
 /** What an owner answers for one key. */
 export interface PeerGetResult {
   /** The value's bytes. The receiver keeps them, so they must not be a view into a buffer that is reused. */
@@ -19,7 +37,13 @@ export interface PeerGetResult {
  * means the peer failed, and the caller loads the key locally.
  */
 export interface PeerGetter {
-  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult>;
+  /** The peer's id, for metrics and events; "unknown" when absent. */
+  readonly id?: string;
+  /**
+   * `options.trace`, when set, is the caller's trace context: send it along
+   * (gRPC metadata, a per-key carrier) so the owner's spans join the trace.
+   */
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerGetResult>;
   /**
    * Optional: the key's value if the peer holds it in memory (its main or
    * hot cache), `undefined` if it does not, or if it cannot say (it does
@@ -47,8 +71,22 @@ export interface PeerClient extends PeerGetter {
   close(): Promise<void>;
 }
 
-/** Creates the client of the peer with id `id` (for example `"10.0.0.7:8080"`). */
-export type PeerClientFactory = (id: string) => PeerClient;
+/**
+ * What a client may tell the peers it calls about the process calling:
+ * its id and its ring's fingerprint, so an owner can notice a caller that
+ * disagrees on membership.
+ */
+export interface PeerClientContext {
+  readonly self: string;
+  /** The caller's current ring fingerprint (it changes with `setPeers`). */
+  ringFingerprint(): string;
+}
+
+/**
+ * Creates the client of the peer with id `id` (for example
+ * `"10.0.0.7:8080"`); `context` describes the calling process.
+ */
+export type PeerClientFactory = (id: string, context?: PeerClientContext) => PeerClient;
 
 /**
  * Finds the owner of a key, as Go groupcache's `PeerPicker`: the peer to ask,
@@ -77,7 +115,13 @@ export const noPeers: PeerPicker = { pickPeer: () => undefined };
  * from cache or by a local load and never forwards to another peer.
  */
 export interface PeerServable {
-  serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
+  serve(group: string, key: string, options: ServeOptions): Promise<ServeResult>;
+  /**
+   * Optional: a request carried the asking peer's ring fingerprint
+   * (`groupcache-ring` header) and maybe its id: compare it with this
+   * process's (as `GroupCache.checkRing`).
+   */
+  checkRing?(fingerprint: string, from: string | undefined): void;
   /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
   serveCached?(group: string, key: string): ServeResult | undefined;
   /**

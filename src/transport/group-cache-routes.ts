@@ -4,6 +4,7 @@ import { arrayOption, invalidOption, optionsObject, signalOption } from "../core
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
+import { checkCaller, traceFromHeaders } from "./trace-propagation.ts";
 import { messageBytesOption } from "./transport-options.ts";
 
 /** Options of {@link groupCacheRoutes}. */
@@ -85,9 +86,15 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
       {
         async get(request, context) {
           try {
+            const header = (name: string) => context.requestHeader.get(name);
+            const from = checkCaller(cache, header);
             const { value, minuteQps } =
               cache.serveCached?.(request.group, request.key) ??
-              (await cache.serve(request.group, request.key, { signal: context.signal }));
+              (await cache.serve(request.group, request.key, {
+                signal: context.signal,
+                trace: traceFromHeaders(header),
+                from,
+              }));
             return { value, minuteQps };
           } catch (error) {
             throw toConnectError(error);

@@ -110,7 +110,7 @@ const defaultStreamIdleMs = 1_000;
  */
 export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFactory {
   const o = resolveClientOptions(options);
-  return (id) => {
+  return (id, context) => {
     const { host } = parsePeerId(id);
     const baseUrl = peerBaseUrl(id, o.tls !== undefined);
     // Node's HTTP/2 client sends `:authority` as `servername:port`, or
@@ -132,7 +132,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       writeMaxBytes: o.writeMaxBytes,
       interceptors: o.interceptors,
     });
-    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs);
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs, context);
     if (o.stream) {
       peer.useStream(
         new GetStreamClient({
@@ -143,7 +143,8 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
           writeMaxBytes: o.writeMaxBytes,
           idleMs: o.streamIdleMs,
           receiveWindowBytes,
-          fallback: (group, key, signal) => peer.unaryGet(group, key, signal),
+          fallback: (group, key, signal, trace) => peer.unaryGet(group, key, signal, trace),
+          context,
         }),
       );
     }

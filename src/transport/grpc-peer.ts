@@ -1,10 +1,12 @@
 import { Code, ConnectError, type createClient } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
-import type { PeerClient, PeerGetResult } from "../core/peers.ts";
+import type { PeerClient, PeerClientContext, PeerGetOptions, PeerGetResult } from "../core/peers.ts";
+import type { TraceCarrier } from "../core/telemetry.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
+import { callerHeaders } from "./trace-propagation.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
 type GroupCacheClient = ReturnType<typeof createClient<typeof GroupCache>>;
@@ -19,13 +21,21 @@ export class GrpcPeer implements PeerClient {
   readonly #client: GroupCacheClient;
   readonly #sessionManager: Http2SessionManager;
   readonly #timeoutMs: number;
+  readonly #context: PeerClientContext | undefined;
   #stream: GetStreamClient | undefined;
   /** The peer answered Peek with UNIMPLEMENTED (an older or Go peer): peek no more. */
   #noPeek = false;
   #closed = false;
 
-  constructor(id: string, client: GroupCacheClient, sessionManager: Http2SessionManager, timeoutMs: number) {
+  constructor(
+    id: string,
+    client: GroupCacheClient,
+    sessionManager: Http2SessionManager,
+    timeoutMs: number,
+    context?: PeerClientContext,
+  ) {
     this.#id = id;
+    this.#context = context;
     this.#client = client;
     this.#sessionManager = sessionManager;
     this.#timeoutMs = timeoutMs;
@@ -36,7 +46,12 @@ export class GrpcPeer implements PeerClient {
     this.#stream = stream;
   }
 
-  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult> {
+  /** The peer's id (`host:port`). */
+  get id(): string {
+    return this.#id;
+  }
+
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerGetResult> {
     if (this.#closed) {
       return Promise.reject(new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`));
     }
@@ -51,17 +66,26 @@ export class GrpcPeer implements PeerClient {
       );
     }
     return this.#stream === undefined
-      ? this.unaryGet(group, key, options.signal)
-      : this.#stream.get(group, key, options.signal);
+      ? this.unaryGet(group, key, options.signal, options.trace)
+      : this.#stream.get(group, key, options.signal, options.trace);
   }
 
-  /** Fetches one key with a unary Get call. */
-  async unaryGet(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
+  /**
+   * Fetches one key with a unary Get call; its metadata carries the trace
+   * context, this process's id and ring fingerprint.
+   */
+  async unaryGet(
+    group: string,
+    key: string,
+    signal: AbortSignal,
+    trace: TraceCarrier | undefined,
+  ): Promise<PeerGetResult> {
     let response: Awaited<ReturnType<GroupCacheClient["get"]>>;
+    const headers = trace === undefined ? callerHeaders(this.#context) : { ...trace, ...callerHeaders(this.#context) };
     try {
       response = await this.#client.get(
         { group, key },
-        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs } : { signal },
+        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs, headers } : { signal, headers },
       );
     } catch (error) {
       throw fromConnectError(error, this.#id);

@@ -26,7 +26,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file groupcachepb/groupcache.proto.
  */
 export const file_groupcachepb_groupcache: GenFile = /*@__PURE__*/
-  fileDesc("Ch1ncm91cGNhY2hlcGIvZ3JvdXBjYWNoZS5wcm90bxIMZ3JvdXBjYWNoZXBiIigKCkdldFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSCwoDa2V5GAIgASgJIjAKC0dldFJlc3BvbnNlEg0KBXZhbHVlGAEgASgMEhIKCm1pbnV0ZV9xcHMYAiABKAEiNAoKS2V5UmVxdWVzdBIKCgJpZBgBIAEoDRINCgVncm91cBgCIAEoCRILCgNrZXkYAyABKAkiSwoQR2V0U3RyZWFtUmVxdWVzdBImCgRnZXRzGAEgAygLMhguZ3JvdXBjYWNoZXBiLktleVJlcXVlc3QSDwoHY2FuY2VscxgCIAMoDSJbCgtLZXlSZXNwb25zZRIKCgJpZBgBIAEoDRIMCgRjb2RlGAIgASgNEg8KB21lc3NhZ2UYAyABKAkSDQoFdmFsdWUYBCABKAwSEgoKbWludXRlX3FwcxgFIAEoASI/ChFHZXRTdHJlYW1SZXNwb25zZRIqCgdyZXN1bHRzGAEgAygLMhkuZ3JvdXBjYWNoZXBiLktleVJlc3BvbnNlIikKC1BlZWtSZXF1ZXN0Eg0KBWdyb3VwGAEgASgJEgsKA2tleRgCIAEoCSIsCgxQZWVrUmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwy2QEKCkdyb3VwQ2FjaGUSOgoDR2V0EhguZ3JvdXBjYWNoZXBiLkdldFJlcXVlc3QaGS5ncm91cGNhY2hlcGIuR2V0UmVzcG9uc2USUAoJR2V0U3RyZWFtEh4uZ3JvdXBjYWNoZXBiLkdldFN0cmVhbVJlcXVlc3QaHy5ncm91cGNhY2hlcGIuR2V0U3RyZWFtUmVzcG9uc2UoATABEj0KBFBlZWsSGS5ncm91cGNhY2hlcGIuUGVla1JlcXVlc3QaGi5ncm91cGNhY2hlcGIuUGVla1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Ch1ncm91cGNhY2hlcGIvZ3JvdXBjYWNoZS5wcm90bxIMZ3JvdXBjYWNoZXBiIigKCkdldFJlcXVlc3QSDQoFZ3JvdXAYASABKAkSCwoDa2V5GAIgASgJIjAKC0dldFJlc3BvbnNlEg0KBXZhbHVlGAEgASgMEhIKCm1pbnV0ZV9xcHMYAiABKAEirAEKCktleVJlcXVlc3QSCgoCaWQYASABKA0SDQoFZ3JvdXAYAiABKAkSCwoDa2V5GAMgASgJEkEKDXRyYWNlX2NvbnRleHQYBSADKAsyKi5ncm91cGNhY2hlcGIuS2V5UmVxdWVzdC5UcmFjZUNvbnRleHRFbnRyeRozChFUcmFjZUNvbnRleHRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIksKEEdldFN0cmVhbVJlcXVlc3QSJgoEZ2V0cxgBIAMoCzIYLmdyb3VwY2FjaGVwYi5LZXlSZXF1ZXN0Eg8KB2NhbmNlbHMYAiADKA0iWwoLS2V5UmVzcG9uc2USCgoCaWQYASABKA0SDAoEY29kZRgCIAEoDRIPCgdtZXNzYWdlGAMgASgJEg0KBXZhbHVlGAQgASgMEhIKCm1pbnV0ZV9xcHMYBSABKAEiPwoRR2V0U3RyZWFtUmVzcG9uc2USKgoHcmVzdWx0cxgBIAMoCzIZLmdyb3VwY2FjaGVwYi5LZXlSZXNwb25zZSIpCgtQZWVrUmVxdWVzdBINCgVncm91cBgBIAEoCRILCgNrZXkYAiABKAkiLAoMUGVla1Jlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMMtkBCgpHcm91cENhY2hlEjoKA0dldBIYLmdyb3VwY2FjaGVwYi5HZXRSZXF1ZXN0GhkuZ3JvdXBjYWNoZXBiLkdldFJlc3BvbnNlElAKCUdldFN0cmVhbRIeLmdyb3VwY2FjaGVwYi5HZXRTdHJlYW1SZXF1ZXN0Gh8uZ3JvdXBjYWNoZXBiLkdldFN0cmVhbVJlc3BvbnNlKAEwARI9CgRQZWVrEhkuZ3JvdXBjYWNoZXBiLlBlZWtSZXF1ZXN0GhouZ3JvdXBjYWNoZXBiLlBlZWtSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * Asks the owner of a key for its value.
@@ -113,6 +113,16 @@ export type KeyRequest = Message<"groupcachepb.KeyRequest"> & {
    * @generated from field: string key = 3;
    */
   key: string;
+
+  /**
+   * The caller's trace context for this key (W3C `traceparent`,
+   * `tracestate`...), as Get carries it in its metadata: keys of one
+   * message belong to different traces, so a stream header cannot carry
+   * it. Empty when the caller does not trace.
+   *
+   * @generated from field: map<string, string> trace_context = 5;
+   */
+  traceContext: { [key: string]: string };
 };
 
 /**

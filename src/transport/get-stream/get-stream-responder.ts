@@ -2,6 +2,7 @@ import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerServable } from "../../core/peers.ts";
+import type { TraceCarrier } from "../../core/telemetry.ts";
 import { toGrpcStatus } from "../grpc/grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
 
@@ -27,6 +28,7 @@ interface QueuedGet {
   id: number;
   group: string | undefined;
   key: string | undefined;
+  trace: TraceCarrier | undefined;
 }
 
 /**
@@ -49,6 +51,8 @@ export class GetStreamResponder implements RequestVisitor {
   readonly #cache: PeerServable;
   readonly #maxMessageBytes: number;
   readonly #sink: ResultSink;
+  /** The asking peer's id, when its stream said (for events). */
+  readonly #from: string | undefined;
   readonly #inFlight = new Map<number, AbortController>();
   #out: OutgoingResult[] = [];
   /** Sum of the entry sizes in `#out`. */
@@ -68,8 +72,9 @@ export class GetStreamResponder implements RequestVisitor {
    * `writeMaxBytes`, or less if the caller reads less); an answer that does
    * not fit is replaced by RESOURCE_EXHAUSTED for its key.
    */
-  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink) {
+  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink, from?: string) {
     this.#cache = cache;
+    this.#from = from;
     this.#maxMessageBytes = maxMessageBytes;
     this.#sink = sink;
   }
@@ -80,10 +85,10 @@ export class GetStreamResponder implements RequestVisitor {
   }
 
   /** A KeyRequest arrived: serves it (or queues it while paused). Strings that were not valid UTF-8 are `undefined`. */
-  get(id: number, group: string | undefined, key: string | undefined): void {
+  get(id: number, group: string | undefined, key: string | undefined, trace?: TraceCarrier): void {
     if (this.#closed) return;
     if (this.#paused) {
-      this.#queue.push({ id, group, key });
+      this.#queue.push({ id, group, key, trace });
       return;
     }
     if (group === undefined || key === undefined) {
@@ -104,7 +109,7 @@ export class GetStreamResponder implements RequestVisitor {
     this.#inFlight.set(id, controller);
     let served: Promise<{ value: Uint8Array; minuteQps: number }>;
     try {
-      served = this.#cache.serve(group, key, { signal: controller.signal });
+      served = this.#cache.serve(group, key, { signal: controller.signal, trace, from: this.#from });
     } catch (error) {
       served = Promise.reject(error);
     }
@@ -130,7 +135,7 @@ export class GetStreamResponder implements RequestVisitor {
     let i = 0;
     for (; i < queue.length && !this.#paused; i++) {
       const q = queue[i] as QueuedGet;
-      this.get(q.id, q.group, q.key);
+      this.get(q.id, q.group, q.key, q.trace);
     }
     // Backed up again part way: the rest stays queued, in order.
     if (i < queue.length) this.#queue = queue.slice(i);

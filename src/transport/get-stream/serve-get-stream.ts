@@ -10,6 +10,7 @@ import { linkedSignal } from "../../core/signals.ts";
 import { FramePool } from "../grpc/frame-pool.ts";
 import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
 import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
+import { checkCaller } from "../trace-propagation.ts";
 import { decodeRequest, encodeResponseFrame, getStreamPath, readMaxBytesHeader } from "./get-stream-codec.ts";
 import { batchFrameBytes, GetStreamResponder } from "./get-stream-responder.ts";
 
@@ -85,20 +86,26 @@ export function serveGetStream(
     responder.resume();
   };
   const maxMessageBytes = answerLimit(header(request, readMaxBytesHeader), options.writeMaxBytes);
-  const responder = new GetStreamResponder(cache, maxMessageBytes, (results, from, to, size) => {
-    if (finished) return true;
-    const slot = responseFrames.take(5 + size);
-    const ok =
-      slot === undefined
-        ? response.write(encodeResponseFrame(results, from, to, size))
-        : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
-    if (!ok && !backedUp) {
-      backedUp = true;
-      request.pause();
-      response.once("drain", onDrain);
-    }
-    return ok;
-  });
+  const caller = checkCaller(cache, (name) => header(request, name));
+  const responder = new GetStreamResponder(
+    cache,
+    maxMessageBytes,
+    (results, from, to, size) => {
+      if (finished) return true;
+      const slot = responseFrames.take(5 + size);
+      const ok =
+        slot === undefined
+          ? response.write(encodeResponseFrame(results, from, to, size))
+          : response.write(encodeResponseFrame(results, from, to, size, slot), () => responseFrames.release(slot));
+      if (!ok && !backedUp) {
+        backedUp = true;
+        request.pause();
+        response.once("drain", onDrain);
+      }
+      return ok;
+    },
+    caller,
+  );
   const reader = new GrpcFrameReader(options.readMaxBytes);
   // The server's shutdown and the stream's grpc-timeout, as one signal.
   const timeoutMs = timeout.timeoutMs ?? 0;

@@ -12,8 +12,10 @@
 
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
+export type { HealthProblem, HealthProblemKind } from "./core/cluster-health.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
+export type { EventLevel, EventListener, GroupCacheEvent, GroupCacheEventType } from "./core/events.ts";
 export { Group } from "./core/group.ts";
 export type { GetOptions, Getter, GetterContext, GroupOptions } from "./core/group-options.ts";
 export type { GroupStats } from "./core/group-stats.ts";
@@ -32,10 +34,21 @@ export {
 export { formatPeerId, type PeerAddress, parsePeerId } from "./core/peer-id.ts";
 export type {
   PeerClient,
+  PeerClientContext,
   PeerClientFactory,
+  PeerGetOptions,
   PeerGetResult,
   PeerGetter,
   PeerServable,
+  ServeOptions,
   ServeResult,
 } from "./core/peers.ts";
 export type { RingHash } from "./core/ring.ts";
+export type {
+  GroupTelemetry,
+  ObservedGroup,
+  Telemetry,
+  TelemetrySource,
+  TelemetrySpan,
+  TraceCarrier,
+} from "./core/telemetry.ts";

@@ -30,7 +30,7 @@ export class ClusterHealth {
   /** Consecutive failed fetches per peer (peers that answered last are absent). */
   readonly #failures = new Map<string, number>();
   readonly #problems = new Map<string, HealthProblem>();
-  /** The last fingerprints ("theirs ours") reported per ring-mismatch problem key. */
+  /** The last fingerprint ("theirs") reported per ring-mismatch problem key. */
   readonly #mismatches = new Map<string, string>();
 
   constructor(emit: EventListener, downAfter = defaultPeerDownAfterErrors) {
@@ -89,8 +89,17 @@ export class ClusterHealth {
     }
   }
 
-  /** The ring changed to `peers`: forgets what it knew of peers that left. */
-  ringChanged(peers: readonly string[]): void {
+  /**
+   * The ring changed to `peers`, of fingerprint `ours`: forgets what it
+   * knew of peers that left, and clears the mismatches of peers whose last
+   * fingerprint is now this process's.
+   */
+  ringChanged(peers: readonly string[], ours: string): void {
+    for (const [key, theirs] of this.#mismatches) {
+      if (theirs !== ours) continue;
+      this.#mismatches.delete(key);
+      this.#problems.delete(key);
+    }
     const members = new Set(peers);
     for (const peer of this.#failures.keys()) if (!members.has(peer)) this.#failures.delete(peer);
     for (const [key, problem] of this.#problems) {
@@ -104,13 +113,12 @@ export class ClusterHealth {
   ringSeen(from: string | undefined, ours: string, theirs: string): void {
     const key = `ring-mismatch ${from ?? "?"}`;
     if (ours === theirs) {
-      if (this.#problems.size !== 0) this.#problems.delete(key);
+      if (this.#problems.size !== 0 && this.#problems.delete(key)) this.#mismatches.delete(key);
       return;
     }
-    const pair = `${theirs} ${ours}`;
-    if (this.#problems.has(key) && this.#mismatches.get(key) === pair) return;
+    if (this.#problems.has(key) && this.#mismatches.get(key) === theirs) return;
     this.#problems.delete(key);
-    this.#mismatches.set(key, pair);
+    this.#mismatches.set(key, theirs);
     const problem = this.#add({
       kind: "ring-mismatch",
       ...(from === undefined ? {} : { peer: from }),

@@ -186,7 +186,7 @@ export class GroupCache implements PeerPicker {
   /** After a ring change: the new fingerprint, health forgets departed peers, a `ring-change` event. */
   #ringChanged(current: readonly string[], next: readonly string[]): void {
     this.#fingerprint = ringFingerprint(next, this.#options.replicas);
-    this.#health.ringChanged(next);
+    this.#health.ringChanged(next, this.#fingerprint);
     this.#unknownReported.clear();
     const added = next.filter((id) => !current.includes(id));
     const removed = current.filter((id) => !next.includes(id));

@@ -6,7 +6,7 @@ import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerClientContext, PeerGetResult } from "../../core/peers.ts";
 import type { TraceCarrier } from "../../core/telemetry.ts";
 import { fromConnectError, fromGrpcStatus } from "../grpc/grpc-status.ts";
-import { callerHeaders } from "../trace-propagation.ts";
+import { callerHeaders, ringHeader } from "../trace-propagation.ts";
 import { type CallAnswer, type CallEvents, GetStreamCall } from "./get-stream-call.ts";
 import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./get-stream-codec.ts";
 
@@ -126,6 +126,8 @@ export class GetStreamClient {
   /** Retired calls with cancels to send. */
   #dirty: GetStreamCall[] = [];
   #opening = false;
+  /** The ring fingerprint the current call was opened with (sent in its headers). */
+  #callRing: string | undefined;
   #flushScheduled = false;
   #legacy = false;
   #closed = false;
@@ -235,7 +237,13 @@ export class GetStreamClient {
       this.#fallBack(this.#takeQueue());
       return;
     }
-    const call = this.#call;
+    let call = this.#call;
+    // The owner checked the ring sent when the stream opened: after a ring
+    // change, new keys go on a new stream that carries the new one.
+    if (call !== undefined && this.#callRing !== this.#o.context?.ringFingerprint()) {
+      this.#retire(call);
+      call = this.#call;
+    }
     if (call === undefined) {
       this.#open();
       return;
@@ -287,11 +295,12 @@ export class GetStreamClient {
   #open(): void {
     if (this.#opening) return;
     this.#opening = true;
+    const caller = callerHeaders(this.#o.context);
     const headers = {
       "content-type": "application/grpc",
       te: "trailers",
       [readMaxBytesHeader]: String(this.#o.readMaxBytes),
-      ...callerHeaders(this.#o.context),
+      ...caller,
     };
     this.#o.sessionManager.request("POST", getStreamPath, headers, {}).then(
       (stream) => {
@@ -301,6 +310,7 @@ export class GetStreamClient {
           return;
         }
         this.#call = new GetStreamCall(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
+        this.#callRing = caller[ringHeader];
         this.#armIdle(this.#o.idleMs);
         this.#flush();
       },

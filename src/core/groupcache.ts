@@ -272,7 +272,8 @@ export class GroupCache implements PeerPicker {
   peek(group: string, key: string): Uint8Array | undefined {
     this.#checkOpen();
     const g = this.#groups.get(group);
-    if (g === undefined) throw this.#unknownGroup(group, undefined);
+    // Not reported: a peek is best effort, and the gets that follow report the same misconfiguration.
+    if (g === undefined) throw this.#noGroup(group);
     return groupServer(g).peek(key);
   }
 
@@ -291,12 +292,16 @@ export class GroupCache implements PeerPicker {
     return groupServer(g).serve(key, options);
   }
 
-  /** A peer asked for a group this process lacks: reported, and the error to answer. */
-  #unknownGroup(group: string, from: string | undefined): GroupCacheError {
-    const error = new GroupCacheError(
+  #noGroup(group: string): GroupCacheError {
+    return new GroupCacheError(
       "unknown-group",
       `no group named ${JSON.stringify(group)} on peer ${JSON.stringify(this.self)}`,
     );
+  }
+
+  /** A peer asked for a group this process lacks: reported, and the error to answer. */
+  #unknownGroup(group: string, from: string | undefined): GroupCacheError {
+    const error = this.#noGroup(group);
     this.unknownGroupRequests++;
     const pair = `${from ?? ""} ${group}`;
     if (this.#unknownReported.has(pair)) return error;

@@ -130,11 +130,13 @@ describe("metrics through the OpenTelemetry SDK", () => {
     const counting: Telemetry = {
       observe: () => () => {},
       event() {},
-      group: () => ({
-        load: () => (calls++, span),
-        peerGet: () => (calls++, span),
-        getter: () => (calls++, span),
-      }),
+      group: () => {
+        const hook = () => {
+          calls++;
+          return span;
+        };
+        return { load: hook, peerGet: hook, getter: hook };
+      },
     };
     const cache = new GroupCache({ telemetry: counting });
     const g = cache.newGroup({ name: "g", getter: (key) => key });

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type Cluster, startCluster } from "../src/testing/cluster.ts";
 import type { PeerProcess } from "../src/testing/peer-process.ts";
+import { prometheusSamples } from "./support/prometheus.ts";
 
 // Three peer processes over the real gRPC transport, each with the real
 // OpenTelemetry SDK registered as the global providers before it starts
@@ -37,24 +38,10 @@ function telemetryOf(peer: PeerProcess): { metricsPort: number; spansFile: strin
   return JSON.parse(readFileSync(join(dir, `${peer.pid}.json`), "utf8"));
 }
 
-/** Scrapes `peer`'s Prometheus endpoint: each sample line's series (name and labels) to its value. */
-async function scrape(
-  peer: PeerProcess,
-): Promise<{ text: string; value(name: string, labels?: Record<string, string>): number | undefined }> {
+/** Scrapes `peer`'s Prometheus endpoint. */
+async function scrape(peer: PeerProcess): Promise<{ value: ReturnType<typeof prometheusSamples> }> {
   const response = await fetch(`http://127.0.0.1:${telemetryOf(peer).metricsPort}/metrics`);
-  const text = await response.text();
-  return {
-    text,
-    value(name, labels = {}) {
-      for (const line of text.split("\n")) {
-        const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-        if (match === null || match[1] !== name) continue;
-        const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-        if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
-      }
-      return undefined;
-    },
-  };
+  return { value: prometheusSamples(await response.text()) };
 }
 
 interface SpanLine {

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { prometheusSamples } from "../bench/support/prometheus.ts";
 import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
-import { prometheusSamples } from "./support/prometheus.ts";
 
 // The Kubernetes example server (examples/kubernetes/server.ts), three
 // processes on 127.0.0.1 over the real gRPC transport, finding each other

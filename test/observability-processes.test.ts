@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { prometheusSamples } from "../bench/support/prometheus.ts";
 import { type Cluster, startCluster } from "../src/testing/cluster.ts";
 import type { PeerProcess } from "../src/testing/peer-process.ts";
-import { prometheusSamples } from "./support/prometheus.ts";
 
 // Three peer processes over the real gRPC transport, each with the real
 // OpenTelemetry SDK registered as the global providers before it starts

@@ -71,7 +71,7 @@ export class ClusterHealth {
    * goes down, whatever noticed it (failed fetches here, or a detector of
    * hung peers).
    */
-  markDown(peer: string, reason: string, consecutiveErrors = this.#failures.get(peer) ?? 0): void {
+  markDown(peer: string, reason: string, consecutiveErrors: number = this.#failures.get(peer) ?? 0): void {
     const added = this.#add({
       kind: "peer-down",
       peer,

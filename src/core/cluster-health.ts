@@ -47,7 +47,11 @@ export class ClusterHealth {
     if (this.#problems.size !== 0) this.#problems.delete(`peer-missing-group ${peer} ${group}`);
   }
 
-  /** A fetch from `peer` for `group` failed with `error` (not a cancel, not a not-found). */
+  /**
+   * A fetch from `peer` for `group` failed with `error` (not a cancel, not
+   * a not-found): `unknown-group` is a missing group; `unavailable` and
+   * `deadline-exceeded` count towards the peer being down.
+   */
   peerFailed(peer: string, group: string, error: GroupCacheError): void {
     if (error.code === "unknown-group") {
       // Alive, but without the group: a configuration problem, not a down peer.
@@ -61,6 +65,10 @@ export class ClusterHealth {
         this.#emit({ type: "peer-missing-group", level: "error", peer, group, message: added.message });
       return;
     }
+    // Only failures to reach the peer or to hear back from it count
+    // towards down: an owner whose getter failed, or whose value was too
+    // large, answered.
+    if (error.code !== "unavailable" && error.code !== "deadline-exceeded") return;
     const failures = (this.#failures.get(peer) ?? 0) + 1;
     this.#failures.set(peer, failures);
     if (failures >= this.#downAfter) this.markDown(peer, error.message, failures);

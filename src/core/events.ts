@@ -23,7 +23,7 @@ export type GroupCacheEvent =
   /** A fetch from a key's owner failed; the key was loaded here instead (counted in `peerErrors`). */
   | (BaseEvent<"peer-error"> & { peer: string; group: string; code: string; cause: GroupCacheError })
   /**
-   * A peer is considered down: `consecutiveErrors` fetches in a row failed.
+   * A peer is considered down: `consecutiveErrors` fetches in a row could not reach it or timed out.
    * Its keys are loaded by each asking peer itself until it answers again.
    */
   | (BaseEvent<"peer-down"> & { peer: string; reason: string; consecutiveErrors: number })

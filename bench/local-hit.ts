@@ -14,10 +14,19 @@
  * keys, so every hit misses the memo: it decodes again and allocates a
  * promise, the cost of a hit on a key that is not among the recently hit.
  *
+ * Telemetry must not cost a hit anything: two more rows run the default
+ * candidate with `openTelemetry()` over the API's no-op providers (the
+ * package installed, no SDK: what `startPeer` does by default) and over the
+ * real SDK (a meter provider with a reader, a tracer provider with a span
+ * processor), in the same run as the row without telemetry.
+ *
  *   node bench/local-hit.ts [--quick]
  */
+import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import { LRUCache } from "lru-cache";
 import { bytesCodec, GroupCache, stringCodec } from "../src/index.ts";
+import { openTelemetry } from "../src/opentelemetry/index.ts";
 import { buildGoBaseline, type GoSink, skippedLine } from "./support/go-baseline.ts";
 import { fmt, printTable, quick, summarize } from "./support/stats.ts";
 
@@ -38,6 +47,21 @@ type Get = (key: string) => Promise<unknown>;
 
 const viewName = "groupcache get (ByteView, default)";
 const ttlName = "groupcache get (ByteView, ttlMs 1 h)";
+/** A metric reader nobody collects from during the run: instruments are live, collection never competes. */
+class IdleReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+/** The OpenTelemetry SDK in memory, as an application would register it. */
+function sdkTelemetry() {
+  return openTelemetry({
+    meterProvider: new MeterProvider({ readers: [new IdleReader()] }),
+    tracerProvider: new TracerProvider({
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })],
+    }),
+  });
+}
 
 /** Collects garbage first (with `--expose-gc`, as `bench/run.ts` runs it), so no candidate pays for the previous one's. */
 async function measure(get: Get): Promise<number> {
@@ -55,6 +79,8 @@ async function candidates(): Promise<[string, Get][]> {
   const bytes = cache.newGroup({ name: "bytes", codec: bytesCodec, getter: () => value });
   const text = cache.newGroup({ name: "text", codec: stringCodec, getter: () => valueText });
   const spread = cache.newGroup({ name: "spread", getter: () => value });
+  const noSdk = new GroupCache({ telemetry: openTelemetry() }).newGroup({ name: "view", getter: () => value });
+  const sdk = new GroupCache({ telemetry: sdkTelemetry() }).newGroup({ name: "view", getter: () => value });
   for (const k of spreadKeys) await spread.get(k);
   let next = 0;
   const lru = new LRUCache<string, Uint8Array>({ max: keyCount * 2, fetchMethod: async () => value });
@@ -62,6 +88,8 @@ async function candidates(): Promise<[string, Get][]> {
   for (const k of keys) {
     await view.get(k);
     await ttl.get(k);
+    await noSdk.get(k);
+    await sdk.get(k);
     await bytes.get(k);
     await text.get(k);
     await lru.fetch(k);
@@ -70,6 +98,9 @@ async function candidates(): Promise<[string, Get][]> {
   return [
     [viewName, (k) => view.get(k)],
     [ttlName, (k) => ttl.get(k)],
+    ["groupcache get (ByteView, default)", (k) => view.get(k)],
+    ["  same, openTelemetry() with no SDK (no-op API)", (k) => noSdk.get(k)],
+    ["  same, openTelemetry() with the OpenTelemetry SDK", (k) => sdk.get(k)],
     ["groupcache get (bytesCodec, copy per get)", (k) => bytes.get(k)],
     ["groupcache get (string codec)", (k) => text.get(k)],
     [

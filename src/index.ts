@@ -13,9 +13,11 @@
 export { ByteView } from "./core/byteview.ts";
 export type { CacheStats, CacheType } from "./core/caches.ts";
 export { type Clock, CoarseClock, ManualClock } from "./core/clock.ts";
+export type { HealthProblem, HealthProblemKind } from "./core/cluster-health.ts";
 export type { PeerWriteResult, SetOptions, WriteOptions, WriteResult } from "./core/cluster-write.ts";
 export { bytesCodec, byteViewCodec, type Codec, jsonCodec, protobufCodec, stringCodec } from "./core/codec.ts";
 export { type ErrorCode, GroupCacheError, NotFoundError } from "./core/errors.ts";
+export type { EventLevel, EventListener, GroupCacheEvent, GroupCacheEventType } from "./core/events.ts";
 export type { GetManyResult } from "./core/get-many.ts";
 export { Group } from "./core/group.ts";
 export type { GetOptions, Getter, GetterContext, GroupOptions } from "./core/group-options.ts";
@@ -42,10 +44,20 @@ export type {
   PeerClient,
   PeerClientContext,
   PeerClientFactory,
+  PeerGetOptions,
   PeerGetResult,
   PeerGetter,
   PeerServable,
   RemainingTtl,
+  ServeOptions,
   ServeResult,
 } from "./core/peers.ts";
 export type { RingHash } from "./core/ring.ts";
+export type {
+  GroupTelemetry,
+  ObservedGroup,
+  Telemetry,
+  TelemetrySource,
+  TelemetrySpan,
+  TraceCarrier,
+} from "./core/telemetry.ts";

@@ -42,7 +42,11 @@ test("hot cache: after one fetch, repeated gets of a peer-owned key are served l
   await getTimes("always", key, 10);
   let s = await asker.request("stats", { group: "always" });
   expect(s.stats).toMatchObject({ gets: 10, cacheHits: 9, peerLoads: 1, localLoads: 0 });
-  expect(s.hot).toMatchObject({ items: 1, hits: 9, bytes: key.length + expectedValue(key).length + defaultEntryOverheadBytes });
+  expect(s.hot).toMatchObject({
+    items: 1,
+    hits: 9,
+    bytes: key.length + expectedValue(key).length + defaultEntryOverheadBytes,
+  });
   expect(s.main).toMatchObject({ items: 0 });
   expect(s.getterTotal).toBe(0);
 

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { prometheusSamples } from "../bench/support/prometheus.ts";
 import { defaultDrainMs } from "../src/core/defaults.ts";
 import { startDnsServer, type TestDnsServer } from "../src/testing/dns-server.ts";
 
@@ -48,7 +49,7 @@ function list(which: typeof pods): void {
   for (const pod of which) dns.zone.a.set(pod.target, ["127.0.0.1"]);
 }
 
-function start(pod: (typeof pods)[number]): Running {
+function start(pod: (typeof pods)[number], extraEnv: Record<string, string> = {}): Running {
   const child = spawn(process.execPath, ["examples/kubernetes/server.ts"], {
     cwd: root,
     env: {
@@ -60,6 +61,7 @@ function start(pod: (typeof pods)[number]): Running {
       DNS_POLL_MS: "200",
       COMPUTE_MS: "100",
       DRAIN_MS: "300",
+      ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -164,7 +166,7 @@ afterAll(async () => {
 
 test("three example pods discover each other and compute each number once", async () => {
   list(pods);
-  const runs = pods.map(start);
+  const runs = pods.map((pod) => start(pod));
   const all = `peers: ${pods.map((pod) => pod.id).join(", ")}`;
   await Promise.all(runs.map((run) => printed(run, all)));
   await Promise.all(runs.map((run) => printed(run, "http on")));
@@ -206,4 +208,50 @@ test("SIGTERM: the pod leaves its ring, drains and exits 0; the others follow DN
   second.child.kill("SIGTERM");
   expect(await first.exited).toBe(0);
   expect(await second.exited).toBe(0);
+});
+
+/** Scrapes a pod's /metrics: the value of the sample `name` whose labels include `labels`. */
+async function scrape(pod: (typeof pods)[number]) {
+  return prometheusSamples(await (await fetch(`http://127.0.0.1:${pod.httpPort}/metrics`)).text());
+}
+
+test("/metrics and /health: Go's counters for Prometheus; a pod with a misspelled Service name says it is alone", async () => {
+  const [p0, p1, lost] = pods as [(typeof pods)[number], (typeof pods)[number], (typeof pods)[number]];
+  list([p0, p1]);
+  const good = [start(p0), start(p1)];
+  const alone = start(lost, { SERVICE_NAME: "fib-peerz", ALONE_AFTER_MS: "300" });
+  const two = `peers: ${p0.id}, ${p1.id}`;
+  await Promise.all(good.map((run) => printed(run, two)));
+  await Promise.all([...good, alone].map((run) => printed(run, "http on")));
+  await printed(alone, "discovery has listed no peer but this one");
+
+  // One number asked of both good pods, one after the other: computed once, by its owner.
+  const n = 40;
+  for (const pod of [p0, p1])
+    expect((await (await fetch(`http://127.0.0.1:${pod.httpPort}/fib/${n}`)).text()).trim()).toBe(fibOf(n));
+  const [m0, m1] = await Promise.all([scrape(p0), scrape(p1)]);
+  const group = { groupcache_group: "fib" };
+  for (const m of [m0, m1]) expect(m("groupcache_group_gets_total", group)).toBeGreaterThanOrEqual(1);
+  const sum = (name: string) => (m0(name, group) ?? 0) + (m1(name, group) ?? 0);
+  expect(sum("groupcache_group_local_loads_total")).toBe(1);
+  expect(sum("groupcache_group_peer_loads_total")).toBe(1);
+  expect(sum("groupcache_group_server_requests_total")).toBe(1);
+  expect(sum("groupcache_group_peer_errors_total")).toBe(0);
+  expect(m0("groupcache_ring_peers")).toBe(2);
+
+  const lonely = await scrape(lost);
+  expect(lonely("groupcache_events_total", { groupcache_event_type: "discovery-alone" })).toBe(1);
+  expect(lonely("groupcache_ring_peers")).toBe(1);
+  const health = (await (await fetch(`http://127.0.0.1:${lost.httpPort}/health`)).json()) as {
+    ready: boolean;
+    status: string;
+    problems: { kind: string }[];
+  };
+  expect(health).toMatchObject({ ready: true, status: "degraded", problems: [{ kind: "discovery-alone" }] });
+  expect(await (await fetch(`http://127.0.0.1:${p0.httpPort}/health`)).json()).toMatchObject({
+    status: "ok",
+    problems: [],
+  });
+  for (const run of [...good, alone]) run.child.kill("SIGTERM");
+  expect(await Promise.all([...good, alone].map((run) => run.exited))).toEqual([0, 0, 0]);
 });

@@ -22,6 +22,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { Agent, request } from "node:http";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { prometheusSamples } from "../../bench/support/prometheus.ts";
 import { quantile } from "../../bench/support/stats.ts";
 import { Ring } from "../../src/core/ring.ts";
 import { startDnsServer, type TestDnsServer } from "../../src/testing/dns-server.ts";
@@ -64,7 +65,6 @@ const pods: Pod[] = [0, 1, 2, 3].map((i) => ({
 interface Stats {
   self: string;
   peers: string[];
-  computations: number;
   group: Record<string, number>;
   caches?: { main: Record<string, number>; hot: Record<string, number> };
 }
@@ -107,8 +107,9 @@ async function start(pod: Pod): Promise<void> {
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${pod.name} did not start within 20 s\n${stderr.join("")}`)),
-      20_000,
+      // Generous: on a busy 2-core machine, loading the sources takes seconds.
+      () => reject(new Error(`${pod.name} did not start within 60 s\n${stderr.join("")}`)),
+      60_000,
     );
     lines.on("line", (line) => {
       if (line.includes("http on")) {
@@ -165,7 +166,7 @@ async function converge(live: Pod[], ids: string[]): Promise<number> {
 }
 
 interface Totals {
-  computations: number;
+  localLoads: number;
   gets: number;
   cacheHits: number;
   peerLoads: number;
@@ -175,18 +176,23 @@ interface Totals {
   hotHits: number;
 }
 
+/**
+ * The library's own counters, summed over `live`: read from each pod's
+ * `/metrics` (OpenTelemetry, Prometheus format), as a dashboard would.
+ */
 async function totals(live: Pod[]): Promise<Totals> {
-  const all = await Promise.all(live.map(stats));
-  const sum = (f: (s: Stats) => number) => all.reduce((n, s) => n + f(s), 0);
+  const all = await Promise.all(live.map(async (pod) => prometheusSamples((await get(pod.httpPort, "/metrics")).body)));
+  const sum = (name: string, labels: Record<string, string> = {}) =>
+    all.reduce((n, sample) => n + (sample(name, { groupcache_group: "fib", ...labels }) ?? 0), 0);
   return {
-    computations: sum((s) => s.computations),
-    gets: sum((s) => s.group.gets ?? 0),
-    cacheHits: sum((s) => s.group.cacheHits ?? 0),
-    peerLoads: sum((s) => s.group.peerLoads ?? 0),
-    serverRequests: sum((s) => s.group.serverRequests ?? 0),
-    peerErrors: sum((s) => s.group.peerErrors ?? 0),
-    mainHits: sum((s) => s.caches?.main.hits ?? 0),
-    hotHits: sum((s) => s.caches?.hot.hits ?? 0),
+    localLoads: sum("groupcache_group_local_loads_total"),
+    gets: sum("groupcache_group_gets_total"),
+    cacheHits: sum("groupcache_group_cache_hits_total"),
+    peerLoads: sum("groupcache_group_peer_loads_total"),
+    serverRequests: sum("groupcache_group_server_requests_total"),
+    peerErrors: sum("groupcache_group_peer_errors_total"),
+    mainHits: sum("groupcache_cache_hits_total", { groupcache_cache_type: "main" }),
+    hotHits: sum("groupcache_cache_hits_total", { groupcache_cache_type: "hot" }),
   };
 }
 
@@ -234,7 +240,7 @@ async function workload(name: string, live: Pod[], keys: number[], counted: Pod[
     requests: requestCount,
     wrong,
     keys: keys.length,
-    loads: after.computations - before.computations,
+    loads: after.localLoads - before.localLoads,
     hits: after.cacheHits - before.cacheHits,
     hotHits: after.hotHits - before.hotHits,
     peerFetches: after.peerLoads - before.peerLoads,
@@ -351,6 +357,12 @@ async function main(): Promise<void> {
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ");
   say(line(header));
   for (const r of rows) say(line(r));
+  const dumped = first[0] as Pod;
+  say(`\nmetrics of ${dumped.name} (GET /metrics; groupcache series, histogram buckets left out)`);
+  const dump = (await get(dumped.httpPort, "/metrics")).body.split("\n");
+  for (const row of dump)
+    if (row.startsWith("groupcache_") && !row.includes("_bucket{"))
+      say(`  ${row.replace(/,?otel_scope_name="groupcache"/, "")}`);
   const wrong = phases.reduce((n, p) => n + p.wrong, 0);
   const herd = phases[0] as Phase;
   say(

@@ -22,6 +22,12 @@
  * | `DNS_POLL_MS`        | `5000`               | how often to re-read the SRV records                |
  * | `DRAIN_MS`           | `20000`              | how long to keep serving peers after leaving        |
  * | `COMPUTE_MS`         | `500`                | simulated cost of computing one number              |
+ * | `ALONE_AFTER_MS`     | `60000`              | report a discovery that finds no other pod after it |
+ *
+ * Metrics: `/metrics` in Prometheus format, through the OpenTelemetry SDK
+ * and its Prometheus exporter (dependencies of this example, not of the
+ * library, which uses the OpenTelemetry API only). `/health` answers
+ * `peer.health()` as JSON; warnings and errors (`onEvent`) go to the log.
  *
  * It imports the built package (`groupcache/node`), as an application does;
  * in the repository that resolves to `dist/` (`npm run build` first), and
@@ -29,7 +35,16 @@
  * the types): `node examples/kubernetes/server.ts`.
  */
 import { createServer } from "node:http";
+import { metrics } from "@opentelemetry/api";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { type DnsSrvDiscovery, GroupCacheError, startPeer, stringCodec } from "groupcache/node";
+
+// Metrics for Prometheus: the SDK's meter provider, read by the exporter at
+// each scrape of /metrics (served below, on the HTTP front). Registered as
+// the global provider before startPeer, which reports to the global one.
+const prometheus = new PrometheusExporter({ preventServerStart: true });
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [prometheus] }));
 
 function env(name: string, fallback: string): string {
   const value = process.env[name];
@@ -71,6 +86,15 @@ const peer = await startPeer({
   },
   client: { timeoutMs: 10_000 },
   drainMs,
+  aloneAfterMs: envInt("ALONE_AFTER_MS", 60_000),
+  // Problems (down peers, a peer missing the group, rings that differ, no
+  // other pod found...) to the log; info events, each peer error (peer-down
+  // sums them up) and discovery errors (onError below) are left out.
+  onEvent: (event) => {
+    if (event.level !== "info" && event.type !== "peer-error" && event.type !== "discovery-error") {
+      log(`${event.level}: ${event.message}`);
+    }
+  },
   onPeers: (peers) => log(`peers: ${peers.join(", ")}`),
   onError: (error) => log(`discovery failed, keeping the last peers: ${error.message}`),
 });
@@ -109,6 +133,8 @@ const http = createServer((req, res) => {
     res.end(body);
   };
   if (url.pathname === "/healthz") return send(200, "ok\n");
+  if (url.pathname === "/metrics") return prometheus.getMetricsRequestHandler(req, res);
+  if (url.pathname === "/health") return send(200, `${JSON.stringify(peer.health(), null, 2)}\n`, "application/json");
   // Ready while not draining: a draining pod gets no new front traffic.
   if (url.pathname === "/readyz") return draining ? send(503, "draining\n") : send(200, "ready\n");
   if (url.pathname === "/stats") {

@@ -126,3 +126,18 @@ export const defaultPeerHost = "127.0.0.1";
  * serves any of its keys, without ever refusing one of ours.
  */
 export const defaultMaxKeysPerMessage = 10_000;
+
+/**
+ * Fetches from one peer that must fail in a row before it is reported down
+ * (`peer-down` event, health): one failure is often a blip (a restart, a
+ * connection reset), three in a row rarely are.
+ */
+export const defaultPeerDownAfterErrors = 3;
+
+/**
+ * How long after start-up a discovery that has listed no peer but this
+ * process is reported (`discovery-alone` event, health): longer than
+ * cluster DNS caching (~30 s) plus a few polls, so a pod that starts
+ * first in an empty Service is not reported.
+ */
+export const defaultAloneAfterMs = 60_000;

@@ -11,6 +11,7 @@ import {
 import { type Entry, EntryCodec } from "./entry-codec.ts";
 import { GroupCacheError, NotFoundError } from "./errors.ts";
 import { type GetManyResult, getMany } from "./get-many.ts";
+import { type GroupHooks, noGroupHooks } from "./group-hooks.ts";
 import {
   type GetOptions,
   type GetterContext,
@@ -25,6 +26,7 @@ import { describe, nonNegativeNumber, optionsObject, positiveNumber, signalOptio
 import type { PeekResult, PeerGetResult, PeerGetter, PeerPicker, RemainingTtl, ServeResult } from "./peers.ts";
 import { linkedSignal, raceSignal, throwIfAborted, withDeadline } from "./signals.ts";
 import { SingleFlight } from "./singleflight.ts";
+import { endWith, type TelemetrySpan, type TraceCarrier } from "./telemetry.ts";
 
 /** Checks that `key` can be cached and sent to a peer; throws `invalid-argument` naming it. */
 export function validateKey(key: unknown, group: string): asserts key is string {
@@ -55,7 +57,7 @@ export function validateKey(key: unknown, group: string): asserts key is string 
  */
 export interface GroupServer {
   /** Answers a peer's get: from cache, else a local load, never forwarded. */
-  serve(key: string, options?: GetOptions): Promise<ServeResult>;
+  serve(key: string, options?: GetOptions & { trace?: TraceCarrier | undefined }): Promise<ServeResult>;
   /** `serve` for a cached key, answered at once; `undefined` (nothing counted) when `serve` must be called. */
   serveCached(key: string): ServeResult | undefined;
   /** The stored bytes of a key held fresh in memory, with their remaining TTL, else `undefined`; never loads. */
@@ -119,6 +121,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     remove: (keys) => this.#removeLocally(keys),
     set: (key, value, ttlMs) => this.#setLocally(key, value, ttlMs),
   };
+  /** Telemetry, health and events, reported on misses only. */
+  readonly #hooks: GroupHooks;
   readonly #server: GroupServer = {
     serve: (key, options) => this.#serve(key, options),
     serveCached: (key) => this.#serveCached(key),
@@ -131,7 +135,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
   #closed = false;
 
   /** Use `GroupCache.newGroup`: it checks the name is unique and gives the group its peers. */
-  constructor(options: GroupOptions<T, In>, peers: PeerPicker) {
+  constructor(options: GroupOptions<T, In>, peers: PeerPicker, hooks: GroupHooks = noGroupHooks) {
     const resolved = resolveGroupOptions(options);
     this.#options = resolved;
     this.name = resolved.name;
@@ -139,6 +143,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#entries = new EntryCodec(resolved.name, resolved.codec, resolved.maxValueBytes);
     this.#peers = peers;
     this.#caches = new Caches<T>({ ...resolved, expiring: resolved.ttlMs > 0 || resolved.notFoundTtlMs > 0 });
+    this.#hooks = hooks;
   }
 
   /**
@@ -233,7 +238,12 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     if (forPeer) {
       // A peer's request is never forwarded: the refresh is this owner's own.
       if (!this.#localGroup.has(key)) {
-        this.#localGroup.do(key, (s) => this.#loadLocally(key, s)).catch(() => {});
+        this.#localGroup
+          .do(key, (s) => {
+            const span = this.#hooks.telemetry.load(key, undefined);
+            return endWith(span, this.#loadLocally(key, s, span));
+          })
+          .catch(() => {});
       }
       return Promise.resolve(this.#serveResult(id, this.#keyRate.record(key)));
     }
@@ -268,18 +278,29 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           return this.#entries.fromBytes(key, this.#caches.view(id));
         }
         this.#stats.loadsDeduped++;
-        const peer = this.#peers.pickPeer(key);
-        if (peer === undefined) {
-          return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal), flightSignal);
-        }
-        const asked = performance.now();
-        const fetched = await this.#getFromPeer(peer, key, flightSignal, this.#peerBudget(deadline));
-        if (fetched !== undefined) return fetched;
-        const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
-        return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, timeoutMs), flightSignal);
+        const span = this.#hooks.telemetry.load(key, undefined);
+        return endWith(span, this.#loadFromPeerOrLocally(key, flightSignal, deadline, span));
       },
       signal,
     );
+  }
+
+  /** Inside a load's flight: the owner's value if another peer owns the key, else (or if it failed) a local load. */
+  async #loadFromPeerOrLocally(
+    key: string,
+    signal: AbortSignal,
+    deadline: number,
+    span: TelemetrySpan,
+  ): Promise<Entry<T>> {
+    const peer = this.#peers.pickPeer(key);
+    if (peer === undefined) {
+      return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span), signal);
+    }
+    const asked = performance.now();
+    const fetched = await this.#getFromPeer(peer, key, signal, this.#peerBudget(deadline), span);
+    if (fetched !== undefined) return fetched;
+    const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
+    return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span, timeoutMs), signal);
   }
 
   /**
@@ -294,10 +315,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     key: string,
     signal: AbortSignal,
     budgetMs: number,
+    load: TelemetrySpan,
   ): Promise<Entry<T> | undefined> {
     const epoch = this.#epochs.begin(key);
     try {
-      return await this.#fetchFromPeer(peer, key, signal, budgetMs, epoch);
+      return await this.#fetchFromPeer(peer, key, signal, budgetMs, load, epoch);
     } finally {
       this.#epochs.end(key);
     }
@@ -309,16 +331,26 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     key: string,
     signal: AbortSignal,
     budgetMs: number,
+    load: TelemetrySpan,
     epoch: number,
   ): Promise<Entry<T> | undefined> {
     // The owner's remaining TTL counts from its answer; counted from before
     // the call, a copy here expires no later than the owner's.
     const sentAt = this.#options.clock.now();
+    const peerId = peer.id ?? "unknown";
+    const span = this.#hooks.telemetry.peerGet(load, peerId, key);
     let result: PeerGetResult;
     const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
     try {
-      result = await peer.get(this.name, key, { signal: capped?.signal ?? signal });
+      const trace = span.carrier;
+      const callSignal = capped?.signal ?? signal;
+      result = await peer.get(
+        this.name,
+        key,
+        trace === undefined ? { signal: callSignal } : { signal: callSignal, trace },
+      );
     } catch (error) {
+      span.end(error);
       // Nobody is waiting any more: not the peer's fault, and no fallback.
       throwIfAborted(signal, `group "${this.name}"`);
       if (error instanceof GroupCacheError && error.code === "not-found") {
@@ -330,16 +362,34 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         throw error;
       }
       // Includes the owner's share of the caller's budget running out: the rest is for the getter.
-      this.#stats.peerErrors++;
+      this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
       return undefined;
     } finally {
       capped?.cleanup();
     }
     const entry = this.#entries.fromPeer(result?.value);
     if (entry === undefined) {
-      this.#stats.peerErrors++;
+      const tooLarge = result?.value instanceof Uint8Array;
+      const error = new GroupCacheError(
+        tooLarge ? "resource-exhausted" : "internal",
+        tooLarge
+          ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
+          : `group "${this.name}": peer ${peerId} sent no bytes`,
+      );
+      span.end(error);
+      if (tooLarge)
+        this.#hooks.emit({
+          type: "value-too-large",
+          level: "warn",
+          group: this.name,
+          source: "peer",
+          message: error.message,
+        });
+      this.#peerError(peerId, error);
       return undefined;
     }
+    span.end();
+    this.#hooks.health.peerOk(peerId, this.name);
     this.#stats.peerLoads++;
     const expiresAt = this.#peerExpiry(result, sentAt);
     if (expiresAt === undefined) return entry;
@@ -429,6 +479,21 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     return Math.max(1, (deadline - performance.now()) * share);
   }
 
+  /** A failed fetch from `peer`: counted (`peerErrors`), told to health, and reported as an event. */
+  #peerError(peer: string, error: GroupCacheError): void {
+    this.#stats.peerErrors++;
+    this.#hooks.health.peerFailed(peer, this.name, error);
+    this.#hooks.emit({
+      type: "peer-error",
+      level: "warn",
+      peer,
+      group: this.name,
+      code: error.code,
+      cause: error,
+      message: `group "${this.name}": fetch from peer ${peer} failed (${error.code}: ${error.message}); loading locally`,
+    });
+  }
+
   /**
    * A load by this process, inside `#localGroup` (so both its own gets and
    * peers' requests go through here): after a ring change, the key's
@@ -436,10 +501,17 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * as if loaded; otherwise, and always when no ring changed recently, the
    * getter (`#getLocally`).
    */
-  #loadLocally(key: string, signal: AbortSignal, timeoutMs = this.#options.getterTimeoutMs): Promise<Entry<T>> {
+  #loadLocally(
+    key: string,
+    signal: AbortSignal,
+    load: TelemetrySpan,
+    timeoutMs = this.#options.getterTimeoutMs,
+  ): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, timeoutMs);
-    return this.#peekPrevious(previous, key, signal).then((entry) => entry ?? this.#getLocally(key, signal, timeoutMs));
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, load, timeoutMs);
+    return this.#peekPrevious(previous, key, signal).then(
+      (entry) => entry ?? this.#getLocally(key, signal, load, timeoutMs),
+    );
   }
 
   /**
@@ -506,13 +578,24 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * what an owner that failed left of it); a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal, timeoutMs: number): Promise<Entry<T>> {
+  #getLocally(key: string, signal: AbortSignal, load: TelemetrySpan, timeoutMs: number): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
+    const span = this.#hooks.telemetry.getter(load, key);
     let failed = false;
     const fail = (error: GroupCacheError): GroupCacheError => {
       if (!failed) {
         failed = true;
         this.#stats.localLoadErrs++;
+        span.end(error);
+        if (error.code === "resource-exhausted") {
+          this.#hooks.emit({
+            type: "value-too-large",
+            level: "warn",
+            group: this.name,
+            source: "getter",
+            message: error.message,
+          });
+        }
       }
       return error;
     };
@@ -521,6 +604,13 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         timeoutMs === getterTimeoutMs
           ? `getterTimeoutMs (${getterTimeoutMs} ms)`
           : `the ${Math.round(timeoutMs)} ms its owner left of getterTimeoutMs (${getterTimeoutMs} ms)`;
+      this.#hooks.emit({
+        type: "getter-timeout",
+        level: "warn",
+        group: this.name,
+        timeoutMs,
+        message: `group "${this.name}": getter did not finish within ${budget}`,
+      });
       return fail(
         new GroupCacheError(
           "deadline-exceeded",
@@ -548,6 +638,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
               throw fail(error as GroupCacheError);
             }
             this.#stats.localLoads++;
+            if (!failed) span.end();
             return this.#insert(key, entry, "main", ttlMs, epoch);
           },
           (error: unknown) => {
@@ -603,7 +694,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    *
    * For transports, through `GroupCache.serve`; applications call {@link get}.
    */
-  #serve(key: string, options?: GetOptions): Promise<ServeResult> {
+  #serve(key: string, options?: GetOptions & { trace?: TraceCarrier | undefined }): Promise<ServeResult> {
     let signal: AbortSignal | undefined;
     try {
       signal = this.#checkCall(key, options?.signal);
@@ -629,7 +720,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           return { bytes: this.#caches.view(again), value: undefined, expiresAt: this.#caches.expiresAt(again) };
         }
         this.#stats.loadsDeduped++;
-        return this.#loadLocally(key, loadSignal);
+        const span = this.#hooks.telemetry.load(key, options?.trace);
+        return endWith(span, this.#loadLocally(key, loadSignal, span));
       },
       signal,
     );

@@ -5,6 +5,7 @@ import {
   defaultProbeIntervalMs,
   defaultReplicas,
 } from "./defaults.ts";
+import type { EventListener } from "./events.ts";
 import {
   fractionOption,
   functionOption,
@@ -18,6 +19,7 @@ import type { PeerStateChange } from "./peer-health.ts";
 import { parsePeerId } from "./peer-id.ts";
 import type { PeerClientFactory } from "./peers.ts";
 import type { RingHash } from "./ring.ts";
+import { noTelemetry, type Telemetry } from "./telemetry.ts";
 
 /** Options of `GroupCache`. */
 export interface GroupCacheOptions {
@@ -77,6 +79,22 @@ export interface GroupCacheOptions {
    * fires). Default: 0.5 (`defaultPeerShare`).
    */
   peerShare?: number;
+  /**
+   * Receives every event (`GroupCacheEvent`: peer errors, peers down and
+   * up, a peer missing a group, ring changes and mismatches, values too
+   * large, getter timeouts...), each with a `level` and a one-line
+   * `message`: `onEvent: (e) => console[e.level](e.message)` logs them.
+   * Default: none; the library never writes to the console itself.
+   */
+  onEvent?: EventListener;
+  /**
+   * Metrics and traces: `openTelemetry()` from `groupcache/opentelemetry`
+   * (the OpenTelemetry API's global providers by default). Hits call no
+   * telemetry at all (counters are read when metrics are collected), so
+   * they cost the same with it or without. Default: none (`startPeer`
+   * turns OpenTelemetry on when `@opentelemetry/api` is installed).
+   */
+  telemetry?: Telemetry;
 }
 
 /** {@link GroupCacheOptions} checked, with their defaults (`hash` and `peerClient` stay unset when not given). */
@@ -90,6 +108,8 @@ export interface ResolvedGroupCacheOptions {
   probeIntervalMs: number;
   onPeerState: ((change: PeerStateChange) => void) | undefined;
   peerShare: number;
+  onEvent: EventListener | undefined;
+  telemetry: Telemetry;
 }
 
 /**
@@ -112,6 +132,8 @@ export function resolveGroupCacheOptions(options: GroupCacheOptions | undefined)
       undefined,
     ),
     peerShare: fractionOption("peerShare", given.peerShare, defaultPeerShare),
+    onEvent: functionOption<EventListener | undefined>("onEvent", given.onEvent, undefined),
+    telemetry: telemetryOption(given.telemetry),
   };
 }
 
@@ -121,4 +143,14 @@ function checkSelf(self: unknown): string {
   if (typeof self !== "string") throw invalidOption("self", `${expected} such as "10.0.0.1:8080"`, self);
   if (self !== "") parsePeerId(self, `self must be ${expected}, but`);
   return self;
+}
+
+/** `telemetry` if it has the hooks of a `Telemetry`. */
+function telemetryOption(telemetry: unknown): Telemetry {
+  if (telemetry === undefined) return noTelemetry;
+  const t = telemetry as Partial<Telemetry> | null;
+  if (typeof t?.observe !== "function" || typeof t.group !== "function" || typeof t.event !== "function") {
+    throw invalidOption("telemetry", "a Telemetry such as openTelemetry() from groupcache/opentelemetry", telemetry);
+  }
+  return telemetry as Telemetry;
 }

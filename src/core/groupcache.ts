@@ -1,6 +1,8 @@
 import type { ByteView } from "./byteview.ts";
+import { ClusterHealth, type HealthProblem } from "./cluster-health.ts";
 import { type ClusterWriteRequest, clusterWrite, type WriteResult, type WriteTarget } from "./cluster-write.ts";
 import { GroupCacheError } from "./errors.ts";
+import { emitTo, type GroupCacheEvent } from "./events.ts";
 import { Group, groupServer } from "./group.ts";
 import type { GroupOptions } from "./group-options.ts";
 import {
@@ -16,13 +18,16 @@ import type {
   HandoffResult,
   PeekResult,
   PeerClient,
+  PeerClientContext,
   PeerClientFactory,
   PeerGetter,
   PeerPicker,
+  ServeOptions,
   ServeResult,
 } from "./peers.ts";
 import { closeQuietly, PreviousOwners } from "./previous-owners.ts";
 import { Ring } from "./ring.ts";
+import { ringFingerprint } from "./ring-fingerprint.ts";
 
 /**
  * One cache node: its groups, its view of the peer ring and the clients of
@@ -39,6 +44,18 @@ export class GroupCache implements PeerPicker {
   /** Which other peers are down (alive but silent), as their transports report; probes them. */
   readonly #health: PeerHealth;
   #closed = false;
+  /** What this process knows of its peers' health (failures, missing groups, ring mismatches). */
+  readonly #clusterHealth: ClusterHealth;
+  readonly #unobserve: () => void;
+  #fingerprint: string;
+  /** Requests from peers whose ring fingerprint differed from this process's (see {@link checkRing}). */
+  ringMismatches = 0;
+  /** Requests from peers for a group this process does not have. */
+  unknownGroupRequests = 0;
+  /** (asking peer, group) pairs already reported as `unknown-group` since the last ring change. */
+  readonly #unknownReported = new Set<string>();
+  /** What peer clients tell the peers they call about this process. */
+  readonly #clientContext: Omit<PeerClientContext, "liveness">;
   /** How long one peek of a previous owner may take (`peekTimeoutMs`); read by the groups' loads. */
   readonly peekTimeoutMs: number;
   /** The share of a get's `timeoutMs` its owner may take (`peerShare`); read by the groups' loads. */
@@ -51,12 +68,61 @@ export class GroupCache implements PeerPicker {
     this.peerShare = this.#options.peerShare;
     this.#health = new PeerHealth({
       probeIntervalMs: this.#options.probeIntervalMs,
-      onChange: this.#options.onPeerState,
+      onChange: (change) => {
+        // One place peers go down and up: events, health and the user's callback.
+        if (change.state === "down") this.#clusterHealth.markDown(change.peer, change.reason);
+        else if (change.state === "up" && change.previous === "down") this.#clusterHealth.markUp(change.peer);
+        this.#options.onPeerState?.(change);
+      },
       // A client without probes cannot say: take the peer back and let its next check decide.
       probe: (id, signal) => this.#clients.get(id)?.probe?.(signal) ?? Promise.resolve(true),
     });
     this.#previous = new PreviousOwners(this.#options.peekWindowMs);
     this.#ring = this.#newRing([]);
+    this.#fingerprint = ringFingerprint([], this.#options.replicas);
+    this.#clientContext = { self: this.self, ringFingerprint: () => this.#fingerprint };
+    this.#clusterHealth = new ClusterHealth((event) => this.emit(event));
+    this.#unobserve = this.#options.telemetry.observe(this);
+  }
+
+  /**
+   * Reports `event` to `onEvent` and telemetry (for the parts of a peer
+   * outside the core, such as discovery; the cache reports its own).
+   */
+  emit(event: GroupCacheEvent): void {
+    this.#options.telemetry.event(event);
+    emitTo(this.#options.onEvent, event);
+  }
+
+  /**
+   * What is wrong with the cluster as this process sees it: peers down,
+   * peers missing a group, peers with another ring, and problems others
+   * report through {@link reportProblem}. Empty when all is well.
+   */
+  problems(): HealthProblem[] {
+    return this.#clusterHealth.problems();
+  }
+
+  /** The health tracker, for the runtime (`startPeer`) and a detector of hung peers: the one place peers go down and up. */
+  get health(): ClusterHealth {
+    return this.#clusterHealth;
+  }
+
+  /** A digest of the current ring (peer ids and replicas) that peers compare with their own. */
+  get ringFingerprint(): string {
+    return this.#fingerprint;
+  }
+
+  /**
+   * Compares a peer's ring fingerprint with this process's (for
+   * transports, from the `groupcache-ring` header): a difference is
+   * counted in {@link ringMismatches}, reported once per peer and pair as
+   * a `ring-mismatch` event, and listed in {@link problems} until that peer
+   * agrees again.
+   */
+  checkRing(fingerprint: string, from: string | undefined): void {
+    if (fingerprint !== this.#fingerprint) this.ringMismatches++;
+    this.#clusterHealth.ringSeen(from, this.#fingerprint, fingerprint);
   }
 
   /**
@@ -65,7 +131,11 @@ export class GroupCache implements PeerPicker {
    */
   newGroup<T = ByteView, In = Uint8Array | string>(options: GroupOptions<T, In>): Group<T, In> {
     this.#checkOpen();
-    const group = new Group<T, In>(options, this);
+    const group = new Group<T, In>(options, this, {
+      telemetry: this.#options.telemetry.group(String(options?.name)),
+      health: this.#clusterHealth,
+      emit: (event) => this.emit(event),
+    });
     if (this.#groups.has(group.name)) {
       throw new GroupCacheError(
         "already-exists",
@@ -119,6 +189,7 @@ export class GroupCache implements PeerPicker {
     this.#clients = clients;
     this.#health.watch(clients.keys());
     for (const [id, client] of gone) this.#previous.linger(id, client);
+    this.#ringChanged(current, next);
     return true;
   }
 
@@ -133,6 +204,24 @@ export class GroupCache implements PeerPicker {
     const self = this.self;
     const joins = next.peers.includes(self) && (!current.includes(self) || current.length === 1);
     return joins ? this.#newRing(next.peers.filter((id) => id !== self)) : this.#ring;
+  }
+
+  /** After a ring change: the new fingerprint, health forgets departed peers, a `ring-change` event. */
+  #ringChanged(current: readonly string[], next: readonly string[]): void {
+    this.#fingerprint = ringFingerprint(next, this.#options.replicas);
+    this.#clusterHealth.ringChanged(next, this.#fingerprint);
+    this.#unknownReported.clear();
+    const added = next.filter((id) => !current.includes(id));
+    const removed = current.filter((id) => !next.includes(id));
+    this.emit({
+      type: "ring-change",
+      level: "info",
+      peers: next,
+      added,
+      removed,
+      fingerprint: this.#fingerprint,
+      message: `ring of ${this.self || "this process"}: ${next.length} peers (+${added.join(",") || "none"} -${removed.join(",") || "none"}), fingerprint ${this.#fingerprint}`,
+    });
   }
 
   /** The clients of `others`: the current ones, and new ones for peers that joined. */
@@ -155,7 +244,7 @@ export class GroupCache implements PeerPicker {
       }
       if (client === undefined) {
         try {
-          client = (factory as PeerClientFactory)(id, { liveness: this.#health.liveness(id) });
+          client = (factory as PeerClientFactory)(id, { ...this.#clientContext, liveness: this.#health.liveness(id) });
         } catch (error) {
           for (const c of created) closeQuietly(c);
           for (const [gone, c] of reclaimed) this.#previous.linger(gone, c);
@@ -281,7 +370,8 @@ export class GroupCache implements PeerPicker {
   #openGroup(group: string): Group<unknown, unknown> {
     this.#checkOpen();
     const g = this.#groups.get(group);
-    if (g === undefined) throw this.#unknownGroup(group);
+    // Not reported: peeks and writes are best effort, and the gets that follow report the same misconfiguration.
+    if (g === undefined) throw this.#noGroup(group);
     return g;
   }
 
@@ -291,20 +381,37 @@ export class GroupCache implements PeerPicker {
    * here (`minute_qps`). Rejects with `unknown-group` when no group has that
    * name.
    */
-  serve(group: string, key: string, options?: { signal?: AbortSignal }): Promise<ServeResult> {
+  serve(group: string, key: string, options?: Partial<ServeOptions>): Promise<ServeResult> {
     if (this.#closed) return Promise.reject(this.#closedError());
     const g = this.#groups.get(group);
     if (g === undefined) {
-      return Promise.reject(this.#unknownGroup(group));
+      return Promise.reject(this.#unknownGroup(group, options?.from));
     }
     return groupServer(g).serve(key, options);
   }
 
-  #unknownGroup(group: string): GroupCacheError {
+  #noGroup(group: string): GroupCacheError {
     return new GroupCacheError(
       "unknown-group",
       `no group named ${JSON.stringify(group)} on peer ${JSON.stringify(this.self)}`,
     );
+  }
+
+  /** A peer asked for a group this process lacks: reported, and the error to answer. */
+  #unknownGroup(group: string, from: string | undefined): GroupCacheError {
+    const error = this.#noGroup(group);
+    this.unknownGroupRequests++;
+    const pair = `${from ?? ""} ${group}`;
+    if (this.#unknownReported.has(pair)) return error;
+    this.#unknownReported.add(pair);
+    this.emit({
+      type: "unknown-group",
+      level: "warn",
+      group,
+      from,
+      message: `peer ${from ?? "(unnamed)"} asked for group ${JSON.stringify(group)}, which this process does not have: deploy the same groups on every peer`,
+    });
+    return error;
   }
 
   /** {@link serve} for a cached key of `group`, answered at once, or `undefined` when {@link serve} must be called. */
@@ -370,6 +477,7 @@ export class GroupCache implements PeerPicker {
     const clients = [...this.#clients.values()];
     this.#clients = new Map();
     this.#ring = this.#newRing([]);
+    this.#unobserve();
     await Promise.allSettled([...clients.map((c) => c.close()), this.#previous.close()]);
   }
 

@@ -165,7 +165,9 @@ export async function handOff(
         }
         if (owner.stopped) continue;
         budget -= size;
-        owner.current.push(ttlMs > 0 ? { group: source.group, key, value, ttlMs } : { group: source.group, key, value });
+        owner.current.push(
+          ttlMs > 0 ? { group: source.group, key, value, ttlMs } : { group: source.group, key, value },
+        );
         owner.currentBytes += size;
         if (owner.currentBytes >= batchBytes) queue(owner);
       }

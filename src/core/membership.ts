@@ -140,10 +140,12 @@ export interface Membership {
  * set), adds this process while it has not left, and reports failures
  * without touching the ring, so the last good set stays in force.
  *
- * Stops by itself when the cache is closed.
+ * Stops by itself when the cache is closed. Each new set and each failure
+ * is also reported to the cache's `onEvent` (`discovery-change`,
+ * `discovery-error`).
  */
 export function connectDiscovery(
-  cache: Pick<GroupCache, "self" | "peers" | "setPeers">,
+  cache: Pick<GroupCache, "self" | "peers" | "setPeers"> & Partial<Pick<GroupCache, "emit">>,
   discovery: PeerDiscovery,
   options?: ConnectDiscoveryOptions,
 ): Membership {
@@ -156,6 +158,12 @@ export function connectDiscovery(
   let discovered: readonly string[] = [];
   let left = false;
   const report = (error: GroupCacheError) => {
+    cache.emit?.({
+      type: "discovery-error",
+      level: "warn",
+      error,
+      message: `peer discovery failed, keeping the last peers: ${error.message}`,
+    });
     try {
       onError?.(error);
     } catch {
@@ -193,6 +201,12 @@ export function connectDiscovery(
       const next = normalizePeerIds(ids);
       if (samePeerIds(next, discovered)) return;
       discovered = next;
+      cache.emit?.({
+        type: "discovery-change",
+        level: "info",
+        peers: next,
+        message: `discovery lists ${next.length} peers: ${next.join(", ") || "none"}`,
+      });
       apply();
     },
     onError: report,

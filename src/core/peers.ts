@@ -1,5 +1,22 @@
 import type { ClusterWriteRequest, WriteResult } from "./cluster-write.ts";
 import type { PeerLiveness } from "./peer-health.ts";
+import type { TraceCarrier } from "./telemetry.ts";
+
+/** Options of {@link PeerGetter.get}. */
+export interface PeerGetOptions {
+  signal: AbortSignal;
+  /** The caller's trace context, for the owner's spans. Default: none. */
+  trace?: TraceCarrier;
+}
+
+/** Options of {@link PeerServable.serve}: what a transport learnt of the request. */
+export interface ServeOptions {
+  signal: AbortSignal;
+  /** The trace context the asking peer sent (gRPC metadata, a GetStream key's carrier). */
+  trace?: TraceCarrier | undefined;
+  /** The asking peer's id, when it said (the `groupcache-peer` header). */
+  from?: string | undefined;
+}
 
 /**
  * How much longer a value may be served, as durations from the moment it
@@ -44,7 +61,13 @@ export interface PeerGetResult extends RemainingTtl {
  * means the peer failed, and the caller loads the key locally.
  */
 export interface PeerGetter {
-  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult>;
+  /** The peer's id, for metrics and events; "unknown" when absent. */
+  readonly id?: string;
+  /**
+   * `options.trace`, when set, is the caller's trace context: send it along
+   * (gRPC metadata, a per-key carrier) so the owner's spans join the trace.
+   */
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerGetResult>;
   /**
    * Optional: the key's value if the peer holds it in memory (its main or
    * hot cache), `undefined` if it does not, or if it cannot say (it does
@@ -136,9 +159,20 @@ export interface PeerClientContext {
    * leaves its peer in routing, as before health checks.
    */
   liveness: PeerLiveness;
+  /** The calling process's id, told to the peers it calls (the `groupcache-peer` header). */
+  readonly self: string;
+  /**
+   * The caller's current ring fingerprint (it changes with `setPeers`),
+   * told to the peers it calls so an owner can notice a caller that
+   * disagrees on membership.
+   */
+  ringFingerprint(): string;
 }
 
-/** Creates the client of the peer with id `id` (for example `"10.0.0.7:8080"`). */
+/**
+ * Creates the client of the peer with id `id` (for example
+ * `"10.0.0.7:8080"`); `context` describes the calling process.
+ */
 export type PeerClientFactory = (id: string, context?: PeerClientContext) => PeerClient;
 
 /**
@@ -180,7 +214,13 @@ export const noPeers: PeerPicker = { pickPeer: () => undefined };
  * from cache or by a local load and never forwards to another peer.
  */
 export interface PeerServable {
-  serve(group: string, key: string, options: { signal: AbortSignal }): Promise<ServeResult>;
+  serve(group: string, key: string, options: ServeOptions): Promise<ServeResult>;
+  /**
+   * Optional: a request carried the asking peer's ring fingerprint
+   * (`groupcache-ring` header) and maybe its id: compare it with this
+   * process's (as `GroupCache.checkRing`).
+   */
+  checkRing?(fingerprint: string, from: string | undefined): void;
   /** Optional: a cached key's answer at once, or `undefined` to call `serve` (as `GroupCache.serveCached`). */
   serveCached?(group: string, key: string): ServeResult | undefined;
   /**

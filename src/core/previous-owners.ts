@@ -105,7 +105,6 @@ export class PreviousOwners {
     return this.#rings.some(({ ring }) => ring.peers.some(test)) || [...this.#lingering.keys()].some(test);
   }
 
-
   /** Forgets every ring and closes every lingering client. */
   close(): Promise<void> {
     this.#rings = [];

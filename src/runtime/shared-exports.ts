@@ -25,4 +25,4 @@ export {
   peerRequestHandler,
   startPeerServer,
 } from "../transport/index.ts";
-export type { DnsPeersOptions, Peer, StartPeerOptions } from "./start-peer.ts";
+export type { DnsPeersOptions, Peer, PeerHealth, StartPeerOptions } from "./start-peer.ts";

@@ -1,5 +1,8 @@
-import { defaultDrainMs, defaultPeerHost } from "../core/defaults.ts";
+import { clearTimeout, setTimeout } from "node:timers";
+import type { HealthProblem } from "../core/cluster-health.ts";
+import { defaultAloneAfterMs, defaultDrainMs, defaultPeerHost } from "../core/defaults.ts";
 import { GroupCacheError } from "../core/errors.ts";
+import type { EventListener } from "../core/events.ts";
 import { GroupCache } from "../core/groupcache.ts";
 import type { GroupCacheOptions } from "../core/groupcache-options.ts";
 import { type HandoffOptions, type HandoffReport, resolveHandoffOptions } from "../core/handoff.ts";
@@ -13,6 +16,7 @@ import {
 import { nonNegativeNumber } from "../core/options.ts";
 import { formatPeerId, peerIdList } from "../core/peer-id.ts";
 import type { RingHash } from "../core/ring.ts";
+import type { Telemetry } from "../core/telemetry.ts";
 import { createDnsSrvDiscovery, type DnsSrvDiscoveryOptions } from "../discovery/dns-srv.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";
 import { type GrpcPeerClientOptions, grpcPeerClient } from "../transport/grpc-peer-client.ts";
@@ -103,6 +107,44 @@ export interface StartPeerOptions {
   handoff?: HandoffOptions | false;
   /** Stops the peer (as `close()`) when it fires. */
   signal?: AbortSignal;
+  /**
+   * Receives every event of the cache and its discovery (`GroupCacheEvent`),
+   * e.g. `(e) => console[e.level](e.message)`. Default: none; the library
+   * never logs by itself.
+   */
+  onEvent?: EventListener;
+  /**
+   * Metrics and traces. Default: `openTelemetry()` (the global providers of
+   * `@opentelemetry/api`) when that package is installed, else none;
+   * `false` turns it off.
+   */
+  telemetry?: Telemetry | false;
+  /**
+   * With a discovery (`{ dns }` or your own): how long after start-up a
+   * discovery that has listed no peer but this one is reported, as a
+   * `discovery-alone` event and in `health()` (a misspelled Service name,
+   * namespace or port name looks exactly like this). `0`: never. Default:
+   * 60 000 (longer than cluster DNS caching plus a few polls).
+   */
+  aloneAfterMs?: number;
+}
+
+/** What `peer.health()` answers: for a readiness probe, and for a person. */
+export interface PeerHealth {
+  /**
+   * Whether to send this peer traffic: `true` from start until `close()`
+   * begins (then it drains). Problems below do not clear it: a peer that
+   * cannot reach others still serves (it loads keys itself), and taking
+   * pods out of a Service for their peers' faults would empty it.
+   */
+  ready: boolean;
+  /** `ok`, `degraded` (some problem listed), or `closing`. */
+  status: "ok" | "degraded" | "closing";
+  self: string;
+  /** The peers in this process's ring. */
+  peers: readonly string[];
+  /** What is wrong, oldest first: peers down, peers missing a group, rings that differ, a discovery that found no one. */
+  problems: HealthProblem[];
 }
 
 /** A running peer: its cache, its server, its membership. */
@@ -120,6 +162,8 @@ export interface Peer {
   readonly discovery: PeerDiscovery | undefined;
   /** Discovery's view and the drain switch; `undefined` when `peers` was not given. */
   readonly membership: Membership | undefined;
+  /** The peer's health now: see {@link PeerHealth}. */
+  health(): PeerHealth;
   /**
    * Shuts down in the order that loses nothing: leave the ring (stop owning
    * keys); hand the main-cache entries off to their new owners while
@@ -155,6 +199,8 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
   const host = options.host ?? defaultPeerHost;
   const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, defaultDrainMs);
   const handoff = options.handoff === false ? undefined : resolveHandoffOptions("startPeer: handoff", options.handoff);
+  const aloneAfterMs = nonNegativeNumber("startPeer: aloneAfterMs", options.aloneAfterMs, defaultAloneAfterMs);
+  const telemetry = options.telemetry === undefined ? await defaultTelemetry() : options.telemetry;
   const advertise = options.advertiseHost ?? host;
   if (options.self === undefined && wildcard.has(advertise)) {
     throw new GroupCacheError(
@@ -182,6 +228,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
       setLocally: (group, key, value, opts) => started().setLocally(group, key, value, opts),
       acceptHandoff: (entries) => cache?.acceptHandoff(entries) ?? { stored: 0, skipped: entries.length },
       isRingPeerHost: (ip) => cache?.isRingPeerHost(ip) ?? false,
+      checkRing: (fingerprint, from) => cache?.checkRing(fingerprint, from),
     },
     {
       ...options.server,
@@ -203,19 +250,36 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     ...(options.probeIntervalMs === undefined ? {} : { probeIntervalMs: options.probeIntervalMs }),
     ...(options.onPeerState === undefined ? {} : { onPeerState: options.onPeerState }),
     ...(options.peerShare === undefined ? {} : { peerShare: options.peerShare }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    ...(telemetry === false || telemetry === undefined ? {} : { telemetry }),
   });
   const live = cache;
+  const alone = discovery !== undefined && !isStatic(options.peers) ? aloneWatch(live, aloneAfterMs) : undefined;
   const membership =
     discovery === undefined
       ? undefined
       : connectDiscovery(live, discovery, {
-          ...(options.onPeers === undefined ? {} : { onChange: options.onPeers }),
+          onChange: (peers) => {
+            alone?.seen(peers);
+            options.onPeers?.(peers);
+          },
           ...(options.onError === undefined ? {} : { onError: options.onError }),
         });
   let closing: Promise<void> | undefined;
   let handedOff: HandoffReport | undefined;
+  const health = (): PeerHealth => {
+    const problems = live.problems();
+    return {
+      ready: closing === undefined,
+      status: closing !== undefined ? "closing" : problems.length > 0 ? "degraded" : "ok",
+      self,
+      peers: live.peers,
+      problems,
+    };
+  };
   const close = () => {
     closing ??= (async () => {
+      alone?.stop();
       membership?.leave();
       if (membership === undefined && live.peers.includes(self)) {
         live.setPeers(live.peers.filter((id) => id !== self));
@@ -250,12 +314,60 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     server,
     discovery,
     membership,
+    health,
     close,
     [Symbol.asyncDispose]: close,
     get handoff() {
       return handedOff;
     },
   };
+}
+
+/** Whether `peers` is a fixed list (which cannot be "alone" by mistake). */
+function isStatic(peers: StartPeerOptions["peers"]): boolean {
+  return peers !== undefined && !isDiscovery(peers) && !(typeof peers === "object" && peers !== null && "dns" in peers);
+}
+
+/**
+ * Watches for a discovery that lists no peer but this one for `afterMs`
+ * after start-up: then reports `discovery-alone` (event and health) until
+ * another peer shows up.
+ */
+function aloneWatch(cache: GroupCache, afterMs: number) {
+  let found = false;
+  const timer =
+    afterMs === 0
+      ? undefined
+      : setTimeout(() => {
+          if (found) return;
+          const message = `discovery has listed no peer but this one (${cache.self}) for ${afterMs} ms since start-up: check the Service name, namespace and port name, and that its selector matches these pods`;
+          if (cache.health.setProblem("discovery-alone", message)) {
+            cache.emit({ type: "discovery-alone", level: "error", afterMs, message });
+          }
+        }, afterMs);
+  timer?.unref();
+  return {
+    seen(peers: readonly string[]) {
+      if (found || !peers.some((id) => id !== cache.self)) return;
+      found = true;
+      cache.health.setProblem("discovery-alone", undefined);
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
+/**
+ * OpenTelemetry through the global providers when `@opentelemetry/api` is
+ * installed (an optional peer dependency), else none: importing the
+ * adapter fails without the package.
+ */
+async function defaultTelemetry(): Promise<Telemetry | undefined> {
+  try {
+    const { openTelemetry } = await import("../opentelemetry/open-telemetry.ts");
+    return openTelemetry();
+  } catch {
+    return undefined;
+  }
 }
 
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {

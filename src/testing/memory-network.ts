@@ -31,13 +31,19 @@ export class MemoryNetwork {
   }
 
   /** The `peerClient` of caches on this network: its clients call the target's `serve`. */
-  readonly peerClient: PeerClientFactory = (id) => ({
-    get: async (group, key, { signal }) => {
+  readonly peerClient: PeerClientFactory = (id, context) => ({
+    id,
+    get: async (group, key, { signal, trace }) => {
       this.#requests.set(id, (this.#requests.get(id) ?? 0) + 1);
       const target = this.#listening.get(id);
       if (target === undefined) throw new GroupCacheError("unavailable", `peer ${id} is not listening`);
       try {
-        const { value, minuteQps, ttlMs, staleMs } = await target.serve(group, key, { signal });
+        if (context !== undefined) target.checkRing?.(context.ringFingerprint(), context.self);
+        const { value, minuteQps, ttlMs, staleMs } = await target.serve(group, key, {
+          signal,
+          trace,
+          from: context?.self,
+        });
         // The remaining TTL crosses as a wire carries it: a duration, read now.
         return {
           value: value.slice(),

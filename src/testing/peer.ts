@@ -15,8 +15,8 @@
  */
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { linkedSignal } from "../core/signals.ts";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { linkedSignal } from "../core/signals.ts";
 import { createDenoResolver } from "../discovery/deno-resolver.ts";
 import { createNodeResolver } from "../discovery/node-resolver.ts";
 import type { DnsResolver } from "../discovery/resolver.ts";

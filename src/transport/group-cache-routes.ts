@@ -12,6 +12,7 @@ import {
 import type { PeerServable } from "../core/peers.ts";
 import { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import { toConnectError } from "./grpc/grpc-status.ts";
+import { checkCaller, traceFromHeaders } from "./trace-propagation.ts";
 import { maxTimerMs, messageBytesOption } from "./transport-options.ts";
 import { resolveWriteOptions, writeCallerOf } from "./write-caller.ts";
 import { type PeerWriteOptions, type WriteKind, writeRefusal } from "./write-trust.ts";
@@ -139,9 +140,15 @@ export function routesFor(cache: PeerServable, options: ResolvedRoutesOptions): 
       {
         async get(request, context) {
           try {
+            const header = (name: string) => context.requestHeader.get(name);
+            const from = checkCaller(cache, header);
             const { value, minuteQps, ttlMs, staleMs } =
               cache.serveCached?.(request.group, request.key) ??
-              (await cache.serve(request.group, request.key, { signal: context.signal }));
+              (await cache.serve(request.group, request.key, {
+                signal: context.signal,
+                trace: traceFromHeaders(header),
+                from,
+              }));
             return { value, minuteQps, ttlMs: ttlMs ?? 0, staleMs: staleMs ?? 0 };
           } catch (error) {
             throw toConnectError(error);

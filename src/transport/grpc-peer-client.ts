@@ -177,7 +177,7 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
       writeMaxBytes: o.writeMaxBytes,
       interceptors: o.interceptors,
     });
-    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs, o.token);
+    const peer = new GrpcPeer(id, createClient(GroupCache, transport), sessionManager, o.timeoutMs, o.token, context);
     if (context !== undefined && o.pingTimeoutMs > 0) {
       const pinger = new PeerPinger({
         peer: id,
@@ -199,7 +199,8 @@ export function grpcPeerClient(options?: GrpcPeerClientOptions): PeerClientFacto
           writeMaxBytes: o.writeMaxBytes,
           idleMs: o.streamIdleMs,
           receiveWindowBytes,
-          fallback: (group, key, signal) => peer.unaryGet(group, key, signal),
+          fallback: (group, key, signal, trace) => peer.unaryGet(group, key, signal, trace),
+          context,
         }),
       );
     }

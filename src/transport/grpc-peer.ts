@@ -1,12 +1,22 @@
 import { Code, ConnectError, type createClient } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { GroupCacheError } from "../core/errors.ts";
-import type { HandoffEntry, HandoffResult, PeekResult, PeerClient, PeerGetResult } from "../core/peers.ts";
+import type {
+  HandoffEntry,
+  HandoffResult,
+  PeekResult,
+  PeerClient,
+  PeerClientContext,
+  PeerGetOptions,
+  PeerGetResult,
+} from "../core/peers.ts";
+import type { TraceCarrier } from "../core/telemetry.ts";
 import type { GroupCache } from "../gen/groupcachepb/groupcache_pb.ts";
 import type { GetStreamClient } from "./get-stream/get-stream-client.ts";
 import { fromConnectError } from "./grpc/grpc-status.ts";
 import type { PeerPinger } from "./peer-pinger.ts";
 import { withRemainingTtl } from "./remaining-ttl.ts";
+import { callerHeaders } from "./trace-propagation.ts";
 import { tokenHeader } from "./write-caller.ts";
 
 /** A Connect client of the `groupcachepb.GroupCache` service. */
@@ -24,6 +34,7 @@ export class GrpcPeer implements PeerClient {
   readonly #timeoutMs: number;
   /** Headers of write calls: the shared token, when configured. */
   readonly #writeHeaders: Record<string, string> | undefined;
+  readonly #context: PeerClientContext | undefined;
   #stream: GetStreamClient | undefined;
   #pinger: PeerPinger | undefined;
   /** A probe's deadline. */
@@ -40,8 +51,10 @@ export class GrpcPeer implements PeerClient {
     sessionManager: Http2SessionManager,
     timeoutMs: number,
     token?: string | undefined,
+    context?: PeerClientContext,
   ) {
     this.#id = id;
+    this.#context = context;
     this.#client = client;
     this.#sessionManager = sessionManager;
     this.#timeoutMs = timeoutMs;
@@ -91,7 +104,12 @@ export class GrpcPeer implements PeerClient {
     this.#stream = stream;
   }
 
-  get(group: string, key: string, options: { signal: AbortSignal }): Promise<PeerGetResult> {
+  /** The peer's id (`host:port`). */
+  get id(): string {
+    return this.#id;
+  }
+
+  get(group: string, key: string, options: PeerGetOptions): Promise<PeerGetResult> {
     if (this.#closed) {
       return Promise.reject(new GroupCacheError("unavailable", `peer ${this.#id}: client is closed`));
     }
@@ -107,8 +125,8 @@ export class GrpcPeer implements PeerClient {
     }
     const result =
       this.#stream === undefined
-        ? this.unaryGet(group, key, options.signal)
-        : this.#stream.get(group, key, options.signal);
+        ? this.unaryGet(group, key, options.signal, options.trace)
+        : this.#stream.get(group, key, options.signal, options.trace);
     const pinger = this.#pinger;
     if (pinger !== undefined) {
       pinger.started();
@@ -117,13 +135,22 @@ export class GrpcPeer implements PeerClient {
     return result;
   }
 
-  /** Fetches one key with a unary Get call. */
-  async unaryGet(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
+  /**
+   * Fetches one key with a unary Get call; its metadata carries the trace
+   * context, this process's id and ring fingerprint.
+   */
+  async unaryGet(
+    group: string,
+    key: string,
+    signal: AbortSignal,
+    trace: TraceCarrier | undefined,
+  ): Promise<PeerGetResult> {
     let response: Awaited<ReturnType<GroupCacheClient["get"]>>;
+    const headers = trace === undefined ? callerHeaders(this.#context) : { ...trace, ...callerHeaders(this.#context) };
     try {
       response = await this.#client.get(
         { group, key },
-        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs } : { signal },
+        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs, headers } : { signal, headers },
       );
     } catch (error) {
       throw fromConnectError(error, this.#id);

@@ -30,6 +30,7 @@ const key = (id: number, group: string, k: string): OutgoingKey => ({
   key: k,
   groupBytes: Buffer.byteLength(group),
   keyBytes: Buffer.byteLength(k),
+  trace: undefined,
 });
 
 function requestFrame(keys: OutgoingKey[], cancels: number[]): Buffer {

@@ -59,6 +59,7 @@ export function getRequest(group: Uint8Array | string, key: Uint8Array | string)
 export function getStreamFrame(group: string, keys: readonly string[], firstId = 1): Buffer {
   const outgoing: OutgoingKey[] = keys.map((key, i) => ({
     id: firstId + i,
+    trace: undefined,
     group,
     key,
     groupBytes: Buffer.byteLength(group),

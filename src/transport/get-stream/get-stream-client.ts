@@ -4,9 +4,11 @@ import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { defaultMaxKeysPerMessage } from "../../core/defaults.ts";
 import { GroupCacheError } from "../../core/errors.ts";
-import type { PeerGetResult } from "../../core/peers.ts";
+import type { PeerClientContext, PeerGetResult } from "../../core/peers.ts";
+import type { TraceCarrier } from "../../core/telemetry.ts";
 import { fromConnectError, fromGrpcStatus, withNotFoundTtl } from "../grpc/grpc-status.ts";
 import { withRemainingTtl } from "../remaining-ttl.ts";
+import { callerHeaders, ringHeader } from "../trace-propagation.ts";
 import { type CallAnswer, type CallEvents, GetStreamCall } from "./get-stream-call.ts";
 import { getStreamPath, keyRequestEntrySize, type OutgoingKey, readMaxBytesHeader } from "./get-stream-codec.ts";
 
@@ -25,7 +27,14 @@ export interface GetStreamClientOptions {
   /** The connection-level HTTP/2 receive window to ask for (the streams' is a session setting). */
   receiveWindowBytes: number;
   /** Fetches a key with a unary Get: used for every key once the peer turns out not to serve GetStream. */
-  fallback: (group: string, key: string, signal: AbortSignal) => Promise<PeerGetResult>;
+  fallback: (
+    group: string,
+    key: string,
+    signal: AbortSignal,
+    trace: TraceCarrier | undefined,
+  ) => Promise<PeerGetResult>;
+  /** The calling process (its id and ring fingerprint, sent when a stream opens). Default: none. */
+  context?: PeerClientContext | undefined;
 }
 
 /**
@@ -73,14 +82,24 @@ class PendingKey implements OutgoingKey {
   readonly signal: AbortSignal;
   readonly deadline: number;
   readonly owner: GetStreamClient;
+  readonly trace: TraceCarrier | undefined;
   resolve!: (result: PeerGetResult) => void;
   reject!: (reason: unknown) => void;
   /** The call it was sent on; `undefined` while queued. */
   sentOn: GetStreamCall | undefined = undefined;
   done = false;
 
-  constructor(owner: GetStreamClient, id: number, group: string, key: string, signal: AbortSignal, deadline: number) {
+  constructor(
+    owner: GetStreamClient,
+    id: number,
+    group: string,
+    key: string,
+    signal: AbortSignal,
+    deadline: number,
+    trace: TraceCarrier | undefined,
+  ) {
     this.owner = owner;
+    this.trace = trace;
     this.id = id;
     this.group = group;
     this.key = key;
@@ -118,6 +137,8 @@ export class GetStreamClient {
   /** Retired calls with cancels to send. */
   #dirty: GetStreamCall[] = [];
   #opening = false;
+  /** The ring fingerprint the current call was opened with (sent in its headers). */
+  #callRing: string | undefined;
   #flushScheduled = false;
   #legacy = false;
   #closed = false;
@@ -142,16 +163,17 @@ export class GetStreamClient {
   }
 
   /** Asks the peer for `key` of `group` on the stream. */
-  get(group: string, key: string, signal: AbortSignal): Promise<PeerGetResult> {
+  get(group: string, key: string, signal: AbortSignal, trace?: TraceCarrier): Promise<PeerGetResult> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (signal.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled", `peer ${this.#o.peer}`));
-    if (this.#legacy) return this.#o.fallback(group, key, signal);
+    if (this.#legacy) return this.#o.fallback(group, key, signal, trace);
     // One clock read per batch: the keys queued before the next flush share it.
     this.#batchTime ??= performance.now();
     const now = this.#batchTime;
     this.#lastUsed = now;
     const timeoutMs = this.#o.timeoutMs;
-    const pending = new PendingKey(this, this.#newId(), group, key, signal, timeoutMs > 0 ? now + timeoutMs : Infinity);
+    const deadline = timeoutMs > 0 ? now + timeoutMs : Infinity;
+    const pending = new PendingKey(this, this.#newId(), group, key, signal, deadline, trace);
     const promise = new Promise<PeerGetResult>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -246,7 +268,13 @@ export class GetStreamClient {
       this.#fallBack(this.#takeQueue());
       return;
     }
-    const call = this.#call;
+    let call = this.#call;
+    // The owner checked the ring sent when the stream opened: after a ring
+    // change, new keys go on a new stream that carries the new one.
+    if (call !== undefined && this.#callRing !== this.#o.context?.ringFingerprint()) {
+      this.#retire(call);
+      call = this.#call;
+    }
     if (call === undefined) {
       this.#open();
       return;
@@ -298,10 +326,12 @@ export class GetStreamClient {
   #open(): void {
     if (this.#opening) return;
     this.#opening = true;
+    const caller = callerHeaders(this.#o.context);
     const headers = {
       "content-type": "application/grpc",
       te: "trailers",
       [readMaxBytesHeader]: String(this.#o.readMaxBytes),
+      ...caller,
     };
     this.#o.sessionManager.request("POST", getStreamPath, headers, {}).then(
       (stream) => {
@@ -311,6 +341,7 @@ export class GetStreamClient {
           return;
         }
         this.#call = new GetStreamCall(stream, this.#o.readMaxBytes, this.#o.receiveWindowBytes, this.#events);
+        this.#callRing = caller[ringHeader];
         this.#armIdle(this.#o.idleMs);
         this.#flush();
       },
@@ -383,7 +414,7 @@ export class GetStreamClient {
       pending.done = true;
       this.#keys.delete(pending.id);
       pending.signal.removeEventListener("abort", pending);
-      this.#o.fallback(pending.group, pending.key, pending.signal).then(pending.resolve, pending.reject);
+      this.#o.fallback(pending.group, pending.key, pending.signal, pending.trace).then(pending.resolve, pending.reject);
     }
   }
 

@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import { GroupCacheError } from "../../core/errors.ts";
+import type { TraceCarrier } from "../../core/telemetry.ts";
 
 /**
  * The GetStream wire format: its path and header, and the protobuf encoding
@@ -54,13 +55,17 @@ function writePrefix(buf: Buffer, length: number): void {
   buf.writeUInt32BE(length, 1);
 }
 
-/** A key to send: its id, group and key, with the UTF-8 sizes of the strings. */
+/**
+ * A key to send: its id, group and key, with the UTF-8 sizes of the
+ * strings, and its trace context (`trace_context`, field 5) if traced.
+ */
 export interface OutgoingKey {
   id: number;
   group: string;
   key: string;
   groupBytes: number;
   keyBytes: number;
+  trace: TraceCarrier | undefined;
 }
 
 /** The encoded size of a KeyRequest's body. */
@@ -68,8 +73,47 @@ export function keyRequestSize(k: OutgoingKey): number {
   return (
     (k.id === 0 ? 0 : 1 + varintSize(k.id)) +
     (k.groupBytes === 0 ? 0 : 1 + varintSize(k.groupBytes) + k.groupBytes) +
-    (k.keyBytes === 0 ? 0 : 1 + varintSize(k.keyBytes) + k.keyBytes)
+    (k.keyBytes === 0 ? 0 : 1 + varintSize(k.keyBytes) + k.keyBytes) +
+    (k.trace === undefined ? 0 : traceContextSize(k.trace))
   );
+}
+
+/** The size of one map entry's body: `key = 1`, `value = 2`, both strings. */
+function mapEntrySize(name: string, value: string): number {
+  const n = Buffer.byteLength(name, "utf8");
+  const v = Buffer.byteLength(value, "utf8");
+  return (n === 0 ? 0 : 1 + varintSize(n) + n) + (v === 0 ? 0 : 1 + varintSize(v) + v);
+}
+
+/** The encoded size of a KeyRequest's `trace_context` entries (tag, length, entry each). */
+function traceContextSize(trace: TraceCarrier): number {
+  let size = 0;
+  for (const name in trace) {
+    const entry = mapEntrySize(name, trace[name] as string);
+    size += 1 + varintSize(entry) + entry;
+  }
+  return size;
+}
+
+/** Writes a length-delimited string field (skipped when empty, as proto3 does). */
+function writeString(buf: Buffer, pos: number, tag: number, text: string): number {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes === 0) return pos;
+  buf[pos++] = tag;
+  pos = writeVarint(buf, pos, bytes);
+  return pos + buf.write(text, pos, "utf8");
+}
+
+/** Writes a KeyRequest's `trace_context` map entries. */
+function writeTraceContext(buf: Buffer, pos: number, trace: TraceCarrier): number {
+  for (const name in trace) {
+    const value = trace[name] as string;
+    buf[pos++] = 0x2a;
+    pos = writeVarint(buf, pos, mapEntrySize(name, value));
+    pos = writeString(buf, pos, 0x0a, name);
+    pos = writeString(buf, pos, 0x12, value);
+  }
+  return pos;
 }
 
 /** The bytes a KeyRequest adds to a GetStreamRequest (tag, length, body). */
@@ -113,6 +157,7 @@ export function encodeRequestFrame(
       pos = writeVarint(buf, pos, k.keyBytes);
       pos += buf.write(k.key, pos, "utf8");
     }
+    if (k.trace !== undefined) pos = writeTraceContext(buf, pos, k.trace);
   }
   if (packed !== 0) {
     buf[pos++] = 0x12;
@@ -277,9 +322,13 @@ function utf8(buf: Buffer, start: number, end: number): string | undefined {
 }
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Receives what a GetStreamRequest holds, in order. A string that is not valid UTF-8 is `undefined`. */
+/**
+ * Receives what a GetStreamRequest holds, in order. A string that is not
+ * valid UTF-8 is `undefined`; `trace` is the key's `trace_context`, when
+ * it has one.
+ */
 export interface RequestVisitor {
-  get(id: number, group: string | undefined, key: string | undefined): void;
+  get(id: number, group: string | undefined, key: string | undefined, trace: TraceCarrier | undefined): void;
   cancel(id: number): void;
 }
 
@@ -314,6 +363,7 @@ export function decodeRequest(buf: Buffer, start: number, end: number, visitor: 
       let id = 0;
       let group: string | undefined = "";
       let key: string | undefined = "";
+      let trace: TraceCarrier | undefined;
       while (r.pos < itemEnd) {
         const t = r.varint32();
         if (t === 0x08) id = nestedVarint(r, itemEnd);
@@ -325,10 +375,13 @@ export function decodeRequest(buf: Buffer, start: number, end: number, visitor: 
           const e = nestedEnd(r, itemEnd);
           key = utf8(buf, r.pos, e);
           r.pos = e;
+        } else if (t === 0x2a) {
+          trace ??= {};
+          readMapEntry(r, nestedEnd(r, itemEnd), trace);
         } else skipNested(r, t, itemEnd);
       }
       if (r.pos !== itemEnd) throw malformed("premature EOF");
-      visitor.get(id, group, key);
+      visitor.get(id, group, key, trace);
     } else if (tag === 0x12) {
       const e = r.delimited();
       while (r.pos < e) visitor.cancel(nestedVarint(r, e));
@@ -442,6 +495,27 @@ function nestedDouble(r: Reader, end: number): number {
   const value = r.buf.readDoubleLE(r.pos);
   r.pos += 8;
   return value;
+}
+
+/**
+ * Reads a `map<string, string>` entry ending at `end` into `map`; an entry
+ * whose strings are not UTF-8 is dropped (trace context is advisory).
+ */
+function readMapEntry(r: Reader, end: number, map: Record<string, string>): void {
+  let name: string | undefined = "";
+  let value: string | undefined = "";
+  while (r.pos < end) {
+    const t = r.varint32();
+    if (t === 0x0a || t === 0x12) {
+      const e = nestedEnd(r, end);
+      const text = utf8(r.buf, r.pos, e);
+      if (t === 0x0a) name = text;
+      else value = text;
+      r.pos = e;
+    } else skipNested(r, t, end);
+  }
+  if (r.pos !== end) throw malformed("premature EOF");
+  if (name !== undefined && value !== undefined) map[name] = value;
 }
 
 /** Reads a varint of a nested message that must not run past `end`. */

@@ -2,6 +2,7 @@ import { setImmediate } from "node:timers";
 import { Code } from "@connectrpc/connect";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerServable, ServeResult } from "../../core/peers.ts";
+import type { TraceCarrier } from "../../core/telemetry.ts";
 import { notFoundTtlOf, toGrpcStatus } from "../grpc/grpc-status.ts";
 import { keyResponseEntrySize, type OutgoingResult, type RequestVisitor } from "./get-stream-codec.ts";
 import type { KeyBudget } from "./key-budget.ts";
@@ -28,6 +29,8 @@ interface QueuedGet {
   id: number;
   group: string | undefined;
   key: string | undefined;
+  /** The caller's trace context for this key, if it sent one. */
+  trace: TraceCarrier | undefined;
   /** The caller cancelled it while it waited. */
   cancelled: boolean;
 }
@@ -74,6 +77,8 @@ export class GetStreamResponder implements RequestVisitor {
   readonly #maxMessageBytes: number;
   readonly #sink: ResultSink;
   readonly #limits: ResponderLimits;
+  /** The asking peer's id, when its stream said (for events). */
+  readonly #from: string | undefined;
   readonly #inFlight = new Map<number, AbortController>();
   #out: OutgoingResult[] = [];
   /** Sum of the entry sizes in `#out`. */
@@ -103,8 +108,9 @@ export class GetStreamResponder implements RequestVisitor {
    * `writeMaxBytes`, or less if the caller reads less); an answer that does
    * not fit is replaced by RESOURCE_EXHAUSTED for its key.
    */
-  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink, limits: ResponderLimits) {
+  constructor(cache: PeerServable, maxMessageBytes: number, sink: ResultSink, limits: ResponderLimits, from?: string) {
     this.#cache = cache;
+    this.#from = from;
     this.#maxMessageBytes = maxMessageBytes;
     this.#sink = sink;
     this.#limits = limits;
@@ -126,22 +132,22 @@ export class GetStreamResponder implements RequestVisitor {
   }
 
   /** A KeyRequest arrived: serves it, or queues it while backed up or out of slots. Strings that were not valid UTF-8 are `undefined`. */
-  get(id: number, group: string | undefined, key: string | undefined): void {
+  get(id: number, group: string | undefined, key: string | undefined, trace?: TraceCarrier): void {
     if (this.#closed) return;
     if (this.#inFlight.has(id) || this.#queued.has(id)) {
       this.#push(id, Code.InvalidArgument, `request id ${id} is already in flight on this stream`);
       return;
     }
     // Behind keys that wait, in order; or first in line when no slot is free.
-    if (this.#queued.size > 0 || this.#paused || !this.#serve(id, group, key)) {
-      const q: QueuedGet = { id, group, key, cancelled: false };
+    if (this.#queued.size > 0 || this.#paused || !this.#serve(id, group, key, trace)) {
+      const q: QueuedGet = { id, group, key, trace, cancelled: false };
       this.#queue.push(q);
       this.#queued.set(id, q);
     }
   }
 
   /** Serves one key now; `false` when it needs a slot and none is free (it is then not served). */
-  #serve(id: number, group: string | undefined, key: string | undefined): boolean {
+  #serve(id: number, group: string | undefined, key: string | undefined, trace: TraceCarrier | undefined): boolean {
     if (group === undefined || key === undefined) {
       this.#push(id, Code.InvalidArgument, `${group === undefined ? "group" : "key"} is not valid UTF-8`);
       return true;
@@ -157,7 +163,7 @@ export class GetStreamResponder implements RequestVisitor {
     this.#inFlight.set(id, controller);
     let served: Promise<ServeResult>;
     try {
-      served = this.#cache.serve(group, key, { signal: controller.signal });
+      served = this.#cache.serve(group, key, { signal: controller.signal, trace, from: this.#from });
     } catch (error) {
       served = Promise.reject(error);
     }
@@ -203,7 +209,7 @@ export class GetStreamResponder implements RequestVisitor {
     const queue = this.#queue;
     while (this.#queueHead < queue.length && !this.#paused) {
       const q = queue[this.#queueHead] as QueuedGet;
-      if (!q.cancelled && !this.#serve(q.id, q.group, q.key)) break; // out of slots: it stays first
+      if (!q.cancelled && !this.#serve(q.id, q.group, q.key, q.trace)) break; // out of slots: it stays first
       this.#queueHead++;
       this.#queued.delete(q.id);
     }

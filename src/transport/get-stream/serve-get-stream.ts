@@ -11,6 +11,7 @@ import { closeAfterAnswer } from "../close-after-answer.ts";
 import { FramePool } from "../grpc/frame-pool.ts";
 import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
 import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
+import { checkCaller } from "../trace-propagation.ts";
 import { maxTimerMs } from "../transport-options.ts";
 import {
   countRequestKeys,
@@ -143,6 +144,7 @@ export function serveGetStream(
     messageTimer = setTimeout(onSlowMessage, messageTimeoutMs);
   };
   const maxMessageBytes = answerLimit(header(request, readMaxBytesHeader), options.writeMaxBytes);
+  const caller = checkCaller(cache, (name) => header(request, name));
   const responder = new GetStreamResponder(
     cache,
     maxMessageBytes,
@@ -161,6 +163,7 @@ export function serveGetStream(
       return ok;
     },
     { maxKeysInFlight: options.maxStreamKeysInFlight, connection, onRoom },
+    caller,
   );
   const reader = new GrpcFrameReader(options.readMaxBytes);
   // The server's shutdown and the stream's grpc-timeout, as one signal.

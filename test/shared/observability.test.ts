@@ -1,5 +1,6 @@
 import { SpanKind } from "@opentelemetry/api";
 import { afterEach, describe, expect, test, vi } from "vitest";
+import { defaultEntryOverheadBytes } from "../../src/core/defaults.ts";
 import type { Telemetry } from "../../src/core/telemetry.ts";
 import { GroupCache, type GroupCacheEvent, neverHot, type PeerDiscovery } from "../../src/index.ts";
 import type { Peer, StartPeerOptions } from "../../src/runtime/start-peer.ts";
@@ -107,7 +108,7 @@ describe("metrics through the OpenTelemetry SDK", () => {
         expect({ name, value: point?.value }).toEqual({ name, value: expected[stat as keyof typeof expected] });
       }
     }
-    const bytes = [...mine].reduce((n, k) => n + k.length + `value of ${k}`.length, 0);
+    const bytes = [...mine].reduce((n, k) => n + k.length + `value of ${k}`.length + defaultEntryOverheadBytes, 0);
     expect(await a.otel.value("groupcache.cache.bytes", { "groupcache.cache.type": "main" })).toBe(bytes);
     expect(await a.otel.value("groupcache.cache.items", { "groupcache.cache.type": "main" })).toBe(10);
     expect(await a.otel.value("groupcache.cache.items", { "groupcache.cache.type": "hot" })).toBe(0);

@@ -271,8 +271,8 @@ test("TTL options are checked at newGroup", () => {
 
 test("an expired entry pushed out for room counts as an expiration; a live one as an eviction", async () => {
   const clock = new ManualClock();
-  // Each entry costs 4 bytes ("a" + "a#1"): room for two.
-  const { group } = counting(clock, { ttlMs: 100, cacheBytes: 8 });
+  // Each entry costs 4 bytes ("a" + "a#1", no per-entry overhead counted): room for two.
+  const { group } = counting(clock, { ttlMs: 100, cacheBytes: 8, entryOverheadBytes: 0 });
   await group.get("a");
   clock.advance(50);
   await group.get("b");

@@ -92,7 +92,7 @@ export interface GroupCacheOptions {
    * (the OpenTelemetry API's global providers by default). Hits call no
    * telemetry at all (counters are read when metrics are collected), so
    * they cost the same with it or without. Default: none (`startPeer`
-   * turns OpenTelemetry on when `@opentelemetry/api` is installed).
+   * turns OpenTelemetry on when an SDK has registered a global provider).
    */
   telemetry?: Telemetry;
 }

@@ -91,7 +91,7 @@ function errorType(error: unknown): string {
 /**
  * Metrics and traces of a cache through the OpenTelemetry API, for the
  * `telemetry` option of `GroupCache` (and `startPeer`, which uses it by
- * default when `@opentelemetry/api` is installed). The library depends on
+ * default once an SDK has registered a global provider). The library depends on
  * the API only, never on an SDK: without one every instrument is a no-op.
  *
  * Metrics, with the attribute `groupcache.group`:

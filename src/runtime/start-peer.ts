@@ -115,8 +115,9 @@ export interface StartPeerOptions {
   onEvent?: EventListener;
   /**
    * Metrics and traces. Default: `openTelemetry()` (the global providers of
-   * `@opentelemetry/api`) when that package is installed, else none;
-   * `false` turns it off.
+   * `@opentelemetry/api`) when an OpenTelemetry SDK has registered a global
+   * provider before `startPeer` (as `node --import ./instrumentation.ts`
+   * does), else none; `false` turns it off.
    */
   telemetry?: Telemetry | false;
   /**
@@ -357,11 +358,20 @@ function aloneWatch(cache: GroupCache, afterMs: number) {
 }
 
 /**
- * OpenTelemetry through the global providers when `@opentelemetry/api` is
- * installed (an optional peer dependency), else none: importing the
- * adapter fails without the package.
+ * Where `@opentelemetry/api` 1.x keeps what was registered globally (a
+ * provider, a propagator), shared by every copy of the package in the
+ * process: absent until an SDK registers something.
+ */
+const otelGlobal = Symbol.for("opentelemetry.js.api.1");
+
+/**
+ * OpenTelemetry through the global providers once an SDK has registered
+ * one, else none. Without a registration the API would only hand out
+ * no-ops, so it is not even imported: a process without an SDK (or without
+ * the optional `@opentelemetry/api`) starts as fast as before.
  */
 async function defaultTelemetry(): Promise<Telemetry | undefined> {
+  if ((globalThis as Record<symbol, unknown>)[otelGlobal] === undefined) return undefined;
   try {
     const { openTelemetry } = await import("../opentelemetry/open-telemetry.ts");
     return openTelemetry();

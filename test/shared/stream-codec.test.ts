@@ -96,6 +96,31 @@ describe("GetStreamRequest", () => {
     expect(frame.byteLength).toBe(5 + expected.byteLength);
   });
 
+  test("a key's trace_context (field 5) encodes to protobuf-es's bytes and decodes back, keys without it unchanged", () => {
+    const trace = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "k=v", "": "" };
+    const traced = [{ ...key(9, "g", "a"), trace }, key(10, "g", "b")];
+    const frame = requestFrame(traced, []);
+    const expected = toBinary(
+      GetStreamRequestSchema,
+      create(GetStreamRequestSchema, {
+        gets: [
+          { id: 9, group: "g", key: "a", traceContext: trace },
+          { id: 10, group: "g", key: "b" },
+        ],
+      }),
+    );
+    expect(Buffer.from(frame.subarray(5)).equals(Buffer.from(expected))).toBe(true);
+    const seen: [number, unknown][] = [];
+    decodeRequest(Buffer.from(expected), 0, expected.byteLength, {
+      get: (id, _group, _key, carrier) => seen.push([id, carrier]),
+      cancel: () => {},
+    });
+    expect(seen).toEqual([
+      [9, trace],
+      [10, undefined],
+    ]);
+  });
+
   test("decodes what protobuf-es encodes, including unpacked cancels and unknown fields", () => {
     const message = create(GetStreamRequestSchema, {
       gets: [

@@ -78,11 +78,15 @@ export function keyRequestSize(k: OutgoingKey): number {
   );
 }
 
-/** The size of one map entry's body: `key = 1`, `value = 2`, both strings. */
+/**
+ * The size of one map entry's body: `key = 1`, `value = 2`, both strings,
+ * both written even when empty (as protobuf-es and other encoders write
+ * map entries).
+ */
 function mapEntrySize(name: string, value: string): number {
   const n = Buffer.byteLength(name, "utf8");
   const v = Buffer.byteLength(value, "utf8");
-  return (n === 0 ? 0 : 1 + varintSize(n) + n) + (v === 0 ? 0 : 1 + varintSize(v) + v);
+  return 1 + varintSize(n) + n + 1 + varintSize(v) + v;
 }
 
 /** The encoded size of a KeyRequest's `trace_context` entries (tag, length, entry each). */
@@ -95,10 +99,9 @@ function traceContextSize(trace: TraceCarrier): number {
   return size;
 }
 
-/** Writes a length-delimited string field (skipped when empty, as proto3 does). */
+/** Writes a length-delimited string field, even when empty. */
 function writeString(buf: Buffer, pos: number, tag: number, text: string): number {
   const bytes = Buffer.byteLength(text, "utf8");
-  if (bytes === 0) return pos;
   buf[pos++] = tag;
   pos = writeVarint(buf, pos, bytes);
   return pos + buf.write(text, pos, "utf8");

@@ -19,6 +19,12 @@ const dir = join(root, "node_modules", ".cache", "readme-snippets");
 const prelude = `
 /** The README's example backend: the n-th Fibonacci number, slowly. */
 declare function slowFibonacci(n: number, signal: AbortSignal): Promise<bigint>;
+/** What the README's fragments take as given: a logger, an app's group and row, this pod's id and IP. */
+declare const log: { warn(message: string): void };
+declare const users: import("groupcache").Group<string, string>;
+declare const row: { id: string; name: string };
+declare const self: string;
+declare const podIp: string;
 `;
 
 interface Block {

@@ -63,7 +63,7 @@ test.each([
     {
       peer: silent,
       state: "down",
-      reason: `peer ${silent}: no answer to an HTTP/2 PING within pingTimeoutMs (300 ms)`,
+      reason: `peer ${silent}: no answer to an HTTP/2 PING within pingTimeoutMs (1000 ms)`,
     },
   ]);
 

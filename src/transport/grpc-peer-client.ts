@@ -96,13 +96,14 @@ export interface GrpcPeerClientOptions {
    * routing: what was in flight to it fails at once and is loaded locally,
    * as are its keys until it answers a probe (`GroupCache`'s
    * `probeIntervalMs`). So it is noticed within `pingAfterMs` +
-   * `pingTimeoutMs` (~400 ms by default) instead of after `timeoutMs`. A
+   * `pingTimeoutMs` (~1.1 s by default) instead of after `timeoutMs`. A
    * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
    * socket, so a slow getter does not count as silence; a peer whose event
    * loop stalls longer than this does. A false alarm costs loads of the
    * peer's keys here until the next probe (every `probeIntervalMs`, each
    * waiting up to 1 s), never a failed get. `0` turns the checks off.
-   * Default: 300.
+   * Lower it (300 ms detects a stopped peer in ~400 ms) where peers are
+   * not starved of CPU. Default: 1 000.
    */
   pingTimeoutMs?: number;
 }
@@ -118,11 +119,13 @@ const defaultStreamIdleMs = 1_000;
 const defaultPingAfterMs = 100;
 /**
  * `pingTimeoutMs` when unset. A PING crosses loopback or a LAN in well
- * under a millisecond; this leaves room for a peer (or this process)
- * starved of CPU for a moment on a crowded node: 200 ms gave false alarms
- * on a 2-core machine at a load average of 18.
+ * under a millisecond; this leaves room for a peer starved of CPU on a
+ * crowded node, where a burst of a few milliseconds of work takes hundreds
+ * of wall-clock milliseconds: on a 2-core machine at a load average of 30,
+ * 200 and 300 ms gave false alarms (cold processes under a burst of 1,000
+ * gets), each costing local loads of a live peer's keys.
  */
-const defaultPingTimeoutMs = 300;
+const defaultPingTimeoutMs = 1_000;
 /**
  * A probe's deadline: longer than a PING's, as a probe of a peer that was
  * dropped opens a new connection first; and a peer that resumes answers the

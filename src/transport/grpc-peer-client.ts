@@ -99,7 +99,9 @@ export interface GrpcPeerClientOptions {
    * `pingTimeoutMs` (~1.1 s by default) instead of after `timeoutMs`. A
    * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
    * socket, so a slow getter does not count as silence; a peer whose event
-   * loop stalls longer than this does. A false alarm costs loads of the
+   * loop stalls longer than this does. A connection that has not answered
+   * yet (a peer process that is just starting) gets 5 times as long. A
+   * false alarm costs loads of the
    * peer's keys here until the next probe (every `probeIntervalMs`, each
    * waiting up to 1 s), never a failed get. `0` turns the checks off.
    * Lower it (300 ms detects a stopped peer in ~400 ms) where peers are

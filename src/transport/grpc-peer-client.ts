@@ -91,21 +91,20 @@ export interface GrpcPeerClientOptions {
   pingAfterMs?: number;
   /**
    * How long that PING may go unanswered before the peer is reported down,
-   * in ms. A peer that is alive but silent
-   * (stopped, in a GC storm, its event loop saturated) is then taken out of
-   * routing: what was in flight to it fails at once and is loaded locally,
-   * as are its keys until it answers a probe (`GroupCache`'s
-   * `probeIntervalMs`). So it is noticed within `pingAfterMs` +
-   * `pingTimeoutMs` (~1.1 s by default) instead of after `timeoutMs`. A
-   * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
-   * socket, so a slow getter does not count as silence; a peer whose event
-   * loop stalls longer than this does. A connection that has not answered
-   * yet (a peer process that is just starting) gets 5 times as long. A
-   * false alarm costs loads of the
-   * peer's keys here until the next probe (every `probeIntervalMs`, each
-   * waiting up to 1 s), never a failed get. `0` turns the checks off.
-   * Lower it (300 ms detects a stopped peer in ~400 ms) where peers are
-   * not starved of CPU. Default: 1 000.
+   * in ms. A peer that is alive but silent (stopped, in a GC storm, its
+   * event loop saturated) is then taken out of routing: what was in flight
+   * to it fails at once and is loaded locally, as are its keys until it
+   * answers a probe (`GroupCache`'s `probeIntervalMs`). So it is noticed
+   * within `pingAfterMs` + `pingTimeoutMs` (~1.1 s by default) instead of
+   * after `timeoutMs`. A peer's HTTP/2 layer acks a PING as soon as its
+   * event loop reads the socket, so a slow getter does not count as
+   * silence; a peer whose event loop stalls longer than this does. A
+   * connection that has not answered yet (to a peer process that is just
+   * starting) gets 5 times as long. A false alarm costs local loads of the
+   * peer's keys until the next probe (every `probeIntervalMs`, each waiting
+   * up to 1 s), never a failed get. Lower it where peers have their CPU
+   * (300 ms notices a stopped peer in ~400 ms). `0` turns the checks off.
+   * Default: 1 000.
    */
   pingTimeoutMs?: number;
 }

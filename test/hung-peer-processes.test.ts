@@ -95,9 +95,9 @@ test("SIGSTOP one of 3 peers: 0 failed gets, each of its keys loaded once by eac
   // Noticed by a PING, well before the callers' deadline.
   expect(tookMs).toBeLessThan(2_000);
   for (const asker of [a, b]) {
-    const s = await stateOf(asker, c);
-    expect(s?.state).toBe("down");
-    expect(s?.reason).toBe(`peer ${c.id}: no answer to an HTTP/2 PING within pingTimeoutMs (300 ms)`);
+    // The gets may have fallen back first (the owner gets half of their 2 s): the PING's verdict follows.
+    const s = await untilState(asker, c, "down");
+    expect(s?.reason).toBe(`peer ${c.id}: no answer to an HTTP/2 PING within pingTimeoutMs (1000 ms)`);
   }
   const during = await Promise.all([a, b].map((p) => p.request("stats", { group: "g" })));
   // Each owner loads its own keys once (for both askers); c's keys are loaded once by each asker.

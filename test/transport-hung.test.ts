@@ -54,8 +54,8 @@ test.each([
 
   const started = performance.now();
   const values = await Promise.all(first.flatMap((k) => [group.get(k), group.get(k), group.get(k)]));
-  // No deadline anywhere but the client's 35 s: the PING decided.
-  expect(performance.now() - started).toBeLessThan(5_000);
+  // No deadline anywhere but the client's 35 s: the PING decided (5 × 1 s on a connection that never answered).
+  expect(performance.now() - started).toBeLessThan(15_000);
   expect(values).toEqual(first.flatMap((k) => Array(3).fill(`local ${k}`)));
   expect(loads).toEqual(first);
   expect(group.stats).toMatchObject({ peerErrors: first.length, localLoads: first.length, peerLoads: 0 });
@@ -63,7 +63,7 @@ test.each([
     {
       peer: silent,
       state: "down",
-      reason: `peer ${silent}: no answer to an HTTP/2 PING within pingTimeoutMs (300 ms)`,
+      reason: `peer ${silent}: no answer to an HTTP/2 PING within 5000 ms (5 × pingTimeoutMs on a connection that never answered)`,
     },
   ]);
 

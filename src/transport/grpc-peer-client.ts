@@ -92,18 +92,20 @@ export interface GrpcPeerClientOptions {
   pingAfterMs?: number;
   /**
    * How long that PING may go unanswered before the peer is reported down,
-   * in ms. A peer that is alive but silent
-   * (stopped, in a GC storm, its event loop saturated) is then taken out of
-   * routing: what was in flight to it fails at once and is loaded locally,
-   * as are its keys until it answers a probe (`GroupCache`'s
-   * `probeIntervalMs`). So it is noticed within `pingAfterMs` +
-   * `pingTimeoutMs` (~400 ms by default) instead of after `timeoutMs`. A
-   * peer's HTTP/2 layer acks a PING as soon as its event loop reads the
-   * socket, so a slow getter does not count as silence; a peer whose event
-   * loop stalls longer than this does. A false alarm costs loads of the
-   * peer's keys here until the next probe (every `probeIntervalMs`, each
-   * waiting up to 1 s), never a failed get. `0` turns the checks off.
-   * Default: 300.
+   * in ms. A peer that is alive but silent (stopped, in a GC storm, its
+   * event loop saturated) is then taken out of routing: what was in flight
+   * to it fails at once and is loaded locally, as are its keys until it
+   * answers a probe (`GroupCache`'s `probeIntervalMs`). So it is noticed
+   * within `pingAfterMs` + `pingTimeoutMs` (~1.1 s by default) instead of
+   * after `timeoutMs`. A peer's HTTP/2 layer acks a PING as soon as its
+   * event loop reads the socket, so a slow getter does not count as
+   * silence; a peer whose event loop stalls longer than this does. A
+   * connection that has not answered yet (to a peer process that is just
+   * starting) gets 5 times as long. A false alarm costs local loads of the
+   * peer's keys until the next probe (every `probeIntervalMs`, each waiting
+   * up to 1 s), never a failed get. Lower it where peers have their CPU
+   * (300 ms notices a stopped peer in ~400 ms). `0` turns the checks off.
+   * Default: 1 000.
    */
   pingTimeoutMs?: number;
   /**
@@ -124,11 +126,13 @@ const defaultStreamIdleMs = 1_000;
 const defaultPingAfterMs = 100;
 /**
  * `pingTimeoutMs` when unset. A PING crosses loopback or a LAN in well
- * under a millisecond; this leaves room for a peer (or this process)
- * starved of CPU for a moment on a crowded node: 200 ms gave false alarms
- * on a 2-core machine at a load average of 18.
+ * under a millisecond; this leaves room for a peer starved of CPU on a
+ * crowded node, where a burst of a few milliseconds of work takes hundreds
+ * of wall-clock milliseconds: on a 2-core machine at a load average of 30,
+ * 200 and 300 ms gave false alarms (cold processes under a burst of 1,000
+ * gets), each costing local loads of a live peer's keys.
  */
-const defaultPingTimeoutMs = 300;
+const defaultPingTimeoutMs = 1_000;
 /**
  * A probe's deadline: longer than a PING's, as a probe of a peer that was
  * dropped opens a new connection first; and a peer that resumes answers the

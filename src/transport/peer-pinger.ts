@@ -12,6 +12,8 @@ import type { PeerLiveness } from "../core/peer-health.ts";
 export class WatchedSessionManager extends Http2SessionManager {
   /** The session the last request went out on. */
   session: http2.Http2Session | undefined;
+  /** The session response bytes last arrived on. */
+  answered: http2.Http2Session | undefined;
 
   override async request(
     method: string,
@@ -22,6 +24,11 @@ export class WatchedSessionManager extends Http2SessionManager {
     const stream = await super.request(method, path, headers, options);
     this.session = stream.session;
     return stream;
+  }
+
+  override notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
+    super.notifyResponseByteRead(stream);
+    this.answered = stream.session;
   }
 }
 
@@ -115,7 +122,7 @@ export class PeerPinger {
       // our packets never completes one), or reconnecting. Give it as long
       // as a PING would get.
       const { pingAfterMs, pingTimeoutMs } = this.#o;
-      if (quietMs >= pingAfterMs + pingTimeoutMs) {
+      if (quietMs >= pingAfterMs + pingTimeoutMs * freshFactor) {
         this.#down(
           `peer ${this.#o.peer}: ${this.#inFlight} requests without an answer or a connection for ${Math.round(quietMs)} ms`,
         );
@@ -136,7 +143,11 @@ export class PeerPinger {
   }
 
   #ping(session: http2.Http2Session, quietMs: number): void {
-    const { peer, pingTimeoutMs, liveness } = this.#o;
+    const { peer, liveness } = this.#o;
+    // A connection that has not answered yet may be to a process that is
+    // just starting (its first answers are slow, more so on a crowded
+    // node): it gets longer.
+    const pingTimeoutMs = this.#o.pingTimeoutMs * (this.#o.sessionManager.answered === session ? 1 : freshFactor);
     this.#pinging = session;
     const half = pingTimeoutMs / 2;
     // Suspect only once the PING is late: a live peer acks at once, and a
@@ -155,7 +166,11 @@ export class PeerPinger {
       setImmediate(() => {
         if (this.#pinging !== session) return;
         this.#pinging = undefined;
-        this.#down(`peer ${peer}: no answer to an HTTP/2 PING within pingTimeoutMs (${pingTimeoutMs} ms)`);
+        this.#down(
+          pingTimeoutMs === this.#o.pingTimeoutMs
+            ? `peer ${peer}: no answer to an HTTP/2 PING within pingTimeoutMs (${pingTimeoutMs} ms)`
+            : `peer ${peer}: no answer to an HTTP/2 PING within ${pingTimeoutMs} ms (${freshFactor} × pingTimeoutMs on a connection that never answered)`,
+        );
       });
     };
     let timeout = setTimeout(late, half);
@@ -182,6 +197,9 @@ export class PeerPinger {
     }
   }
 }
+
+/** How many times `pingTimeoutMs` a connection that has not answered yet gets. */
+const freshFactor = 5;
 
 /**
  * Whether a request's failure says nothing about the peer being alive: it

@@ -1,5 +1,6 @@
 import { defaultPeekTimeoutMs, defaultPeekWindowMs, defaultReplicas } from "./defaults.ts";
 import {
+  booleanOption,
   functionOption,
   invalidOption,
   nonNegativeNumber,
@@ -46,6 +47,15 @@ export interface GroupCacheOptions {
    * (`defaultPeekTimeoutMs`, which says why not less).
    */
   peekTimeoutMs?: number;
+  /**
+   * When peers join the ring, push them the main-cache entries they now
+   * own (a handoff, see `GroupCache.handoff`, with its default bounds), in
+   * the background: a peer that joins, or comes back after a restart, then
+   * holds its keys before it is asked for them, rather than peeking each
+   * one while a get waits. Only a process that is itself in the ring
+   * pushes; peers that do not take handoffs are skipped. Default: `true`.
+   */
+  handoffOnJoin?: boolean;
 }
 
 /** {@link GroupCacheOptions} checked, with their defaults (`hash` and `peerClient` stay unset when not given). */
@@ -56,6 +66,7 @@ export interface ResolvedGroupCacheOptions {
   peerClient: PeerClientFactory | undefined;
   peekWindowMs: number;
   peekTimeoutMs: number;
+  handoffOnJoin: boolean;
 }
 
 /**
@@ -71,6 +82,7 @@ export function resolveGroupCacheOptions(options: GroupCacheOptions | undefined)
     peerClient: functionOption<PeerClientFactory | undefined>("peerClient", given.peerClient, undefined),
     peekWindowMs: nonNegativeNumber("peekWindowMs", given.peekWindowMs, defaultPeekWindowMs),
     peekTimeoutMs: positiveNumber("peekTimeoutMs", given.peekTimeoutMs, defaultPeekTimeoutMs),
+    handoffOnJoin: booleanOption("handoffOnJoin", given.handoffOnJoin, true),
   };
 }
 

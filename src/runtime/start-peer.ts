@@ -62,6 +62,8 @@ export interface StartPeerOptions {
   peekWindowMs?: number;
   /** The cache's `peekTimeoutMs`: how long one peek may take. Default: 200. */
   peekTimeoutMs?: number;
+  /** The cache's `handoffOnJoin`: push joining peers the keys they now own. Default: true. */
+  handoffOnJoin?: boolean;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;
   /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above. */
@@ -177,6 +179,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     ...(options.hash === undefined ? {} : { hash: options.hash }),
     ...(options.peekWindowMs === undefined ? {} : { peekWindowMs: options.peekWindowMs }),
     ...(options.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: options.peekTimeoutMs }),
+    ...(options.handoffOnJoin === undefined ? {} : { handoffOnJoin: options.handoffOnJoin }),
   });
   const live = cache;
   const membership =

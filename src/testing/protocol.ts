@@ -53,6 +53,8 @@ export interface PeerConfig {
   peekWindowMs?: number;
   /** `startPeer`'s `peekTimeoutMs`. Default: the cache's (200). */
   peekTimeoutMs?: number;
+  /** `startPeer`'s `handoffOnJoin`. Default: the cache's (true). */
+  handoffOnJoin?: boolean;
   /** `startPeer`'s `handoff` on `leave`/`close`: its bounds, or `false` for none. Default: `startPeer`'s (on). */
   handoff?: false | { maxBytes?: number; timeoutMs?: number };
   /**

@@ -349,6 +349,7 @@ describe("options", () => {
       interceptors: 1,
       acceptCompression: 1,
       shutdownSignal: 1,
+      writes: 1,
     });
 
     const serverOptions = counted({ host: "127.0.0.1", readMaxBytes: 2048, closeTimeoutMs: 0 });
@@ -369,6 +370,7 @@ describe("options", () => {
       interceptors: 1,
       stream: 1,
       streamIdleMs: 1,
+      token: 1,
     });
   });
 

@@ -103,7 +103,7 @@ const cluster = await startCluster({
       { name: "w", hot: "never" },
     ],
     // The library's default (the test harness's own default is longer).
-    clientPingTimeoutMs: 300,
+    clientPingTimeoutMs: 1_000,
   },
 });
 try {

@@ -79,7 +79,9 @@ function selectedMechanisms(): Mechanism[] {
 /** The listed peers' configuration: the one place a mechanism reaches them. */
 function peerConfig(mechanism: Mechanism): PeerConfig {
   const groups = [{ name: group, hot: "never" as const }];
-  return mechanism === "on" ? { drainMs, groups } : { drainMs, peekWindowMs: 0, handoff: false, groups };
+  return mechanism === "on"
+    ? { drainMs, groups }
+    : { drainMs, peekWindowMs: 0, handoff: false, handoffOnJoin: false, groups };
 }
 
 /** The driver caches nothing (not even what it loads when an owner fails), so every get measures the cluster. */

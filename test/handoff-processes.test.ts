@@ -8,7 +8,8 @@ import { expectedValue, type PeerConfig } from "../src/testing/protocol.ts";
 // Handoff on leave across real peer processes over gRPC, membership from a
 // real DNS server playing the headless Service (as bench/membership.ts):
 // a peer that leaves pushes its entries to their new owners, and a peer that
-// comes back with the same id peeks them back. A client process (listed
+// joins or comes back with the same id is pushed its keys by the members
+// (or peeks them). A client process (listed
 // nowhere, caching nothing) reads every key after each change; the counting
 // getter of every process says how many keys were loaded again. Node only.
 
@@ -80,7 +81,7 @@ test("graceful scale-down 4 → 3: the leaver hands its keys to their new owners
   expect(backendLoads(keys, await c.stats())).toEqual({ loads: 0, keys: 0, peerErrors: 0 });
 }, 120_000);
 
-test("rolling restart of 4 with the same ids: each leaver hands off, each returning peer peeks its keys back; no key is loaded again", async () => {
+test("rolling restart of 4 with the same ids: each leaver hands off, each returning peer gets its keys back (pushed on join, or peeked); no key is loaded again", async () => {
   const c = await start(4);
   for (const old of [...c.members]) {
     const handoff = await remove(c, old);

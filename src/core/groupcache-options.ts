@@ -7,6 +7,7 @@ import {
 } from "./defaults.ts";
 import type { EventListener } from "./events.ts";
 import {
+  booleanOption,
   fractionOption,
   functionOption,
   invalidOption,
@@ -95,6 +96,15 @@ export interface GroupCacheOptions {
    * turns OpenTelemetry on when an SDK has registered a global provider).
    */
   telemetry?: Telemetry;
+  /**
+   * When peers join the ring, push them the main-cache entries they now
+   * own (a handoff, see `GroupCache.handoff`, with its default bounds), in
+   * the background: a peer that joins, or comes back after a restart, then
+   * holds its keys before it is asked for them, rather than peeking each
+   * one while a get waits. Only a process that is itself in the ring
+   * pushes; peers that do not take handoffs are skipped. Default: `true`.
+   */
+  handoffOnJoin?: boolean;
 }
 
 /** {@link GroupCacheOptions} checked, with their defaults (`hash` and `peerClient` stay unset when not given). */
@@ -110,6 +120,7 @@ export interface ResolvedGroupCacheOptions {
   peerShare: number;
   onEvent: EventListener | undefined;
   telemetry: Telemetry;
+  handoffOnJoin: boolean;
 }
 
 /**
@@ -134,6 +145,7 @@ export function resolveGroupCacheOptions(options: GroupCacheOptions | undefined)
     peerShare: fractionOption("peerShare", given.peerShare, defaultPeerShare),
     onEvent: functionOption<EventListener | undefined>("onEvent", given.onEvent, undefined),
     telemetry: telemetryOption(given.telemetry),
+    handoffOnJoin: booleanOption("handoffOnJoin", given.handoffOnJoin, true),
   };
 }
 

@@ -56,6 +56,9 @@ export class GroupCache implements PeerPicker {
   readonly #unknownReported = new Set<string>();
   /** What peer clients tell the peers they call about this process. */
   readonly #clientContext: Omit<PeerClientContext, "liveness">;
+  /** The pushes to joining peers (`handoffOnJoin`), one after the other; aborted by close(). */
+  #pushing: Promise<unknown> = Promise.resolve();
+  readonly #stopPushing = new AbortController();
   /** How long one peek of a previous owner may take (`peekTimeoutMs`); read by the groups' loads. */
   readonly peekTimeoutMs: number;
   /** The share of a get's `timeoutMs` its owner may take (`peerShare`); read by the groups' loads. */
@@ -190,7 +193,21 @@ export class GroupCache implements PeerPicker {
     this.#health.watch(clients.keys());
     for (const [id, client] of gone) this.#previous.linger(id, client);
     this.#ringChanged(current, next);
+    const joined = next.filter((id) => id !== this.self && !current.includes(id));
+    if (this.#options.handoffOnJoin && joined.length > 0 && next.includes(this.self)) this.#pushTo(joined);
     return true;
+  }
+
+  /**
+   * Hands the main-cache entries that peers in `joined` now own to them, in
+   * the background, after the pushes already under way (`handoffOnJoin`).
+   */
+  #pushTo(joined: readonly string[]): void {
+    const to = new Set(joined);
+    this.#pushing = this.#pushing.then(() => {
+      if (this.#stopPushing.signal.aborted) return undefined;
+      return this.#handOff({ signal: this.#stopPushing.signal }, (id) => to.has(id)).catch(() => undefined);
+    });
   }
 
   /**
@@ -432,8 +449,16 @@ export class GroupCache implements PeerPicker {
    *
    * Hot caches are not handed off: they mirror keys other peers own, and
    * those owners are unchanged by this process leaving.
+   *
+   * With `handoffOnJoin` (the default), `setPeers` does the same in the
+   * background for the keys that peers who just joined now own.
    */
   handoff(options?: HandoffOptions): Promise<HandoffReport> {
+    return this.#handOff(options, () => true);
+  }
+
+  /** {@link handoff} of the keys whose owner passes `toPeer`. */
+  #handOff(options: HandoffOptions | undefined, toPeer: (id: string) => boolean): Promise<HandoffReport> {
     const sources = [...this.#groups.values()].map((g) => ({
       group: g.name,
       entries: groupServer(g).mainEntries(),
@@ -442,7 +467,7 @@ export class GroupCache implements PeerPicker {
       sources,
       (key) => {
         const id = this.#ring.get(key);
-        const peer = id === undefined || id === this.self ? undefined : this.#clients.get(id);
+        const peer = id === undefined || id === this.self || !toPeer(id) ? undefined : this.#clients.get(id);
         return peer === undefined ? undefined : { id: id as string, peer };
       },
       options,
@@ -473,6 +498,7 @@ export class GroupCache implements PeerPicker {
     if (this.#closed) return;
     this.#closed = true;
     this.#health.close();
+    this.#stopPushing.abort();
     for (const group of this.#groups.values()) group.close();
     const clients = [...this.#clients.values()];
     this.#clients = new Map();

@@ -73,6 +73,8 @@ export interface StartPeerOptions {
   onPeerState?: GroupCacheOptions["onPeerState"];
   /** The cache's `peerShare`: the share of a get's `timeoutMs` its owner may take. Default: 0.5. */
   peerShare?: number;
+  /** The cache's `handoffOnJoin`: push joining peers the keys they now own. Default: true. */
+  handoffOnJoin?: boolean;
   /** Options of the clients of the other peers (TLS, deadlines, limits). */
   client?: GrpcPeerClientOptions;
   /** Options of the peer server (TLS, limits, close timeout); `host` and `port` are set above, `writes` below. */
@@ -253,6 +255,7 @@ export async function startPeerWith(defaults: RuntimeDefaults, options: StartPee
     ...(options.peerShare === undefined ? {} : { peerShare: options.peerShare }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     ...(telemetry === false || telemetry === undefined ? {} : { telemetry }),
+    ...(options.handoffOnJoin === undefined ? {} : { handoffOnJoin: options.handoffOnJoin }),
   });
   const live = cache;
   const alone = discovery !== undefined && !isStatic(options.peers) ? aloneWatch(live, aloneAfterMs) : undefined;

@@ -109,6 +109,7 @@ const peer = await startPeerWith(
     ...(peers === undefined ? {} : { peers }),
     drainMs: config.drainMs ?? 0,
     ...(config.handoff === undefined ? {} : { handoff: config.handoff }),
+    ...(config.handoffOnJoin === undefined ? {} : { handoffOnJoin: config.handoffOnJoin }),
     ...(config.peekWindowMs === undefined ? {} : { peekWindowMs: config.peekWindowMs }),
     ...(config.peekTimeoutMs === undefined ? {} : { peekTimeoutMs: config.peekTimeoutMs }),
     ...(config.writes === undefined ? {} : { writes: config.writes }),

@@ -73,12 +73,14 @@ export interface PeerConfig {
   clientToken?: string;
   /**
    * The client's `pingTimeoutMs`. Default here: 2 000, not the library's
-   * 300: test machines run many peer processes on few cores, where a
+   * 1 000: test machines run many peer processes on few cores, where a
    * process starved of CPU for 300 ms is common, and each false alarm
    * would turn keys' fetches into local loads and make exact load counts
    * flaky. Tests of hung-peer detection set it.
    */
   clientPingTimeoutMs?: number;
+  /** `startPeer`'s `handoffOnJoin`. Default: the cache's (true). */
+  handoffOnJoin?: boolean;
   /** `startPeer`'s `handoff` on `leave`/`close`: its bounds, or `false` for none. Default: `startPeer`'s (on). */
   handoff?: false | { maxBytes?: number; timeoutMs?: number };
   /**

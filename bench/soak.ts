@@ -16,10 +16,12 @@
  * the warm-up ends, its minimum, maximum and last value after, the largest
  * deviation from the warm-up's end (the goal: within 5%), and gets/s.
  *
- * `--duration-s N` (default 600; `--quick`: 10) and `--baseline DIR` (the
- * same run against another worktree's library, one after the other).
+ * `--duration-s N` (default 600; `--quick`: 10), `--baseline DIR` (the
+ * same run against another worktree's library, one after the other) and
+ * `--child-flags "..."` (V8 flags of the measured processes, such as
+ * `--max-semi-space-size=16`; default: none, Node's defaults).
  *
- *   node --expose-gc bench/soak.ts [--quick] [--duration-s 600] [--baseline DIR]
+ *   node --expose-gc bench/soak.ts [--quick] [--duration-s 600] [--baseline DIR] [--child-flags "..."]
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -108,9 +110,17 @@ async function child(root: string): Promise<void> {
 function main(): void {
   const here = resolve(import.meta.dirname, "..");
   const rows: string[][] = [];
+  const series: string[][] = [];
+  const flags =
+    arg("child-flags")
+      ?.split(" ")
+      .filter((f) => f !== "") ?? [];
+  const tenths = Array.from({ length: 10 }, (_, i) => ((i + 1) * durationS) / 10);
   for (const tree of trees(here, resolve)) {
+    const label = flags.length === 0 ? tree.label : `${tree.label}, ${flags.join(" ")}`;
     const args = [
       "--expose-gc",
+      ...flags,
       import.meta.filename,
       "--child",
       "--root",
@@ -129,8 +139,10 @@ function main(): void {
     const deviation = Math.max(...rss.map((x) => Math.abs(x - at.rss))) / at.rss;
     const last = after.at(-1) ?? at;
     const m = (n: number) => fmt(n / mib, 1);
+    const rssAt = (t: number) => r.samples.findLast((s) => s.t <= t) ?? at;
+    series.push([label, ...tenths.map((t) => m(rssAt(t).rss))]);
     rows.push([
-      tree.label,
+      label,
       m(at.rss),
       m(Math.min(...rss)),
       m(Math.max(...rss)),
@@ -143,7 +155,7 @@ function main(): void {
     ]);
   }
   printTable(
-    `Soak: ${durationS} s of mixed load on cacheBytes ${cacheBytes / mib} MiB (70% popular keys, 30% new; 1 in 10 values 10 KB), warm-up ${durationS * 0.2} s, default flags (MiB)`,
+    `Soak: ${durationS} s of mixed load on cacheBytes ${cacheBytes / mib} MiB (70% popular keys, 30% new; 1 in 10 values 10 KB), warm-up ${durationS * 0.2} s (MiB)`,
     [
       "code",
       "RSS at warm-up end",
@@ -158,6 +170,7 @@ function main(): void {
     ],
     rows,
   );
+  printTable("RSS over the run (MiB), at each tenth of it", ["code", ...tenths.map((t) => `${fmt(t)} s`)], series);
 }
 
 if (process.argv.includes("--child")) await child(arg("root") as string);

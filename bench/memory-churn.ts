@@ -158,6 +158,7 @@ function measure(variant: Variant, path: Path, valueBytes: number): Result {
     String(valueBytes),
   ];
   if (quick) args.push("--quick");
+  else args.push("--cache-mib", String(cacheBytes / mib));
   const out = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
   if (out.status !== 0) throw new Error(`${path} ${valueBytes} B in ${root}: child failed: ${out.stderr}`);
   return JSON.parse(out.stdout.trim().split("\n").at(-1) as string) as Result;

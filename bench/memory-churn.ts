@@ -18,9 +18,11 @@
  *
  * `--baseline DIR` measures the same in the library of another worktree
  * (e.g. `git worktree add /tmp/mem-base <commit>`), in the same run,
- * interleaved with this one. `--runs N` (default 1) repeats each.
+ * interleaved with this one. `--runs N` (default 1) repeats each;
+ * `--cache-mib N` sets the budget (default 64; 1 GiB of 10 KB values still
+ * goes through), `--sizes 100,10240` the value sizes.
  *
- *   node --expose-gc bench/memory-churn.ts [--quick] [--baseline DIR] [--runs N]   # ~15 min
+ *   node --expose-gc bench/memory-churn.ts [--quick] [--baseline DIR] [--runs N] [--cache-mib N] [--sizes ...]   # ~15 min
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -29,17 +31,18 @@ import { arg, trees as treesOf } from "./support/args.ts";
 import { fmt, printTable, quick, summarize } from "./support/stats.ts";
 
 const mib = 1 << 20;
-const cacheBytes = quick ? 4 * mib : 64 * mib;
+const cacheBytes = (quick ? 4 : Number(arg("cache-mib") ?? 64)) * mib;
 /**
  * How many times its budget goes through the group: 16× (1 GiB) of 10 KB
  * values; once (~600,000 gets) of 100-byte ones, whose misses take longer.
  */
-const fillFactorOf = (valueBytes: number) => (quick ? 2 : valueBytes >= 1024 ? 16 : 1);
+const fillFactorOf = (valueBytes: number) =>
+  quick ? 2 : valueBytes >= 1024 ? Math.max(1, Math.round((16 * 64 * mib) / cacheBytes)) : 1;
 const runs = Number(arg("runs") ?? 1);
 const concurrency = 16;
 /** The V8 flag of the last rows: semispaces of 16 MiB at most (Node 24 grows them to 64 under load). */
 const semiFlag = "--max-semi-space-size=16";
-const sizes = [100, 10 * 1024];
+const sizes = (arg("sizes") ?? "100,10240").split(",").map(Number);
 const paths = ["local", "remote"] as const;
 type Path = (typeof paths)[number];
 
@@ -155,6 +158,7 @@ function measure(variant: Variant, path: Path, valueBytes: number): Result {
     String(valueBytes),
   ];
   if (quick) args.push("--quick");
+  else args.push("--cache-mib", String(cacheBytes / mib));
   const out = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
   if (out.status !== 0) throw new Error(`${path} ${valueBytes} B in ${root}: child failed: ${out.stderr}`);
   return JSON.parse(out.stdout.trim().split("\n").at(-1) as string) as Result;

@@ -11,15 +11,18 @@
  *   owner), so the cache churns all the time.
  *
  * Values: 1 key in 10 has 10 KB, the others 100 bytes. Node's default
- * flags. RSS, heap and external memory are sampled every second; the
- * first 20% of the run is warm-up. The table shows, per tree, RSS when
+ * flags. RSS, heap and external memory are sampled every second. The
+ * warm-up lasts until the caches first hold 95% of their budget, plus a
+ * fifth of the run (at most four fifths in all). The table shows, per tree, RSS when
  * the warm-up ends, its minimum, maximum and last value after, the largest
  * deviation from the warm-up's end (the goal: within 5%), and gets/s.
  *
- * `--duration-s N` (default 600; `--quick`: 10) and `--baseline DIR` (the
- * same run against another worktree's library, one after the other).
+ * `--duration-s N` (default 600; `--quick`: 10), `--baseline DIR` (the
+ * same run against another worktree's library, one after the other) and
+ * `--child-flags "..."` (V8 flags of the measured processes, such as
+ * `--max-semi-space-size=16`; default: none, Node's defaults).
  *
- *   node --expose-gc bench/soak.ts [--quick] [--duration-s 600] [--baseline DIR]
+ *   node --expose-gc bench/soak.ts [--quick] [--duration-s 600] [--baseline DIR] [--child-flags "..."]
  */
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -35,6 +38,8 @@ const concurrency = 16;
 
 interface Sample {
   t: number;
+  /** Bytes the caches count (main + hot of both groups). */
+  cached: number;
   rss: number;
   heapUsed: number;
   external: number;
@@ -76,9 +81,14 @@ async function child(root: string): Promise<void> {
   let gets = 0;
   const samples: Sample[] = [];
   const started = performance.now();
+  const cachedBytes = (): number =>
+    cache.groups().reduce((n: number, g: { cacheStats(w: string): { bytes: number } }) => {
+      return n + g.cacheStats("main").bytes + g.cacheStats("hot").bytes;
+    }, 0);
   const sample = () => {
     const m = process.memoryUsage();
-    samples.push({ t: (performance.now() - started) / 1000, rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+    const t = (performance.now() - started) / 1000;
+    samples.push({ t, cached: cachedBytes(), rss: m.rss, heapUsed: m.heapUsed, external: m.external });
   };
   const timer = setInterval(sample, 1000);
   const end = started + durationS * 1000;
@@ -94,10 +104,7 @@ async function child(root: string): Promise<void> {
   try {
     await Promise.all(Array.from({ length: concurrency }, loop));
     sample();
-    const cached = cache.groups().reduce((n: number, g: { cacheStats(w: string): { bytes: number } }) => {
-      return n + g.cacheStats("main").bytes + g.cacheStats("hot").bytes;
-    }, 0);
-    console.log(JSON.stringify({ samples, gets, cached } satisfies Result));
+    console.log(JSON.stringify({ samples, gets, cached: cachedBytes() } satisfies Result));
   } finally {
     clearInterval(timer);
     await owner.kill();
@@ -108,9 +115,17 @@ async function child(root: string): Promise<void> {
 function main(): void {
   const here = resolve(import.meta.dirname, "..");
   const rows: string[][] = [];
+  const series: string[][] = [];
+  const flags =
+    arg("child-flags")
+      ?.split(" ")
+      .filter((f) => f !== "") ?? [];
+  const tenths = Array.from({ length: 10 }, (_, i) => ((i + 1) * durationS) / 10);
   for (const tree of trees(here, resolve)) {
+    const label = flags.length === 0 ? tree.label : `${tree.label}, ${flags.join(" ")}`;
     const args = [
       "--expose-gc",
+      ...flags,
       import.meta.filename,
       "--child",
       "--root",
@@ -122,15 +137,20 @@ function main(): void {
     const out = spawnSync(process.execPath, args, { encoding: "utf8", timeout: (durationS + 120) * 1000 });
     if (out.status !== 0) throw new Error(`soak in ${tree.root} failed: ${out.stderr}`);
     const r = JSON.parse(out.stdout.trim().split("\n").at(-1) as string) as Result;
-    const warm = durationS * 0.2;
+    // Warm-up: until the caches first hold 95% of their budget, then a fifth of the run more.
+    const full = r.samples.find((s) => s.cached >= 0.95 * cacheBytes)?.t ?? durationS;
+    const warm = Math.min(full + durationS * 0.2, durationS * 0.8);
     const after = r.samples.filter((s) => s.t >= warm);
     const at = after[0] ?? (r.samples.at(-1) as Sample);
     const rss = after.map((s) => s.rss);
     const deviation = Math.max(...rss.map((x) => Math.abs(x - at.rss))) / at.rss;
     const last = after.at(-1) ?? at;
     const m = (n: number) => fmt(n / mib, 1);
+    const rssAt = (t: number) => r.samples.findLast((s) => s.t <= t) ?? at;
+    series.push([label, ...tenths.map((t) => m(rssAt(t).rss))]);
     rows.push([
-      tree.label,
+      label,
+      `${fmt(warm)} s`,
       m(at.rss),
       m(Math.min(...rss)),
       m(Math.max(...rss)),
@@ -143,10 +163,11 @@ function main(): void {
     ]);
   }
   printTable(
-    `Soak: ${durationS} s of mixed load on cacheBytes ${cacheBytes / mib} MiB (70% popular keys, 30% new; 1 in 10 values 10 KB), warm-up ${durationS * 0.2} s, default flags (MiB)`,
+    `Soak: ${durationS} s of mixed load on cacheBytes ${cacheBytes / mib} MiB (70% popular keys, 30% new; 1 in 10 values 10 KB), warm-up: until the caches are full, then ${durationS * 0.2} s (MiB)`,
     [
       "code",
-      "RSS at warm-up end",
+      "warm-up ends",
+      "RSS then",
       "min after",
       "max after",
       "last",
@@ -158,6 +179,7 @@ function main(): void {
     ],
     rows,
   );
+  printTable("RSS over the run (MiB), at each tenth of it", ["code", ...tenths.map((t) => `${fmt(t)} s`)], series);
 }
 
 if (process.argv.includes("--child")) await child(arg("root") as string);

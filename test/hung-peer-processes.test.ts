@@ -22,7 +22,8 @@ beforeAll(async () => {
   cluster = await startCluster({
     size: 3,
     startTimeoutMs: 60_000,
-    config: { groups: [{ name: "g", hot: "never" }], clientPingTimeoutMs: 1_000 } // the library's default (the harness defaults to 2 s),
+    // The library's PING deadline (the harness defaults to 2 s).
+    config: { groups: [{ name: "g", hot: "never" }], clientPingTimeoutMs: 1_000 },
   });
   [a, b, c] = cluster.peers as [PeerProcess, PeerProcess, PeerProcess];
 });

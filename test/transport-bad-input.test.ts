@@ -12,6 +12,7 @@ import {
   peerRequestHandler,
   startPeerServer,
 } from "../src/transport/index.ts";
+import { getRequest } from "./support/attacks.ts";
 import { type GrpcJsClient, type GrpcJsStream, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
 import { text } from "./support/in-process-peer.ts";
 
@@ -41,21 +42,6 @@ afterAll(async () => {
   await cache?.close();
 });
 
-/** Protobuf bytes of a GetRequest, built by hand: field 1 (group) and field 2 (key), both length-delimited. */
-function rawRequest(group: Uint8Array, key: Uint8Array): Uint8Array {
-  const field = (tag: number, bytes: Uint8Array) => {
-    const len: number[] = [];
-    let n = bytes.byteLength;
-    while (n > 0x7f) {
-      len.push((n & 0x7f) | 0x80);
-      n >>>= 7;
-    }
-    len.push(n);
-    return [tag, ...len, ...bytes];
-  };
-  return new Uint8Array([...field(0x0a, group), ...field(0x12, key)]);
-}
-
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 async function expectStillServing(): Promise<void> {
@@ -77,7 +63,7 @@ test("an unknown group is FAILED_PRECONDITION naming the group", async () => {
 test("a key that is not valid UTF-8 (a lone surrogate, as WTF-8 would send it) is refused: INTERNAL, no load", async () => {
   const loneSurrogate = new Uint8Array([0x61, 0xed, 0xa0, 0x80]); // "a" + U+D800
   const before = getterCalls;
-  expect(await client.getRaw(rawRequest(utf8("g"), loneSurrogate)).then(() => undefined, statusOf)).toEqual({
+  expect(await client.getRaw(getRequest(utf8("g"), loneSurrogate)).then(() => undefined, statusOf)).toEqual({
     code: grpc.status.INTERNAL,
     details: "parse binary: The encoded data was not valid for encoding utf-8",
   });
@@ -131,7 +117,7 @@ test("an unbracketed IPv6 :authority (as Node's own HTTP/2 client sends) does no
   const v6 = await startPeerServer(cache, { host: "::1", closeTimeoutMs: 0 });
   try {
     const session = http2.connect(`http://[::1]:${v6.port}`);
-    const message = rawRequest(utf8("g"), utf8("k"));
+    const message = getRequest(utf8("g"), utf8("k"));
     const frame = new Uint8Array(5 + message.byteLength);
     new DataView(frame.buffer).setUint32(1, message.byteLength);
     frame.set(message, 5);
@@ -274,7 +260,7 @@ describe("GetStream", () => {
     }
   }
   const getFrame = () => {
-    const message = rawRequest(utf8("g"), utf8("k"));
+    const message = getRequest(utf8("g"), utf8("k"));
     const frame = new Uint8Array(5 + message.byteLength);
     new DataView(frame.buffer).setUint32(1, message.byteLength);
     frame.set(message, 5);

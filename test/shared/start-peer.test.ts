@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
+import { neverHot } from "../../src/index.ts";
 import type { Peer, StartPeerOptions } from "../../src/runtime/start-peer.ts";
 
 /** The entrypoint of the runtime this suite runs under: each must start a working peer. */
@@ -55,6 +56,8 @@ describe("startPeer (this runtime's entrypoint)", () => {
     let aLoads = 0;
     a.cache.newGroup({
       name: "g",
+      // No mirror in a's hot cache: the handoff below would find the key held and skip it.
+      hotPolicy: neverHot,
       getter: (k) => {
         aLoads++;
         return `a:${k}`;

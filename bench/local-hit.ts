@@ -98,7 +98,6 @@ async function candidates(): Promise<[string, Get][]> {
   return [
     [viewName, (k) => view.get(k)],
     [ttlName, (k) => ttl.get(k)],
-    ["groupcache get (ByteView, default)", (k) => view.get(k)],
     ["  same, openTelemetry() with no SDK (no-op API)", (k) => noSdk.get(k)],
     ["  same, openTelemetry() with the OpenTelemetry SDK", (k) => sdk.get(k)],
     ["groupcache get (bytesCodec, copy per get)", (k) => bytes.get(k)],

@@ -12,7 +12,7 @@ import {
   peerRequestHandler,
   startPeerServer,
 } from "../src/transport/index.ts";
-import { getRequest } from "./support/attacks.ts";
+import { getRequest, rawStatus } from "./support/attacks.ts";
 import { type GrpcJsClient, type GrpcJsStream, grpcJsClient, statusOf } from "./support/grpc-js-service.ts";
 import { text } from "./support/in-process-peer.ts";
 
@@ -230,35 +230,6 @@ describe("GetStream", () => {
     expect((await call.status).code).toBe(grpc.status.OK);
   });
 
-  /** Sends `headers` (and `body`, then ends) on a raw HTTP/2 call of `path`; resolves with the status it ends with. */
-  async function rawCall(path: string, headers: http2.OutgoingHttpHeaders, body?: Uint8Array) {
-    const session = http2.connect(`http://${server.id}`);
-    try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": path,
-        "content-type": "application/grpc",
-        te: "trailers",
-        ...headers,
-      });
-      const status = new Promise<{ code: string; message: string }>((resolve) => {
-        const settle = (fields: http2.IncomingHttpHeaders) => {
-          if (fields["grpc-status"] === undefined) return;
-          resolve({
-            code: String(fields["grpc-status"]),
-            message: decodeURIComponent(String(fields["grpc-message"] ?? "")),
-          });
-        };
-        stream.on("response", settle);
-        stream.on("trailers", settle);
-      });
-      stream.resume();
-      if (body !== undefined) stream.end(body);
-      return await status;
-    } finally {
-      session.close();
-    }
-  }
   const getFrame = () => {
     const message = getRequest(utf8("g"), utf8("k"));
     const frame = new Uint8Array(5 + message.byteLength);
@@ -273,14 +244,16 @@ describe("GetStream", () => {
       code: String(grpc.status.INVALID_ARGUMENT),
       message: "protocol error: invalid grpc timeout value: 5x",
     };
-    expect(await rawCall("/groupcachepb.GroupCache/Get", { "grpc-timeout": "5x" }, getFrame())).toEqual(invalid);
-    expect(await rawCall("/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "5x" })).toEqual(invalid);
+    expect(await rawStatus(server.id, "/groupcachepb.GroupCache/Get", { "grpc-timeout": "5x" }, getFrame())).toEqual(
+      invalid,
+    );
+    expect(await rawStatus(server.id, "/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "5x" })).toEqual(invalid);
     expect(getterCalls).toBe(before);
     await expectStillServing();
   });
 
   test("a grpc-timeout that runs out ends the stream with DEADLINE_EXCEEDED", async () => {
-    expect(await rawCall("/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "30m" })).toEqual({
+    expect(await rawStatus(server.id, "/groupcachepb.GroupCache/GetStream", { "grpc-timeout": "30m" })).toEqual({
       code: String(grpc.status.DEADLINE_EXCEEDED),
       message: "the stream's grpc-timeout of 30 ms ran out",
     });
@@ -289,12 +262,12 @@ describe("GetStream", () => {
 
   test("a compressed stream is refused as a compressed Get is: UNIMPLEMENTED, with Connect's message", async () => {
     const gzip = { "grpc-encoding": "gzip" };
-    const get = await rawCall("/groupcachepb.GroupCache/Get", gzip, getFrame());
+    const get = await rawStatus(server.id, "/groupcachepb.GroupCache/Get", gzip, getFrame());
     expect(get).toEqual({
       code: String(grpc.status.UNIMPLEMENTED),
       message: 'unknown compression "gzip": supported encodings are ',
     });
-    expect(await rawCall("/groupcachepb.GroupCache/GetStream", gzip)).toEqual(get);
+    expect(await rawStatus(server.id, "/groupcachepb.GroupCache/GetStream", gzip)).toEqual(get);
   });
 
   test("a compressed stream is UNIMPLEMENTED", async () => {

@@ -1,10 +1,9 @@
-import * as http2 from "node:http2";
-import { create, toBinary } from "@bufbuild/protobuf";
+import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { GetRequestSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
 import { GroupCache, GroupCacheError } from "../src/index.ts";
 import { grpcPeerClient, type PeerServer, startPeerServer } from "../src/transport/index.ts";
+import { frame, getPath, getRequest, rawStatus } from "./support/attacks.ts";
 
 // A unary Get whose grpc-timeout runs out on the server is answered with
 // DEADLINE_EXCEEDED, as gRPC says, not CANCELLED: Connect aborts the
@@ -36,34 +35,8 @@ afterAll(async () => {
 });
 
 /** A unary Get of `key` with `headers`; resolves with the status it ends with. */
-async function rawGet(key: string, headers: http2.OutgoingHttpHeaders) {
-  const session = http2.connect(`http://${server.id}`);
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": "/groupcachepb.GroupCache/Get",
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...headers,
-    });
-    const status = new Promise<{ code: string; message: string }>((resolve) => {
-      const settle = (fields: http2.IncomingHttpHeaders) => {
-        if (fields["grpc-status"] === undefined) return;
-        resolve({ code: String(fields["grpc-status"]), message: decodeURIComponent(String(fields["grpc-message"])) });
-      };
-      stream.on("response", settle);
-      stream.on("trailers", settle);
-    });
-    stream.resume();
-    const message = toBinary(GetRequestSchema, create(GetRequestSchema, { group: "g", key }));
-    const frame = new Uint8Array(5 + message.byteLength);
-    new DataView(frame.buffer).setUint32(1, message.byteLength);
-    frame.set(message, 5);
-    stream.end(frame);
-    return await status;
-  } finally {
-    session.close();
-  }
+function rawGet(key: string, headers: http2.OutgoingHttpHeaders) {
+  return rawStatus(server.id, getPath, headers, frame(getRequest("g", key)));
 }
 
 test("a Get whose grpc-timeout runs out on the server ends with DEADLINE_EXCEEDED (4), not CANCELLED", async () => {

@@ -203,6 +203,44 @@ export function call(session: http2.ClientHttp2Session, options: CallOptions = {
   return closed;
 }
 
+/**
+ * Sends `headers` (and `body`, then ends) on a raw HTTP/2 call of `path` to
+ * `target`; resolves with the gRPC status it ends with, as soon as it arrives.
+ */
+export async function rawStatus(
+  target: string,
+  path: string,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Uint8Array,
+): Promise<{ code: string; message: string }> {
+  const session = http2.connect(`http://${target}`);
+  try {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
+    const status = new Promise<{ code: string; message: string }>((resolve) => {
+      const settle = (fields: http2.IncomingHttpHeaders) => {
+        if (fields["grpc-status"] === undefined) return;
+        resolve({
+          code: String(fields["grpc-status"]),
+          message: decodeURIComponent(String(fields["grpc-message"] ?? "")),
+        });
+      };
+      stream.on("response", settle);
+      stream.on("trailers", settle);
+    });
+    stream.resume();
+    if (body !== undefined) stream.end(body);
+    return await status;
+  } finally {
+    session.close();
+  }
+}
+
 /** A session to `target`, its errors swallowed (an attack expects the server to drop it). */
 export function connect(target: string, options: http2.ClientSessionOptions = {}): http2.ClientHttp2Session {
   const session = http2.connect(`http://${target}`, options);

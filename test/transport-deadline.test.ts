@@ -12,6 +12,8 @@ import { frame, getPath, getRequest, rawStatus } from "./support/attacks.ts";
 
 let cache: GroupCache;
 let server: PeerServer;
+/** The same cache behind Connect's Get handler (an interceptor turns the hand-written one off). */
+let viaConnect: PeerServer;
 const aborted: string[] = [];
 
 beforeAll(async () => {
@@ -28,24 +30,32 @@ beforeAll(async () => {
       ),
   });
   server = await startPeerServer(cache, { closeTimeoutMs: 0 });
+  viaConnect = await startPeerServer(cache, { closeTimeoutMs: 0, interceptors: [(next) => next] });
 });
 afterAll(async () => {
   await server?.close();
+  await viaConnect?.close();
   await cache?.close();
 });
 
 /** A unary Get of `key` with `headers`; resolves with the status it ends with. */
-function rawGet(key: string, headers: http2.OutgoingHttpHeaders) {
-  return rawStatus(server.id, getPath, headers, frame(getRequest("g", key)));
+function rawGet(key: string, headers: http2.OutgoingHttpHeaders, to = server) {
+  return rawStatus(to.id, getPath, headers, frame(getRequest("g", key)));
 }
 
 test("a Get whose grpc-timeout runs out on the server ends with DEADLINE_EXCEEDED (4), not CANCELLED", async () => {
   expect(await rawGet("slow", { "grpc-timeout": "100m" })).toEqual({
     code: String(Code.DeadlineExceeded),
-    message: "timed out",
+    message: "the request's grpc-timeout of 100 ms ran out",
   });
   // Nobody waits for the load any more: the getter's signal fired with the deadline too.
   expect(aborted).toEqual(["deadline-exceeded"]);
+  // The same through Connect's handler, in its words.
+  expect(await rawGet("slower", { "grpc-timeout": "100m" }, viaConnect)).toEqual({
+    code: String(Code.DeadlineExceeded),
+    message: "timed out",
+  });
+  expect(aborted).toEqual(["deadline-exceeded", "deadline-exceeded"]);
 });
 
 test("GroupCacheError.from reads Connect's abort reasons: DEADLINE_EXCEEDED and CANCELLED; other codes keep the fallback", () => {

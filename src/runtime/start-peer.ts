@@ -96,7 +96,10 @@ export interface StartPeerOptions {
    * rather than refused, which would make each of them load those keys
    * again. Applies only when the ring had other peers. Default: 20 000
    * (`defaultDrainMs`, which explains it against Kubernetes'
-   * `terminationGracePeriodSeconds` and DNS caching).
+   * `terminationGracePeriodSeconds` and DNS caching) when `peers` is
+   * discovered (`{ dns }` or a `PeerDiscovery`); 0 with a fixed list or
+   * none (`setPeers` by hand), where no discovery tells the others that
+   * this peer left: set it if your own mechanism does.
    */
   drainMs?: number;
   /**
@@ -200,7 +203,8 @@ const wildcard = new Set(["0.0.0.0", "::", ""]);
  */
 export async function startPeerWith(defaults: RuntimeDefaults, options: StartPeerOptions = {}): Promise<Peer> {
   const host = options.host ?? defaultPeerHost;
-  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, defaultDrainMs);
+  const discovered = options.peers !== undefined && (isDiscovery(options.peers) || isDnsPeers(options.peers));
+  const drainMs = nonNegativeNumber("startPeer: drainMs", options.drainMs, discovered ? defaultDrainMs : 0);
   const handoff = options.handoff === false ? undefined : resolveHandoffOptions("startPeer: handoff", options.handoff);
   const aloneAfterMs = nonNegativeNumber("startPeer: aloneAfterMs", options.aloneAfterMs, defaultAloneAfterMs);
   const telemetry = options.telemetry === undefined ? await defaultTelemetry() : options.telemetry;
@@ -386,9 +390,14 @@ async function defaultTelemetry(): Promise<Telemetry | undefined> {
 function toDiscovery(defaults: RuntimeDefaults, peers: StartPeerOptions["peers"]): PeerDiscovery | undefined {
   if (peers === undefined) return undefined;
   if (isDiscovery(peers)) return peers;
-  if (typeof peers === "object" && peers !== null && "dns" in peers) {
+  if (isDnsPeers(peers)) {
     const { resolver, server, ...rest } = peers.dns;
     return createDnsSrvDiscovery({ ...rest, resolver: resolver ?? defaults.resolver(server) });
   }
   return staticDiscovery(peerIdList("startPeer: peers", peers));
+}
+
+/** Whether `peers` asks for DNS discovery (`{ dns }`). */
+function isDnsPeers(peers: StartPeerOptions["peers"]): peers is { dns: DnsPeersOptions } {
+  return typeof peers === "object" && peers !== null && "dns" in peers;
 }

@@ -12,6 +12,7 @@ import {
   resolveRoutesOptions,
   routesFor,
 } from "./group-cache-routes.ts";
+import { isPlainGrpcGet, serveGet } from "./serve-get.ts";
 import { connectionContextValues } from "./write-caller.ts";
 
 /** A request listener for `http2.createServer` / `http2.createSecureServer`. */
@@ -32,12 +33,15 @@ export type PeerRequestHandler = (request: http2.Http2ServerRequest, response: h
  * (`::1:8080`, without brackets) to IPv6 addresses. The header means nothing
  * to this service, so an unparsable one is replaced by `localhost`.
  *
- * gRPC calls of GetStream (what `grpcPeerClient` uses by default) are served
- * by a hand-written handler on `node:http2` rather than through Connect,
- * which costs more per stream message than the rest of a key's trip. With
- * `interceptors` set, GetStream is answered UNIMPLEMENTED, as by
- * {@link groupCacheRoutes}: callers then send every key as a Get, which the
- * interceptors see.
+ * gRPC calls of GetStream (what `grpcPeerClient` uses by default) and of Get
+ * (what Go's gRPC fork and `stream: false` send) are served by hand-written
+ * handlers on `node:http2` rather than through Connect, which costs more
+ * per message than the rest of a key's trip, and ~80 KB of garbage per
+ * Get. With `interceptors` set, GetStream is answered UNIMPLEMENTED, as by
+ * {@link groupCacheRoutes}, and Connect serves every Get: callers then send
+ * every key as a Get, which the interceptors see. Connect also serves what
+ * the Get handler leaves (the Connect protocol, gRPC-web, JSON, compressed
+ * requests, and every Get when `acceptCompression` is set).
  */
 export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRoutesOptions): PeerRequestHandler {
   return handlerFor(cache, resolveRoutesOptions("peerRequestHandler", cache, options));
@@ -47,6 +51,7 @@ export function peerRequestHandler(cache: PeerServable, options?: GroupCacheRout
 export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions): PeerRequestHandler {
   const adapter = connectNodeAdapter({ routes: routesFor(cache, options), contextValues: connectionContextValues });
   const fastStream = options.interceptors.length === 0;
+  const fastGet = fastStream && options.acceptCompression.length === 0;
   // The GetStream key slots of each connection, shared by its streams.
   const budgets = new WeakMap<http2.Http2Session, KeyBudget>();
   const budgetOf = (session: http2.Http2Session | undefined) => {
@@ -61,6 +66,10 @@ export function handlerFor(cache: PeerServable, options: ResolvedRoutesOptions):
   return (request, response) => {
     if (fastStream && isGrpcGetStream(request)) {
       serveGetStream(cache, request, response, options, budgetOf(request.stream.session));
+      return;
+    }
+    if (fastGet && isPlainGrpcGet(request)) {
+      serveGet(cache, request, response, options);
       return;
     }
     watchUnary(request, response, options.messageTimeoutMs);

@@ -1,6 +1,7 @@
 import { Buffer } from "node:buffer";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { TraceCarrier } from "../../core/telemetry.ts";
+import { varintSize, writePrefix, writeVarint } from "../grpc/proto-wire.ts";
 
 /**
  * The GetStream wire format: its path and header, and the protobuf encoding
@@ -33,26 +34,6 @@ export const readMaxBytesHeader = "groupcache-read-max-bytes";
  */
 function malformed(what: string): GroupCacheError {
   return new GroupCacheError("internal", `parse binary: ${what}`);
-}
-
-/** The size of `n` (0 to 2^32-1) as a varint. */
-export function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n > 0x7f) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[pos++] = n;
-  return pos;
-}
-
-/** The 5-byte gRPC message prefix: not compressed, then the length, big-endian. */
-function writePrefix(buf: Buffer, length: number): void {
-  buf[0] = 0;
-  buf.writeUInt32BE(length, 1);
 }
 
 /**

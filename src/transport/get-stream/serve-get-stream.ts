@@ -10,6 +10,7 @@ import { linkedSignal } from "../../core/signals.ts";
 import { closeAfterAnswer } from "../close-after-answer.ts";
 import { FramePool } from "../grpc/frame-pool.ts";
 import { GrpcFrameReader } from "../grpc/grpc-frame-reader.ts";
+import { requestHeader as header, statusOnly } from "../grpc/grpc-response.ts";
 import { type GrpcStatus, grpcTrailers, toGrpcStatus } from "../grpc/grpc-status.ts";
 import { checkCaller } from "../trace-propagation.ts";
 import { maxTimerMs } from "../transport-options.ts";
@@ -87,11 +88,11 @@ export function serveGetStream(
   const timeout = parseTimeout(header(request, "grpc-timeout"), Number.MAX_SAFE_INTEGER);
   const refused = compressionError ?? timeout.error;
   if (refused !== undefined) {
-    statusOnly(response, { code: refused.code, message: refused.rawMessage });
+    statusOnly(request, response, grpcTrailers({ code: refused.code, message: refused.rawMessage }));
     return;
   }
   if (options.shutdownSignal?.aborted) {
-    statusOnly(response, toGrpcStatus(options.shutdownSignal.reason));
+    statusOnly(request, response, grpcTrailers(toGrpcStatus(options.shutdownSignal.reason)));
     return;
   }
 
@@ -252,22 +253,4 @@ export function serveGetStream(
 function answerLimit(readMaxBytes: string | null, writeMaxBytes: number): number {
   const limit = Number(readMaxBytes);
   return Number.isInteger(limit) && limit > 0 ? Math.min(limit, writeMaxBytes) : writeMaxBytes;
-}
-
-/** A request header as Connect's helpers take it: a string, or `null` when absent (or repeated). */
-function header(request: http2.Http2ServerRequest, name: string): string | null {
-  const value = request.headers[name];
-  return typeof value === "string" ? value : null;
-}
-
-/**
- * A response with no messages, only a status. Sent as headers, then
- * trailers: a "trailers-only" response (the status in the headers) that
- * ends while the caller is still sending makes Node reset the stream, and
- * grpc-js then reports the reset rather than the status.
- */
-function statusOnly(response: http2.Http2ServerResponse, status: GrpcStatus): void {
-  response.writeHead(200, { "content-type": "application/grpc" });
-  response.addTrailers(grpcTrailers(status));
-  response.end();
 }

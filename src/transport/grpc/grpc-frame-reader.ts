@@ -7,7 +7,19 @@ import { GroupCacheError } from "../../core/errors.ts";
  * buffer of its own), so a part of it may be kept without a copy; false when
  * `buf` is a received chunk, which shares its memory with other data.
  */
-export type MessageHandler = (buf: Buffer, start: number, end: number, own: boolean) => void;
+export type MessageHandler = (buf: Buffer, start: number, end: number, own: boolean, flags: number) => void;
+
+/** Options of {@link GrpcFrameReader}. */
+export interface GrpcFrameReaderOptions {
+  /**
+   * `"refuse"` (the default): a message flagged compressed, or with any
+   * other flag, is refused as soon as its prefix is read. `"pass"`: flags
+   * are handed to the handler with the message, after the length check, in
+   * the order Connect checks a request (so a unary Get refused here gets
+   * the status Connect would give it).
+   */
+  flags?: "refuse" | "pass";
+}
 
 /** The first buffer of a message split across chunks, at most: 64 KiB. */
 const initialMessageBytes = 64 << 10;
@@ -17,7 +29,7 @@ const initialMessageBytes = 64 << 10;
  * prefix, a compression flag and a big-endian length, then the message).
  * A message that arrives inside one chunk is handed over as a view of it,
  * without copying; one split across chunks is copied into a buffer of its
- * own. That buffer grows with what has arrived (doubling from 64 KiB up to
+ * own. That buffer grows with what has arrived (from 4-64 KiB, doubling up to
  * the declared length), never ahead of it: a prefix is only a claim, and a
  * peer that declares 8 MiB and sends one byte must not make us hold 8 MiB
  * (nor a thousand such streams 8 GiB). A length over `maxBytes` is refused
@@ -39,14 +51,28 @@ export class GrpcFrameReader {
   #filled = 0;
   #completed = 0;
 
+  readonly #passFlags: boolean;
+  /** The flags of the message being assembled. */
+  #flags = 0;
+
   /** `maxBytes`: the largest message accepted (the reader's `readMaxBytes`). */
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, options?: GrpcFrameReaderOptions) {
     this.#maxBytes = maxBytes;
+    this.#passFlags = options?.flags === "pass";
   }
 
   /** Whether part of a message is waiting for more bytes. */
   get partial(): boolean {
     return this.#prefixBytes > 0 || this.#message !== undefined;
+  }
+
+  /**
+   * Bytes of a partial message held (its prefix so far, or what arrived
+   * after it). A prefix read whole with nothing after it yet counts 0, as
+   * in Connect's reader, for which a stream ending there sent no message.
+   */
+  get buffered(): number {
+    return this.#message !== undefined ? this.#filled : this.#prefixBytes;
   }
 
   /** Messages read so far (to tell one partial message from the next). */
@@ -74,7 +100,7 @@ export class GrpcFrameReader {
         if (this.#filled < this.#length) return;
         this.#message = undefined;
         this.#completed++;
-        onMessage(into, 0, this.#length, true);
+        onMessage(into, 0, this.#length, true, this.#flags);
       } else if (this.#prefixBytes > 0 || end - pos < 5) {
         const n = Math.min(5 - this.#prefixBytes, end - pos);
         chunk.copy(this.#prefix, this.#prefixBytes, pos, pos + n);
@@ -82,29 +108,34 @@ export class GrpcFrameReader {
         pos += n;
         if (this.#prefixBytes < 5) return;
         this.#prefixBytes = 0;
-        this.#begin(this.#readPrefix(this.#prefix, 0), onMessage);
+        this.#begin(this.#readPrefix(this.#prefix, 0), end - pos, onMessage);
       } else {
         const length = this.#readPrefix(chunk, pos);
         if (end - pos - 5 >= length) {
           this.#completed++;
-          onMessage(chunk, pos + 5, pos + 5 + length, false);
+          onMessage(chunk, pos + 5, pos + 5 + length, false, this.#flags);
           pos += 5 + length;
         } else {
           pos += 5;
-          this.#begin(length, onMessage);
+          this.#begin(length, end - pos, onMessage);
         }
       }
     }
   }
 
-  /** A prefix announced `length` bytes that are not all here: starts assembling them. */
-  #begin(length: number, onMessage: MessageHandler): void {
+  /**
+   * A prefix announced `length` bytes that are not all here (`arrived` of
+   * them are, in the current chunk): starts assembling them, in a buffer
+   * no larger than what has arrived needs (4 KiB at least), so a stream
+   * that declares a message and stalls holds little.
+   */
+  #begin(length: number, arrived: number, onMessage: MessageHandler): void {
     if (length === 0) {
       this.#completed++;
-      onMessage(this.#prefix, 0, 0, true);
+      onMessage(this.#prefix, 0, 0, true, this.#flags);
       return;
     }
-    this.#message = Buffer.allocUnsafeSlow(Math.min(length, initialMessageBytes));
+    this.#message = Buffer.allocUnsafeSlow(Math.min(length, initialMessageBytes, Math.max(arrived, 4096)));
     this.#length = length;
     this.#filled = 0;
   }
@@ -120,7 +151,8 @@ export class GrpcFrameReader {
 
   #readPrefix(buf: Buffer, pos: number): number {
     const flags = buf[pos] as number;
-    if (flags !== 0) {
+    this.#flags = flags;
+    if (flags !== 0 && !this.#passFlags) {
       throw new GroupCacheError(
         "internal",
         flags === 1 ? "received a compressed message, but no compression was negotiated" : `bad message flags ${flags}`,

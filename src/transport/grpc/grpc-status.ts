@@ -105,14 +105,29 @@ export function withNotFoundTtl(error: GroupCacheError, ttlMs: number): GroupCac
 export function toConnectError(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   const error = GroupCacheError.from(reason, "internal");
-  const ttlMs = notFoundTtlOf(error);
-  const metadata =
-    error.code !== "not-found"
-      ? undefined
-      : ttlMs > 0
-        ? { [notFoundTrailer]: "getter", [notFoundTtlTrailer]: String(ttlMs) }
-        : { [notFoundTrailer]: "getter" };
+  const metadata = notFoundMarks(error);
   return new ConnectError(error.message, toGrpc.get(error.code) ?? Code.Internal, metadata, undefined, error);
+}
+
+/** The trailers that mark `error` as a genuine not-found (with its TTL when cached); none for other errors. */
+function notFoundMarks(error: GroupCacheError): Record<string, string> | undefined {
+  if (error.code !== "not-found") return undefined;
+  const ttlMs = notFoundTtlOf(error);
+  return ttlMs > 0
+    ? { [notFoundTrailer]: "getter", [notFoundTtlTrailer]: String(ttlMs) }
+    : { [notFoundTrailer]: "getter" };
+}
+
+/**
+ * The trailers a unary call that failed with `reason` ends with: its
+ * status, as {@link toGrpcStatus}, and for a genuine not-found the marks
+ * {@link toConnectError} adds (what Connect writes for that error).
+ */
+export function errorTrailers(reason: unknown): Record<string, string> {
+  const trailers = grpcTrailers(toGrpcStatus(reason));
+  if (reason instanceof ConnectError) return trailers;
+  const marks = notFoundMarks(GroupCacheError.from(reason, "internal"));
+  return marks === undefined ? trailers : { ...trailers, ...marks };
 }
 
 /**

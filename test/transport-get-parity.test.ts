@@ -3,8 +3,8 @@ import * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { GetResponseSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
-import { GroupCache, ManualClock, NotFoundError } from "../src/index.ts";
-import { type PeerServer, startPeerServer } from "../src/transport/index.ts";
+import { GroupCache, GroupCacheError, ManualClock, NotFoundError } from "../src/index.ts";
+import { type PeerServable, type PeerServer, startPeerServer } from "../src/transport/index.ts";
 import { frame, getPath, getRequest } from "./support/attacks.ts";
 
 // The unary Get has two servers: the hand-written handler (the default)
@@ -179,4 +179,26 @@ test("a Get refused for bad bytes loads nothing", async () => {
     await rawGet(fast, chunks);
   }
   expect(getterCalls).toBe(before);
+});
+
+test("a PeerServable of one's own that throws instead of rejecting: its error is the status, and the server goes on", async () => {
+  let calls = 0;
+  const throwing: PeerServable = {
+    serve(_group, key) {
+      calls++;
+      if (key === "sync") throw new GroupCacheError("invalid-argument", "thrown, not rejected");
+      return Promise.resolve({ value: new TextEncoder().encode(`s:${key}`), minuteQps: 0 });
+    },
+  };
+  const server = await startPeerServer(throwing, { closeTimeoutMs: 0 });
+  try {
+    expect((await rawGet(server, [get("g", "sync")])).trailers).toEqual({
+      "grpc-status": "3",
+      "grpc-message": "thrown%2C%20not%20rejected",
+    });
+    expect(await rawGet(server, [get("g", "k")])).toMatchObject({ value: "s:k", trailers: { "grpc-status": "0" } });
+    expect(calls).toBe(2);
+  } finally {
+    await server.close();
+  }
 });

@@ -145,21 +145,23 @@ export function serveGet(
     }
   };
   const serveKey = ({ group, key }: GetRequest) => {
-    const from = checkCaller(cache, (name) => header(request, name));
-    let cached: ServeResult | undefined;
+    let result: ServeResult | Promise<ServeResult>;
     try {
-      cached = cache.serveCached?.(group, key);
+      const from = checkCaller(cache, (name) => header(request, name));
+      result =
+        cache.serveCached?.(group, key) ??
+        cache.serve(group, key, {
+          signal: call.signal,
+          trace: traceFromHeaders((name) => header(request, name)),
+          from,
+        });
     } catch (error) {
+      // A PeerServable of one's own may throw rather than reject.
       fail(error);
       return;
     }
-    if (cached !== undefined) {
-      answer(cached);
-      return;
-    }
-    cache
-      .serve(group, key, { signal: call.signal, trace: traceFromHeaders((name) => header(request, name)), from })
-      .then(answer, fail);
+    if ("then" in result) result.then(answer, fail);
+    else answer(result);
   };
   const answer = (result: ServeResult) => {
     if (finished) return;

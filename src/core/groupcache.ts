@@ -310,12 +310,15 @@ export class GroupCache implements PeerPicker {
   /**
    * The clients of `key`'s previous owners under the rings of the last
    * `peekWindowMs` (at most 3 rings), newest first, at most 2, neither this
-   * process nor the current owner: Go's `PickPeer` for the owners before a
-   * membership change, which a load peeks before calling the getter.
+   * process nor the current owner nor a peer marked down: Go's `PickPeer`
+   * for the owners before a membership change, which a load peeks before
+   * calling the getter.
    */
   pickPrevious(key: string): readonly PeerGetter[] {
-    return this.#previous.pick(key, this.self, this.#ring.get(key), this.#clients);
+    return this.#previous.pick(key, this.self, this.#ring.get(key), this.#clients, this.#isDown);
   }
+
+  readonly #isDown = (id: string) => this.#health.isDown(id);
 
   /**
    * Answers a peer's Peek (for transports): the group's stored bytes of

@@ -68,15 +68,17 @@ export class PreviousOwners {
 
   /**
    * The clients of `key`'s distinct owners under the remembered rings,
-   * newest first, at most 2, without `self` and `owner` (the current one).
-   * `clients` are the current peers' clients; lingering ones reach peers
-   * that left.
+   * newest first, at most 2, without `self`, `owner` (the current one) and
+   * peers `isDown` says are down (alive but silent: a peek would only wait
+   * out its timeout). `clients` are the current peers' clients; lingering
+   * ones reach peers that left.
    */
   pick(
     key: string,
     self: string,
     owner: string | undefined,
     clients: ReadonlyMap<string, PeerClient>,
+    isDown: (id: string) => boolean = () => false,
   ): readonly PeerGetter[] {
     if (this.#rings.length === 0) return none;
     this.#prune();
@@ -84,7 +86,7 @@ export class PreviousOwners {
     let seen: string | undefined;
     for (const { ring } of this.#rings) {
       const id = ring.get(key);
-      if (id === undefined || id === self || id === owner || id === seen) continue;
+      if (id === undefined || id === self || id === owner || id === seen || isDown(id)) continue;
       const client = clients.get(id) ?? this.#lingering.get(id)?.client;
       if (client === undefined) continue;
       picked.push(client);

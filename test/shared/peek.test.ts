@@ -1,5 +1,14 @@
 import { expect, test } from "vitest";
-import { type Group, GroupCache, GroupCacheError, neverHot, type PeerClient, stringCodec } from "../../src/index.ts";
+import {
+  type Group,
+  GroupCache,
+  GroupCacheError,
+  neverHot,
+  type PeerClient,
+  type PeerClientFactory,
+  type PeerLiveness,
+  stringCodec,
+} from "../../src/index.ts";
 import { MemoryNetwork } from "../../src/testing/memory-network.ts";
 
 // Peek on ownership change: after a ring change, a key's new owner asks the
@@ -100,9 +109,10 @@ test("a previous owner that stopped: one peek that misses, then exactly one gett
 });
 
 /** A cache `a:1` whose only other peer, `b:1`, is `client`; it joins a ring of both, so b:1 is the previous owner of its keys. */
-function joinedWith(client: PeerClient, options: { peekTimeoutMs?: number } = {}) {
+function joinedWith(client: PeerClient | PeerClientFactory, options: { peekTimeoutMs?: number } = {}) {
   const loads: string[] = [];
-  const cache = new GroupCache({ self: "a:1", peerClient: () => client, ...options });
+  const peerClient = typeof client === "function" ? client : () => client;
+  const cache = new GroupCache({ self: "a:1", peerClient, ...options });
   const group = cache.newGroup({
     name: "g",
     codec: stringCodec,
@@ -133,6 +143,31 @@ test("a previous owner whose peek hangs past peekTimeoutMs: the get falls back t
   expect(loads).toEqual([key]);
   expect(peeks).toBe(1);
   expect(group.stats).toMatchObject({ peeks: 1, peekHits: 0, localLoads: 1 });
+  await cache.close();
+});
+
+test("a previous owner marked down (alive but silent) is not peeked: its keys load at once, and it is peeked again once up", async () => {
+  let peeks = 0;
+  const liveness = new Map<string, PeerLiveness>();
+  const silent: PeerClient = {
+    get: () => Promise.reject(new GroupCacheError("unavailable", "not asked")),
+    peek: () => {
+      peeks++;
+      return Promise.resolve(undefined);
+    },
+    close: async () => {},
+  };
+  const { cache, group, loads, key } = joinedWith((id, context) => {
+    if (context !== undefined) liveness.set(id, context.liveness);
+    return silent;
+  });
+  expect(cache.pickPrevious(key)).toEqual([silent]);
+  liveness.get("b:1")?.down("no PING ack within 1000 ms");
+  expect(cache.pickPrevious(key)).toEqual([]);
+  expect(await group.get(key)).toBe(`value of ${key}`);
+  expect([loads, peeks, group.stats.peeks]).toEqual([[key], 0, 0]);
+  liveness.get("b:1")?.up("answered a probe");
+  expect(cache.pickPrevious(key)).toEqual([silent]);
   await cache.close();
 });
 

@@ -147,13 +147,15 @@ export class GrpcPeer implements PeerClient {
   ): Promise<PeerGetResult> {
     let response: Awaited<ReturnType<GroupCacheClient["get"]>>;
     const headers = trace === undefined ? callerHeaders(this.#context) : { ...trace, ...callerHeaders(this.#context) };
-    try {
-      response = await this.#client.get(
-        { group, key },
-        this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs, headers } : { signal, headers },
-      );
-    } catch (error) {
-      throw fromConnectError(error, this.#id);
+    const options = this.#timeoutMs > 0 ? { signal, timeoutMs: this.#timeoutMs, headers } : { signal, headers };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        response = await this.#client.get({ group, key }, options);
+        break;
+      } catch (error) {
+        if (attempt < maxRefusedAttempts && isRefusedStream(error) && !signal.aborted) continue;
+        throw fromConnectError(error, this.#id);
+      }
     }
     // The decoded bytes are a view into the whole response buffer: copy them.
     const value = response.value.slice();
@@ -272,4 +274,24 @@ export class GrpcPeer implements PeerClient {
     this.#stream?.close();
     this.#sessionManager.abort(new ConnectError(`peer ${this.#id}: client closed`, Code.Unavailable));
   }
+}
+
+/**
+ * How many times a unary call is sent when the peer refuses its stream.
+ * Node's client sends a burst of calls on a new connection before the
+ * peer's SETTINGS say how many streams it takes; the peer refuses the
+ * excess with RST_STREAM REFUSED_STREAM, which HTTP/2 (RFC 9113, section
+ * 8.7) says was not processed and may be retried. By the retry the limit
+ * is known, and Node queues calls past it.
+ */
+const maxRefusedAttempts = 4;
+
+/**
+ * Whether `error` is a stream the peer refused unprocessed: connect-node
+ * passes Node's "Stream closed with error code NGHTTP2_REFUSED_STREAM" on
+ * as INTERNAL (and its own reading of the reset code as UNAVAILABLE); both
+ * name the code.
+ */
+function isRefusedStream(error: unknown): boolean {
+  return error instanceof ConnectError && error.rawMessage.includes("REFUSED_STREAM");
 }

@@ -45,7 +45,7 @@ export interface ServeGetOptions {
 /**
  * Serves one gRPC Get straight on `node:http2`'s compatibility API, with
  * the same answers as Connect's handler (statuses, messages, headers and
- * trailers: `test/transport-get-parity.test.ts` compares the two), but
+ * trailers: `test/shared/transport-get-parity.test.ts` compares the two), but
  * at a fraction of its cost per call: Connect turns each call into web
  * streams, async iterables and envelope objects, about 80 KB of garbage a
  * Get, which a burst of a thousand Gets turned into ~190 MiB of RSS. Go's

@@ -2,10 +2,10 @@ import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { GetResponseSchema } from "../src/gen/groupcachepb/groupcache_pb.ts";
-import { GroupCache, GroupCacheError, ManualClock, NotFoundError } from "../src/index.ts";
-import { type PeerServable, type PeerServer, startPeerServer } from "../src/transport/index.ts";
-import { frame, getPath, getRequest } from "./support/attacks.ts";
+import { GetResponseSchema } from "../../src/gen/groupcachepb/groupcache_pb.ts";
+import { GroupCache, GroupCacheError, ManualClock, NotFoundError } from "../../src/index.ts";
+import { type PeerServable, type PeerServer, startPeerServer } from "../../src/transport/index.ts";
+import { frame, getPath, getRequest } from "../support/attacks.ts";
 
 // The unary Get has two servers: the hand-written handler (the default)
 // and Connect's (with interceptors, or compression). Callers must not be

@@ -42,8 +42,12 @@ const initialMessageBytes = 64 << 10;
  */
 export class GrpcFrameReader {
   readonly #maxBytes: number;
-  /** The prefix being read, while it is incomplete. */
-  readonly #prefix = Buffer.alloc(5);
+  /**
+   * The prefix being read, while it is incomplete. From Node's shared pool
+   * (`allocUnsafe`; always written before it is read): a reader per unary
+   * Get must not cost an `ArrayBuffer` of its own.
+   */
+  readonly #prefix = Buffer.allocUnsafe(5);
   #prefixBytes = 0;
   /** The message being assembled (its buffer, as large as needed so far), its declared length, and how much has arrived. */
   #message: Buffer | undefined;

@@ -247,7 +247,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       }
       return Promise.resolve(this.#serveResult(id, this.#keyRate.record(key)));
     }
-    if (!this.#loadGroup.has(key)) this.#load(key, undefined, 0).catch(() => {});
+    if (!this.#loadGroup.has(key) && !this.#localGroup.has(key)) this.#load(key, undefined, 0).catch(() => {});
     return this.#caches.memoized(id) ?? this.#decodeHit(key, id);
   }
 
@@ -263,39 +263,66 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * if another peer owns the key, otherwise, or if the owner failed, the
    * getter's. `deadline` (on `performance.now()`'s clock; `0`: none) is the
    * caller's, which caps the time given to the owner (see `peerShare`).
+   *
+   * A key this process owns needs no flight of its own around the getter's:
+   * its gets join `#localGroup` directly, as peers' requests for it do
+   * (unless a load that began while another peer owned it is still in
+   * flight: they join that). That spares every miss on an owned key a
+   * flight, its controller and its signal listener.
    */
   #load(key: string, signal: AbortSignal | undefined, deadline: number): Promise<Entry<T>> {
     this.#stats.loads++;
-    return this.#loadGroup.do(
-      key,
-      async (flightSignal) => {
-        // Look again inside the flight: a load that finished between our
-        // cache miss and this point has filled the cache. Loading again
-        // would call the getter twice and count the bytes twice.
-        const id = this.#caches.lookupCache(key, true);
-        if (id !== undefined) {
-          this.#stats.cacheHits++;
-          return this.#entries.fromBytes(key, this.#caches.view(id));
-        }
-        this.#stats.loadsDeduped++;
-        const span = this.#hooks.telemetry.load(key, undefined);
-        return endWith(span, this.#loadFromPeerOrLocally(key, flightSignal, deadline, span));
-      },
-      signal,
-    );
+    const joined = this.#loadGroup.join(key, signal);
+    if (joined !== undefined) return joined;
+    const peer = this.#peers.pickPeer(key);
+    if (peer === undefined) return this.#localGroup.do(key, (s) => this.#loadOwned(key, s, undefined), signal);
+    return this.#loadGroup.do(key, (flightSignal) => this.#loadFromPeer(peer, key, flightSignal, deadline), signal);
   }
 
-  /** Inside a load's flight: the owner's value if another peer owns the key, else (or if it failed) a local load. */
-  async #loadFromPeerOrLocally(
+  /**
+   * Inside `#localGroup`, the load of a key this process owns (for its own
+   * gets and for peers' requests alike): looks again first, as a load
+   * that finished between the caller's miss and this point has filled the
+   * cache (loading again would call the getter twice and count the bytes
+   * twice); else a local load.
+   */
+  #loadOwned(key: string, signal: AbortSignal, trace: TraceCarrier | undefined): Promise<Entry<T>> {
+    const id = this.#caches.lookupCache(key, true);
+    if (id !== undefined) {
+      this.#stats.cacheHits++;
+      // With its expiry: a peer's copy must not outlive this one.
+      const entry = this.#entries.fromBytes(key, this.#caches.view(id));
+      return Promise.resolve({ ...entry, expiresAt: this.#caches.expiresAt(id) });
+    }
+    this.#stats.loadsDeduped++;
+    const span = this.#hooks.telemetry.load(key, trace);
+    return endWith(span, this.#loadLocally(key, signal, span));
+  }
+
+  /**
+   * Inside `#loadGroup`, the load of a key another peer owns: looks again
+   * (see `#loadOwned`), then asks the owner, and loads the key here if that
+   * failed.
+   */
+  #loadFromPeer(peer: PeerGetter, key: string, signal: AbortSignal, deadline: number): Promise<Entry<T>> {
+    const id = this.#caches.lookupCache(key, true);
+    if (id !== undefined) {
+      this.#stats.cacheHits++;
+      return Promise.resolve(this.#entries.fromBytes(key, this.#caches.view(id)));
+    }
+    this.#stats.loadsDeduped++;
+    const span = this.#hooks.telemetry.load(key, undefined);
+    return endWith(span, this.#fetchOrLoadLocally(peer, key, signal, deadline, span));
+  }
+
+  /** The owner's value, else (it failed) a local load within what is left of `getterTimeoutMs`. */
+  async #fetchOrLoadLocally(
+    peer: PeerGetter,
     key: string,
     signal: AbortSignal,
     deadline: number,
     span: TelemetrySpan,
   ): Promise<Entry<T>> {
-    const peer = this.#peers.pickPeer(key);
-    if (peer === undefined) {
-      return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span), signal);
-    }
     const asked = performance.now();
     const fetched = await this.#getFromPeer(peer, key, signal, this.#peerBudget(deadline), span);
     if (fetched !== undefined) return fetched;
@@ -619,7 +646,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         ),
       );
     };
-    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) => {
+    const call = (loadSignal: AbortSignal): Promise<Entry<T>> => {
       // The epoch spans the getter call and the insert, even one after the
       // deadline released the waiters: a late value is still cached, unless
       // a write of the key came in meanwhile.
@@ -646,7 +673,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           },
         )
         .finally(() => this.#epochs.end(key));
-    });
+    };
+    // Without a timeout, the getter gets the flight's own signal: it fires
+    // only once nobody waits for the load, so there is no one to release
+    // early, and a load costs no second controller, listener and race.
+    return timeoutMs > 0 ? withDeadline(signal, timeoutMs, timedOut, call) : call(signal);
   }
 
   /**
@@ -709,22 +740,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
     this.#stats.loads++;
-    const value = this.#localGroup.do(
-      key,
-      (loadSignal) => {
-        // Same look again as in #load: a load may have finished just before.
-        const again = this.#caches.lookupCache(key, true);
-        if (again !== undefined) {
-          this.#stats.cacheHits++;
-          // With its expiry: the peer's copy must not outlive this one.
-          return { bytes: this.#caches.view(again), value: undefined, expiresAt: this.#caches.expiresAt(again) };
-        }
-        this.#stats.loadsDeduped++;
-        const span = this.#hooks.telemetry.load(key, options?.trace);
-        return endWith(span, this.#loadLocally(key, loadSignal, span));
-      },
-      signal,
-    );
+    const value = this.#localGroup.do(key, (loadSignal) => this.#loadOwned(key, loadSignal, options?.trace), signal);
     return value.then((entry) => this.#withTtl<ServeResult>({ value: entry.bytes, minuteQps }, entry.expiresAt));
   }
 

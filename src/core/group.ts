@@ -344,87 +344,82 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     budgetMs: number,
     load: TelemetrySpan,
   ): Promise<Entry<T> | undefined> {
+    // One async function for the epoch and the fetch: its state lives as
+    // long as the owner takes to answer, for every key fetched.
     const epoch = this.#epochs.begin(key);
     try {
-      return await this.#fetchFromPeer(peer, key, signal, budgetMs, load, epoch);
+      // The owner's remaining TTL counts from its answer; counted from before
+      // the call, a copy here expires no later than the owner's.
+      const sentAt = this.#options.clock.now();
+      const peerId = peer.id ?? "unknown";
+      const span = this.#hooks.telemetry.peerGet(load, peerId, key);
+      let result: PeerGetResult;
+      const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
+      try {
+        const trace = span.carrier;
+        const callSignal = capped?.signal ?? signal;
+        result = await peer.get(
+          this.name,
+          key,
+          trace === undefined ? { signal: callSignal } : { signal: callSignal, trace },
+        );
+      } catch (error) {
+        span.end(error);
+        // Nobody is waiting any more: not the peer's fault, and no fallback.
+        throwIfAborted(signal, `group "${this.name}"`);
+        if (error instanceof GroupCacheError && error.code === "not-found") {
+          // A not-found the owner caches: so does this peer, for no longer.
+          const ttlMs = (error as NotFoundError).ttlMs;
+          if (ttlMs !== undefined && ttlMs > 0 && this.#epochs.current(key, epoch)) {
+            this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+          }
+          throw error;
+        }
+        // Includes the owner's share of the caller's budget running out: the rest is for the getter.
+        this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
+        return undefined;
+      } finally {
+        capped?.cleanup();
+      }
+      const entry = this.#entries.fromPeer(result?.value);
+      if (entry === undefined) {
+        const tooLarge = result?.value instanceof Uint8Array;
+        const error = new GroupCacheError(
+          tooLarge ? "resource-exhausted" : "internal",
+          tooLarge
+            ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
+            : `group "${this.name}": peer ${peerId} sent no bytes`,
+        );
+        span.end(error);
+        if (tooLarge)
+          this.#hooks.emit({
+            type: "value-too-large",
+            level: "warn",
+            group: this.name,
+            source: "peer",
+            message: error.message,
+          });
+        this.#peerError(peerId, error);
+        return undefined;
+      }
+      span.end();
+      this.#hooks.health.peerOk(peerId, this.name);
+      this.#stats.peerLoads++;
+      const expiresAt = this.#peerExpiry(result, sentAt);
+      if (expiresAt === undefined) return entry;
+      const mirror = this.#options.hotPolicy({
+        group: this.name,
+        key,
+        value: entry.bytes,
+        minuteQps: result.minuteQps,
+      });
+      if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch);
+      // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
+      if (this.#caches.expiring) this.#caches.remove(key);
+      return entry;
     } finally {
       this.#epochs.end(key);
     }
-  }
-
-  /** `#getFromPeer` inside its epoch (see `LoadEpochs`). */
-  async #fetchFromPeer(
-    peer: PeerGetter,
-    key: string,
-    signal: AbortSignal,
-    budgetMs: number,
-    load: TelemetrySpan,
-    epoch: number,
-  ): Promise<Entry<T> | undefined> {
-    // The owner's remaining TTL counts from its answer; counted from before
-    // the call, a copy here expires no later than the owner's.
-    const sentAt = this.#options.clock.now();
-    const peerId = peer.id ?? "unknown";
-    const span = this.#hooks.telemetry.peerGet(load, peerId, key);
-    let result: PeerGetResult;
-    const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
-    try {
-      const trace = span.carrier;
-      const callSignal = capped?.signal ?? signal;
-      result = await peer.get(
-        this.name,
-        key,
-        trace === undefined ? { signal: callSignal } : { signal: callSignal, trace },
-      );
-    } catch (error) {
-      span.end(error);
-      // Nobody is waiting any more: not the peer's fault, and no fallback.
-      throwIfAborted(signal, `group "${this.name}"`);
-      if (error instanceof GroupCacheError && error.code === "not-found") {
-        // A not-found the owner caches: so does this peer, for no longer.
-        const ttlMs = (error as NotFoundError).ttlMs;
-        if (ttlMs !== undefined && ttlMs > 0 && this.#epochs.current(key, epoch)) {
-          this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
-        }
-        throw error;
-      }
-      // Includes the owner's share of the caller's budget running out: the rest is for the getter.
-      this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
-      return undefined;
-    } finally {
-      capped?.cleanup();
-    }
-    const entry = this.#entries.fromPeer(result?.value);
-    if (entry === undefined) {
-      const tooLarge = result?.value instanceof Uint8Array;
-      const error = new GroupCacheError(
-        tooLarge ? "resource-exhausted" : "internal",
-        tooLarge
-          ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
-          : `group "${this.name}": peer ${peerId} sent no bytes`,
-      );
-      span.end(error);
-      if (tooLarge)
-        this.#hooks.emit({
-          type: "value-too-large",
-          level: "warn",
-          group: this.name,
-          source: "peer",
-          message: error.message,
-        });
-      this.#peerError(peerId, error);
-      return undefined;
-    }
-    span.end();
-    this.#hooks.health.peerOk(peerId, this.name);
-    this.#stats.peerLoads++;
-    const expiresAt = this.#peerExpiry(result, sentAt);
-    if (expiresAt === undefined) return entry;
-    const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch);
-    // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
-    if (this.#caches.expiring) this.#caches.remove(key);
-    return entry;
   }
 
   /**

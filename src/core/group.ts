@@ -239,9 +239,9 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       // A peer's request is never forwarded: the refresh is this owner's own.
       if (!this.#localGroup.has(key)) {
         this.#localGroup
-          .do(key, (s) => {
+          .do(key, (_, flight) => {
             const span = this.#hooks.telemetry.load(key, undefined);
-            return endWith(span, this.#loadLocally(key, s, span));
+            return endWith(span, this.#loadLocally(key, flight, span));
           })
           .catch(() => {});
       }
@@ -275,7 +275,8 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const joined = this.#loadGroup.join(key, signal);
     if (joined !== undefined) return joined;
     const peer = this.#peers.pickPeer(key);
-    if (peer === undefined) return this.#localGroup.do(key, (s) => this.#loadOwned(key, s, undefined), signal);
+    if (peer === undefined)
+      return this.#localGroup.do(key, (_, flight) => this.#loadOwned(key, flight, undefined), signal);
     return this.#loadGroup.do(key, (flightSignal) => this.#loadFromPeer(peer, key, flightSignal, deadline), signal);
   }
 
@@ -286,7 +287,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * cache (loading again would call the getter twice and count the bytes
    * twice); else a local load.
    */
-  #loadOwned(key: string, signal: AbortSignal, trace: TraceCarrier | undefined): Promise<Entry<T>> {
+  #loadOwned(key: string, flight: AbortController, trace: TraceCarrier | undefined): Promise<Entry<T>> {
     const id = this.#caches.lookupCache(key, true);
     if (id !== undefined) {
       this.#stats.cacheHits++;
@@ -296,7 +297,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     }
     this.#stats.loadsDeduped++;
     const span = this.#hooks.telemetry.load(key, trace);
-    return endWith(span, this.#loadLocally(key, signal, span));
+    return endWith(span, this.#loadLocally(key, flight, span));
   }
 
   /**
@@ -327,7 +328,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     const fetched = await this.#getFromPeer(peer, key, signal, this.#peerBudget(deadline), span);
     if (fetched !== undefined) return fetched;
     const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
-    return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span, timeoutMs), signal);
+    return this.#localGroup.do(key, (_, flight) => this.#loadLocally(key, flight, span, timeoutMs), signal);
   }
 
   /**
@@ -525,14 +526,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   #loadLocally(
     key: string,
-    signal: AbortSignal,
+    flight: AbortController,
     load: TelemetrySpan,
     timeoutMs = this.#options.getterTimeoutMs,
   ): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, load, timeoutMs);
-    return this.#peekPrevious(previous, key, signal).then(
-      (entry) => entry ?? this.#getLocally(key, signal, load, timeoutMs),
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, flight, load, timeoutMs);
+    return this.#peekPrevious(previous, key, flight.signal).then(
+      (entry) => entry ?? this.#getLocally(key, flight, load, timeoutMs),
     );
   }
 
@@ -600,7 +601,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * what an owner that failed left of it); a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal, load: TelemetrySpan, timeoutMs: number): Promise<Entry<T>> {
+  #getLocally(key: string, flight: AbortController, load: TelemetrySpan, timeoutMs: number): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
     const span = this.#hooks.telemetry.getter(load, key);
     let failed = false;
@@ -669,10 +670,10 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         )
         .finally(() => this.#epochs.end(key));
     };
-    // Without a timeout, the getter gets the flight's own signal: it fires
-    // only once nobody waits for the load, so there is no one to release
-    // early, and a load costs no second controller, listener and race.
-    return timeoutMs > 0 ? withDeadline(signal, timeoutMs, timedOut, call) : call(signal);
+    // The getter gets the flight's own signal, which the deadline fires:
+    // it fires otherwise only once nobody waits for the load, so a getter
+    // call costs no controller, listener or race of its own.
+    return timeoutMs > 0 ? withDeadline(flight, timeoutMs, timedOut, call) : call(flight.signal);
   }
 
   /**
@@ -735,7 +736,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
     this.#stats.loads++;
-    const value = this.#localGroup.do(key, (loadSignal) => this.#loadOwned(key, loadSignal, options?.trace), signal);
+    const value = this.#localGroup.do(key, (_, flight) => this.#loadOwned(key, flight, options?.trace), signal);
     return value.then((entry) => this.#withTtl<ServeResult>({ value: entry.bytes, minuteQps }, entry.expiresAt));
   }
 

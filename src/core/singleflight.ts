@@ -37,10 +37,16 @@ export class SingleFlight<T> {
   }
 
   /**
-   * Returns the result of `fn(signal)` for `key`, calling `fn` only if no
-   * call for `key` is in flight. `signal` releases this caller only.
+   * Returns the result of `fn(signal, flight)` for `key`, calling `fn` only
+   * if no call for `key` is in flight. `signal` releases this caller only.
+   * `fn` gets the call's signal, which fires once every caller has left,
+   * and its controller, to fire it itself (a deadline of the call's own).
    */
-  do(key: string, fn: (signal: AbortSignal) => Promise<T> | T, signal?: AbortSignal): Promise<T> {
+  do(
+    key: string,
+    fn: (signal: AbortSignal, flight: AbortController) => Promise<T> | T,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const flight = this.#flights.get(key);
     if (flight !== undefined) return this.#wait(key, flight, signal);
     if (signal?.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled"));
@@ -79,13 +85,13 @@ export class SingleFlight<T> {
     this.#flights.delete(key);
   }
 
-  #start(key: string, fn: (signal: AbortSignal) => Promise<T> | T): Flight<T> {
+  #start(key: string, fn: (signal: AbortSignal, flight: AbortController) => Promise<T> | T): Flight<T> {
     const controller = new AbortController();
     const flight: Flight<T> = {
       controller,
       abortable: 0,
       steadfast: 0,
-      promise: new Promise<T>((resolve) => resolve(fn(controller.signal))),
+      promise: new Promise<T>((resolve) => resolve(fn(controller.signal, controller))),
     };
     this.#flights.set(key, flight);
     const done = () => {

@@ -16,6 +16,12 @@
  * `gc()`. The table shows RSS growth at its peak and at the end, as a ratio
  * of `cacheBytes`, and the end's breakdown from `process.memoryUsage()`.
  *
+ * A last row per value size, "no library", is the floor: the same fill
+ * with no cache at all, each value allocated as the getter does and copied
+ * into a buffer of `cacheBytes` standing in for the caches' storage. What
+ * it shows beyond `cacheBytes` is V8's and the allocator's, whatever a
+ * library does: the young generation and the values awaiting collection.
+ *
  * `--baseline DIR` measures the same in the library of another worktree
  * (e.g. `git worktree add /tmp/mem-base <commit>`), in the same run,
  * interleaved with this one. `--runs N` (default 1) repeats each;
@@ -44,7 +50,7 @@ const concurrency = 16;
 const semiFlag = "--max-semi-space-size=16";
 const sizes = (arg("sizes") ?? "100,10240").split(",").map(Number);
 const paths = ["local", "remote"] as const;
-type Path = (typeof paths)[number];
+type Path = (typeof paths)[number] | "floor";
 
 /** What a child reports, in bytes. */
 interface Result {
@@ -68,8 +74,20 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
   if (gc === undefined) throw new Error("run with --expose-gc");
   const name = "churn";
   let owner: { id: string; kill(): Promise<unknown> } | undefined;
-  let cache: InstanceType<typeof GroupCache>;
-  if (path === "local") {
+  let cache: InstanceType<typeof GroupCache> | undefined;
+  let get: (key: string) => Promise<Uint8Array>;
+  if (path === "floor") {
+    const storage = new Uint8Array(cacheBytes);
+    let at = 0;
+    get = async (key) => {
+      const value = new Uint8Array(valueBytes);
+      value[0] = key.charCodeAt(key.length - 1);
+      if (at + valueBytes > storage.byteLength) at = 0;
+      storage.set(value, at);
+      at += valueBytes;
+      return value;
+    };
+  } else if (path === "local") {
     cache = new GroupCache();
     cache.newGroup({
       name,
@@ -88,7 +106,10 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
     cache.newGroup({ name, cacheBytes, hotPolicy: () => true, getter: () => new Uint8Array(0) });
     cache.setPeers([peer.id]);
   }
-  const group = cache.getGroup(name);
+  if (cache !== undefined) {
+    const group = cache.getGroup(name);
+    get = (key) => group.get(key);
+  }
   try {
     const total = Math.ceil((fillFactorOf(valueBytes) * cacheBytes) / (valueBytes + 12));
     let next = 0;
@@ -96,7 +117,7 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
     const loop = async (count: number) => {
       while (next < count) {
         const i = next++;
-        const value = await group.get(`k-${i}`);
+        const value = await get(`k-${i}`);
         if (value.length !== valueBytes) throw new Error(`key k-${i}: ${value.length} bytes, not ${valueBytes}`);
         if ((i & 255) === 0) peak = Math.max(peak, process.memoryUsage.rss());
         // Requests reach a server as separate I/O events: return to the event
@@ -116,8 +137,9 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
     peak = Math.max(peak, m.rss);
     for (let i = 0; i < 3; i++) gc();
     const afterGc = process.memoryUsage.rss();
-    const main = group.cacheStats("main");
-    const hot = group.cacheStats("hot");
+    const none = { bytes: path === "floor" ? cacheBytes : 0, items: 0 };
+    const main = cache?.getGroup(name).cacheStats("main") ?? none;
+    const hot = cache?.getGroup(name).cacheStats("hot") ?? { bytes: 0, items: 0 };
     const result: Result = {
       peak: peak - before,
       end: m.rss - before,
@@ -132,7 +154,7 @@ async function child(root: string, path: Path, valueBytes: number): Promise<void
     console.log(JSON.stringify(result));
   } finally {
     await owner?.kill();
-    await cache.close?.();
+    await cache?.close?.();
   }
 }
 
@@ -171,45 +193,46 @@ function main(): void {
     ...treesOf(here, resolve).map((t) => ({ ...t, flags: [] })),
     { label: `this, ${semiFlag}`, root: here, flags: [semiFlag] },
   ];
+  // Each path through each tree, then the floor (no library, default flags).
+  const cases: { path: Path; tree: Variant }[] = [
+    ...paths.flatMap((path) => trees.map((tree) => ({ path, tree }))),
+    { path: "floor", tree: { label: "no library", root: here, flags: [] } },
+  ];
   const samples = new Map<string, Result[]>();
   for (let r = 0; r < runs; r++) {
     for (const valueBytes of sizes) {
-      for (const path of paths) {
-        for (const tree of trees) {
-          const key = `${tree.label}|${path}|${valueBytes}`;
-          const list = samples.get(key) ?? [];
-          list.push(measure(tree, path, valueBytes));
-          samples.set(key, list);
-        }
+      for (const { path, tree } of cases) {
+        const key = `${tree.label}|${path}|${valueBytes}`;
+        const list = samples.get(key) ?? [];
+        list.push(measure(tree, path, valueBytes));
+        samples.set(key, list);
       }
     }
   }
   const m = (n: number) => fmt(n / mib, 1);
   const rows: string[][] = [];
   for (const valueBytes of sizes) {
-    for (const path of paths) {
-      for (const tree of trees) {
-        const list = samples.get(`${tree.label}|${path}|${valueBytes}`) ?? [];
-        const med = (pick: (r: Result) => number) => summarize(list.map(pick)).median;
-        const peak = summarize(list.map((r) => r.peak));
-        rows.push([
-          valueBytes >= 1024 ? `${valueBytes / 1024} KB` : `${valueBytes} B`,
-          path,
-          tree.label,
-          m(peak.median),
-          `${m(peak.min)}–${m(peak.max)}`,
-          `${fmt(peak.median / cacheBytes, 2)}×`,
-          m(med((r) => r.end)),
-          `${fmt(med((r) => r.end) / cacheBytes, 2)}×`,
-          m(med((r) => r.afterGc)),
-          m(med((r) => r.heapUsed)),
-          m(med((r) => r.heapTotal)),
-          m(med((r) => r.external)),
-          m(med((r) => r.arrayBuffers)),
-          m(med((r) => r.cachedBytes)),
-          fmt(med((r) => r.items)),
-        ]);
-      }
+    for (const { path, tree } of cases) {
+      const list = samples.get(`${tree.label}|${path}|${valueBytes}`) ?? [];
+      const med = (pick: (r: Result) => number) => summarize(list.map(pick)).median;
+      const peak = summarize(list.map((r) => r.peak));
+      rows.push([
+        valueBytes >= 1024 ? `${valueBytes / 1024} KB` : `${valueBytes} B`,
+        path,
+        tree.label,
+        m(peak.median),
+        `${m(peak.min)}–${m(peak.max)}`,
+        `${fmt(peak.median / cacheBytes, 2)}×`,
+        m(med((r) => r.end)),
+        `${fmt(med((r) => r.end) / cacheBytes, 2)}×`,
+        m(med((r) => r.afterGc)),
+        m(med((r) => r.heapUsed)),
+        m(med((r) => r.heapTotal)),
+        m(med((r) => r.external)),
+        m(med((r) => r.arrayBuffers)),
+        m(med((r) => r.cachedBytes)),
+        fmt(med((r) => r.items)),
+      ]);
     }
   }
   printTable(

@@ -239,15 +239,15 @@ export class Group<T = ByteView, In = Uint8Array | string> {
       // A peer's request is never forwarded: the refresh is this owner's own.
       if (!this.#localGroup.has(key)) {
         this.#localGroup
-          .do(key, (s) => {
+          .do(key, (_, flight) => {
             const span = this.#hooks.telemetry.load(key, undefined);
-            return endWith(span, this.#loadLocally(key, s, span));
+            return endWith(span, this.#loadLocally(key, flight, span));
           })
           .catch(() => {});
       }
       return Promise.resolve(this.#serveResult(id, this.#keyRate.record(key)));
     }
-    if (!this.#loadGroup.has(key)) this.#load(key, undefined, 0).catch(() => {});
+    if (!this.#loadGroup.has(key) && !this.#localGroup.has(key)) this.#load(key, undefined, 0).catch(() => {});
     return this.#caches.memoized(id) ?? this.#decodeHit(key, id);
   }
 
@@ -263,44 +263,72 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * if another peer owns the key, otherwise, or if the owner failed, the
    * getter's. `deadline` (on `performance.now()`'s clock; `0`: none) is the
    * caller's, which caps the time given to the owner (see `peerShare`).
+   *
+   * A key this process owns needs no flight of its own around the getter's:
+   * its gets join `#localGroup` directly, as peers' requests for it do
+   * (unless a load that began while another peer owned it is still in
+   * flight: they join that). That spares every miss on an owned key a
+   * flight, its controller and its signal listener.
    */
   #load(key: string, signal: AbortSignal | undefined, deadline: number): Promise<Entry<T>> {
     this.#stats.loads++;
-    return this.#loadGroup.do(
-      key,
-      async (flightSignal) => {
-        // Look again inside the flight: a load that finished between our
-        // cache miss and this point has filled the cache. Loading again
-        // would call the getter twice and count the bytes twice.
-        const id = this.#caches.lookupCache(key, true);
-        if (id !== undefined) {
-          this.#stats.cacheHits++;
-          return this.#entries.fromBytes(key, this.#caches.view(id));
-        }
-        this.#stats.loadsDeduped++;
-        const span = this.#hooks.telemetry.load(key, undefined);
-        return endWith(span, this.#loadFromPeerOrLocally(key, flightSignal, deadline, span));
-      },
-      signal,
-    );
+    const joined = this.#loadGroup.join(key, signal);
+    if (joined !== undefined) return joined;
+    const peer = this.#peers.pickPeer(key);
+    if (peer === undefined)
+      return this.#localGroup.do(key, (_, flight) => this.#loadOwned(key, flight, undefined), signal);
+    return this.#loadGroup.do(key, (flightSignal) => this.#loadFromPeer(peer, key, flightSignal, deadline), signal);
   }
 
-  /** Inside a load's flight: the owner's value if another peer owns the key, else (or if it failed) a local load. */
-  async #loadFromPeerOrLocally(
+  /**
+   * Inside `#localGroup`, the load of a key this process owns (for its own
+   * gets and for peers' requests alike): looks again first, as a load
+   * that finished between the caller's miss and this point has filled the
+   * cache (loading again would call the getter twice and count the bytes
+   * twice); else a local load.
+   */
+  #loadOwned(key: string, flight: AbortController, trace: TraceCarrier | undefined): Promise<Entry<T>> {
+    const id = this.#caches.lookupCache(key, true);
+    if (id !== undefined) {
+      this.#stats.cacheHits++;
+      // With its expiry: a peer's copy must not outlive this one.
+      const entry = this.#entries.fromBytes(key, this.#caches.view(id));
+      return Promise.resolve({ ...entry, expiresAt: this.#caches.expiresAt(id) });
+    }
+    this.#stats.loadsDeduped++;
+    const span = this.#hooks.telemetry.load(key, trace);
+    return endWith(span, this.#loadLocally(key, flight, span));
+  }
+
+  /**
+   * Inside `#loadGroup`, the load of a key another peer owns: looks again
+   * (see `#loadOwned`), then asks the owner, and loads the key here if that
+   * failed.
+   */
+  #loadFromPeer(peer: PeerGetter, key: string, signal: AbortSignal, deadline: number): Promise<Entry<T>> {
+    const id = this.#caches.lookupCache(key, true);
+    if (id !== undefined) {
+      this.#stats.cacheHits++;
+      return Promise.resolve(this.#entries.fromBytes(key, this.#caches.view(id)));
+    }
+    this.#stats.loadsDeduped++;
+    const span = this.#hooks.telemetry.load(key, undefined);
+    return endWith(span, this.#fetchOrLoadLocally(peer, key, signal, deadline, span));
+  }
+
+  /** The owner's value, else (it failed) a local load within what is left of `getterTimeoutMs`. */
+  async #fetchOrLoadLocally(
+    peer: PeerGetter,
     key: string,
     signal: AbortSignal,
     deadline: number,
     span: TelemetrySpan,
   ): Promise<Entry<T>> {
-    const peer = this.#peers.pickPeer(key);
-    if (peer === undefined) {
-      return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span), signal);
-    }
     const asked = performance.now();
     const fetched = await this.#getFromPeer(peer, key, signal, this.#peerBudget(deadline), span);
     if (fetched !== undefined) return fetched;
     const timeoutMs = this.#fallbackTimeoutMs(key, performance.now() - asked);
-    return this.#localGroup.do(key, (loadSignal) => this.#loadLocally(key, loadSignal, span, timeoutMs), signal);
+    return this.#localGroup.do(key, (_, flight) => this.#loadLocally(key, flight, span, timeoutMs), signal);
   }
 
   /**
@@ -317,87 +345,82 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     budgetMs: number,
     load: TelemetrySpan,
   ): Promise<Entry<T> | undefined> {
+    // One async function for the epoch and the fetch: its state lives as
+    // long as the owner takes to answer, for every key fetched.
     const epoch = this.#epochs.begin(key);
     try {
-      return await this.#fetchFromPeer(peer, key, signal, budgetMs, load, epoch);
+      // The owner's remaining TTL counts from its answer; counted from before
+      // the call, a copy here expires no later than the owner's.
+      const sentAt = this.#options.clock.now();
+      const peerId = peer.id ?? "unknown";
+      const span = this.#hooks.telemetry.peerGet(load, peerId, key);
+      let result: PeerGetResult;
+      const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
+      try {
+        const trace = span.carrier;
+        const callSignal = capped?.signal ?? signal;
+        result = await peer.get(
+          this.name,
+          key,
+          trace === undefined ? { signal: callSignal } : { signal: callSignal, trace },
+        );
+      } catch (error) {
+        span.end(error);
+        // Nobody is waiting any more: not the peer's fault, and no fallback.
+        throwIfAborted(signal, `group "${this.name}"`);
+        if (error instanceof GroupCacheError && error.code === "not-found") {
+          // A not-found the owner caches: so does this peer, for no longer.
+          const ttlMs = (error as NotFoundError).ttlMs;
+          if (ttlMs !== undefined && ttlMs > 0 && this.#epochs.current(key, epoch)) {
+            this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
+          }
+          throw error;
+        }
+        // Includes the owner's share of the caller's budget running out: the rest is for the getter.
+        this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
+        return undefined;
+      } finally {
+        capped?.cleanup();
+      }
+      const entry = this.#entries.fromPeer(result?.value);
+      if (entry === undefined) {
+        const tooLarge = result?.value instanceof Uint8Array;
+        const error = new GroupCacheError(
+          tooLarge ? "resource-exhausted" : "internal",
+          tooLarge
+            ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
+            : `group "${this.name}": peer ${peerId} sent no bytes`,
+        );
+        span.end(error);
+        if (tooLarge)
+          this.#hooks.emit({
+            type: "value-too-large",
+            level: "warn",
+            group: this.name,
+            source: "peer",
+            message: error.message,
+          });
+        this.#peerError(peerId, error);
+        return undefined;
+      }
+      span.end();
+      this.#hooks.health.peerOk(peerId, this.name);
+      this.#stats.peerLoads++;
+      const expiresAt = this.#peerExpiry(result, sentAt);
+      if (expiresAt === undefined) return entry;
+      const mirror = this.#options.hotPolicy({
+        group: this.name,
+        key,
+        value: entry.bytes,
+        minuteQps: result.minuteQps,
+      });
+      if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch);
+      // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
+      if (this.#caches.expiring) this.#caches.remove(key);
+      return entry;
     } finally {
       this.#epochs.end(key);
     }
-  }
-
-  /** `#getFromPeer` inside its epoch (see `LoadEpochs`). */
-  async #fetchFromPeer(
-    peer: PeerGetter,
-    key: string,
-    signal: AbortSignal,
-    budgetMs: number,
-    load: TelemetrySpan,
-    epoch: number,
-  ): Promise<Entry<T> | undefined> {
-    // The owner's remaining TTL counts from its answer; counted from before
-    // the call, a copy here expires no later than the owner's.
-    const sentAt = this.#options.clock.now();
-    const peerId = peer.id ?? "unknown";
-    const span = this.#hooks.telemetry.peerGet(load, peerId, key);
-    let result: PeerGetResult;
-    const capped = budgetMs > 0 ? linkedSignal(signal, budgetMs) : undefined;
-    try {
-      const trace = span.carrier;
-      const callSignal = capped?.signal ?? signal;
-      result = await peer.get(
-        this.name,
-        key,
-        trace === undefined ? { signal: callSignal } : { signal: callSignal, trace },
-      );
-    } catch (error) {
-      span.end(error);
-      // Nobody is waiting any more: not the peer's fault, and no fallback.
-      throwIfAborted(signal, `group "${this.name}"`);
-      if (error instanceof GroupCacheError && error.code === "not-found") {
-        // A not-found the owner caches: so does this peer, for no longer.
-        const ttlMs = (error as NotFoundError).ttlMs;
-        if (ttlMs !== undefined && ttlMs > 0 && this.#epochs.current(key, epoch)) {
-          this.#caches.populateNotFound(key, "hot", sentAt + ttlMs);
-        }
-        throw error;
-      }
-      // Includes the owner's share of the caller's budget running out: the rest is for the getter.
-      this.#peerError(peerId, GroupCacheError.from(error, "unavailable", `peer ${peerId}`));
-      return undefined;
-    } finally {
-      capped?.cleanup();
-    }
-    const entry = this.#entries.fromPeer(result?.value);
-    if (entry === undefined) {
-      const tooLarge = result?.value instanceof Uint8Array;
-      const error = new GroupCacheError(
-        tooLarge ? "resource-exhausted" : "internal",
-        tooLarge
-          ? `group "${this.name}": peer ${peerId} sent a value of ${result.value.byteLength} bytes, over maxValueBytes`
-          : `group "${this.name}": peer ${peerId} sent no bytes`,
-      );
-      span.end(error);
-      if (tooLarge)
-        this.#hooks.emit({
-          type: "value-too-large",
-          level: "warn",
-          group: this.name,
-          source: "peer",
-          message: error.message,
-        });
-      this.#peerError(peerId, error);
-      return undefined;
-    }
-    span.end();
-    this.#hooks.health.peerOk(peerId, this.name);
-    this.#stats.peerLoads++;
-    const expiresAt = this.#peerExpiry(result, sentAt);
-    if (expiresAt === undefined) return entry;
-    const mirror = this.#options.hotPolicy({ group: this.name, key, value: entry.bytes, minuteQps: result.minuteQps });
-    if (mirror) return this.#populateCache(key, { ...entry, expiresAt }, "hot", epoch);
-    // A stale copy this load refreshed, not replaced: gone, so later gets ask the owner.
-    if (this.#caches.expiring) this.#caches.remove(key);
-    return entry;
   }
 
   /**
@@ -503,14 +526,14 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    */
   #loadLocally(
     key: string,
-    signal: AbortSignal,
+    flight: AbortController,
     load: TelemetrySpan,
     timeoutMs = this.#options.getterTimeoutMs,
   ): Promise<Entry<T>> {
     const previous = this.#peers.pickPrevious?.(key);
-    if (previous === undefined || previous.length === 0) return this.#getLocally(key, signal, load, timeoutMs);
-    return this.#peekPrevious(previous, key, signal).then(
-      (entry) => entry ?? this.#getLocally(key, signal, load, timeoutMs),
+    if (previous === undefined || previous.length === 0) return this.#getLocally(key, flight, load, timeoutMs);
+    return this.#peekPrevious(previous, key, flight.signal).then(
+      (entry) => entry ?? this.#getLocally(key, flight, load, timeoutMs),
     );
   }
 
@@ -578,7 +601,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
    * what an owner that failed left of it); a value that
    * arrives later is still cached.
    */
-  #getLocally(key: string, signal: AbortSignal, load: TelemetrySpan, timeoutMs: number): Promise<Entry<T>> {
+  #getLocally(key: string, flight: AbortController, load: TelemetrySpan, timeoutMs: number): Promise<Entry<T>> {
     const { getterTimeoutMs } = this.#options;
     const span = this.#hooks.telemetry.getter(load, key);
     let failed = false;
@@ -619,7 +642,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
         ),
       );
     };
-    return withDeadline(signal, timeoutMs, timedOut, (loadSignal) => {
+    const call = (loadSignal: AbortSignal): Promise<Entry<T>> => {
       // The epoch spans the getter call and the insert, even one after the
       // deadline released the waiters: a late value is still cached, unless
       // a write of the key came in meanwhile.
@@ -646,7 +669,11 @@ export class Group<T = ByteView, In = Uint8Array | string> {
           },
         )
         .finally(() => this.#epochs.end(key));
-    });
+    };
+    // The getter gets the flight's own signal, which the deadline fires:
+    // it fires otherwise only once nobody waits for the load, so a getter
+    // call costs no controller, listener or race of its own.
+    return timeoutMs > 0 ? withDeadline(flight, timeoutMs, timedOut, call) : call(flight.signal);
   }
 
   /**
@@ -709,22 +736,7 @@ export class Group<T = ByteView, In = Uint8Array | string> {
     this.#stats.gets++;
     const minuteQps = this.#keyRate.record(key);
     this.#stats.loads++;
-    const value = this.#localGroup.do(
-      key,
-      (loadSignal) => {
-        // Same look again as in #load: a load may have finished just before.
-        const again = this.#caches.lookupCache(key, true);
-        if (again !== undefined) {
-          this.#stats.cacheHits++;
-          // With its expiry: the peer's copy must not outlive this one.
-          return { bytes: this.#caches.view(again), value: undefined, expiresAt: this.#caches.expiresAt(again) };
-        }
-        this.#stats.loadsDeduped++;
-        const span = this.#hooks.telemetry.load(key, options?.trace);
-        return endWith(span, this.#loadLocally(key, loadSignal, span));
-      },
-      signal,
-    );
+    const value = this.#localGroup.do(key, (_, flight) => this.#loadOwned(key, flight, options?.trace), signal);
     return value.then((entry) => this.#withTtl<ServeResult>({ value: entry.bytes, minuteQps }, entry.expiresAt));
   }
 

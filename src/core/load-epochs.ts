@@ -1,3 +1,5 @@
+import { ChurnMap } from "./churn-map.ts";
+
 /** One key with loads in flight: how many, and how many writes happened during them. */
 interface Loading {
   epoch: number;
@@ -20,7 +22,8 @@ interface Loading {
  * touches it.
  */
 export class LoadEpochs {
-  readonly #loading = new Map<string, Loading>();
+  /** Not a `Map`: a key comes and goes on every load (see `ChurnMap`). */
+  readonly #loading = new ChurnMap<string, Loading>();
 
   /** A load of `key` starts: returns the epoch to check at insert. Pair with {@link end}. */
   begin(key: string): number {

@@ -76,27 +76,51 @@ export function linkedSignal(
 }
 
 /**
- * Calls `work` with a {@link linkedSignal} of `parent` and `timeoutMs` (`0`:
- * no timeout), and settles as the work does, or rejects as soon as that
- * signal fires: the work may ignore its signal, and whoever waits must not
- * wait for it. It then rejects with `onTimeout(reason)` when the timeout
- * fired (the work's signal fires with a `TimeoutError`), and with
- * `canceled` when `parent` did. The work itself runs on; its
- * timer and listener are released once it settles, not when the deadline
- * passes, so a deadline of 30 s leaves nothing pending after a 1 ms load
- * (see {@link linkedSignal} for why not `AbortSignal.timeout`).
+ * Calls `work` with the signal of `flight` (a singleflight call's
+ * controller, whose signal fires once nobody waits for the call), and
+ * settles as the work does, or, once `timeoutMs` ran out, fires that signal
+ * with a `TimeoutError` and rejects at once with `onTimeout(reason)`: the
+ * work may ignore its signal, and whoever waits must not wait for it. The
+ * work itself runs on. The timer is released once it settles, not when the
+ * deadline passes, so a deadline of 30 s leaves nothing pending after a
+ * 1 ms load (see {@link linkedSignal} for why not `AbortSignal.timeout`).
+ * A signal that fired before the deadline (nobody waits) is left as it is.
+ *
+ * It fires the call's own signal rather than one linked to it: it runs on
+ * every getter call, and this way a call costs no second controller, no
+ * listener and no race (see bench/README.md, "Memory under churn").
  */
 export function withDeadline<T>(
-  parent: AbortSignal,
+  flight: AbortController,
   timeoutMs: number,
   onTimeout: (reason: unknown) => unknown,
   work: (signal: AbortSignal) => T | Promise<T>,
 ): Promise<T> {
-  const { signal, cleanup } = linkedSignal(parent, timeoutMs);
-  const done = new Promise<T>((resolve) => resolve(work(signal)));
-  // Also keeps a late failure, once nobody waits any more, from being unhandled.
-  done.then(cleanup, cleanup);
-  return raceSignal(done, signal, "").catch((error: unknown) => {
-    throw signal.aborted && !parent.aborted ? onTimeout(signal.reason) : error;
+  const signal = flight.signal;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      if (signal.aborted) return;
+      flight.abort(new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError"));
+      reject(onTimeout(signal.reason));
+    }, timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+    let done: Promise<T>;
+    try {
+      done = Promise.resolve(work(signal));
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    // Settling a promise the deadline already rejected does nothing: a late
+    // result or failure is dropped (and so never unhandled).
+    done.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }

@@ -1,3 +1,4 @@
+import { ChurnMap } from "./churn-map.ts";
 import { GroupCacheError } from "./errors.ts";
 import { raceSignal } from "./signals.ts";
 
@@ -22,7 +23,8 @@ interface Flight<T> {
  * throws, synchronously or not, releases every waiter with its error.
  */
 export class SingleFlight<T> {
-  readonly #flights = new Map<string, Flight<T>>();
+  /** Not a `Map`: a key comes and goes on every miss (see `ChurnMap`). */
+  readonly #flights = new ChurnMap<string, Flight<T>>();
 
   /** Keys with a call in flight. */
   get size(): number {
@@ -35,15 +37,32 @@ export class SingleFlight<T> {
   }
 
   /**
-   * Returns the result of `fn(signal)` for `key`, calling `fn` only if no
-   * call for `key` is in flight. `signal` releases this caller only.
+   * Returns the result of `fn(signal, flight)` for `key`, calling `fn` only
+   * if no call for `key` is in flight. `signal` releases this caller only.
+   * `fn` gets the call's signal, which fires once every caller has left,
+   * and its controller, to fire it itself (a deadline of the call's own).
    */
-  do(key: string, fn: (signal: AbortSignal) => Promise<T> | T, signal?: AbortSignal): Promise<T> {
-    let flight = this.#flights.get(key);
-    if (flight === undefined) {
-      if (signal?.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled"));
-      flight = this.#start(key, fn);
-    }
+  do(
+    key: string,
+    fn: (signal: AbortSignal, flight: AbortController) => Promise<T> | T,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const flight = this.#flights.get(key);
+    if (flight !== undefined) return this.#wait(key, flight, signal);
+    if (signal?.aborted) return Promise.reject(GroupCacheError.from(signal.reason, "canceled"));
+    return this.#wait(key, this.#start(key, fn), signal);
+  }
+
+  /**
+   * Waits for the call in flight for `key`, as {@link do} would, or
+   * returns `undefined` (nothing started) when there is none.
+   */
+  join(key: string, signal?: AbortSignal): Promise<T> | undefined {
+    const flight = this.#flights.get(key);
+    return flight === undefined ? undefined : this.#wait(key, flight, signal);
+  }
+
+  #wait(key: string, flight: Flight<T>, signal: AbortSignal | undefined): Promise<T> {
     if (signal === undefined) {
       flight.steadfast++;
       return flight.promise;
@@ -66,13 +85,13 @@ export class SingleFlight<T> {
     this.#flights.delete(key);
   }
 
-  #start(key: string, fn: (signal: AbortSignal) => Promise<T> | T): Flight<T> {
+  #start(key: string, fn: (signal: AbortSignal, flight: AbortController) => Promise<T> | T): Flight<T> {
     const controller = new AbortController();
     const flight: Flight<T> = {
       controller,
       abortable: 0,
       steadfast: 0,
-      promise: new Promise<T>((resolve) => resolve(fn(controller.signal))),
+      promise: new Promise<T>((resolve) => resolve(fn(controller.signal, controller))),
     };
     this.#flights.set(key, flight);
     const done = () => {

@@ -340,14 +340,19 @@ describe("Group: peers (Go's TestPeers, with the same expected counts)", () => {
     expect(text(cache.serveCached("g", "k")?.value as Uint8Array)).toBe("v:k");
   });
 
-  test("a peer's request and a local get of the same key share one getter call", async () => {
-    const { g, gate, calls } = gatedGroup();
-    const fromPeer = groupServer(g).serve("k");
-    const local = g.get("k");
-    gate.resolve("shared");
-    await Promise.all([fromPeer, local]);
-    expect(calls()).toBe(1);
-    expect(text(await local)).toBe("shared");
+  test("a peer's request and a local get of the same key share one getter call, counted as one deduplicated load", async () => {
+    for (const localFirst of [false, true]) {
+      const { g, gate, calls } = gatedGroup();
+      const local = localFirst ? g.get("k") : undefined;
+      const fromPeer = groupServer(g).serve("k");
+      const later = local ?? g.get("k");
+      gate.resolve("shared");
+      await Promise.all([fromPeer, later]);
+      expect(calls()).toBe(1);
+      expect(text(await later)).toBe("shared");
+      expect(text((await fromPeer).value)).toBe("shared");
+      expect(g.stats).toMatchObject({ loads: 2, loadsDeduped: 1, localLoads: 1 });
+    }
   });
 });
 

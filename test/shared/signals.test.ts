@@ -36,7 +36,7 @@ describe("withDeadline", () => {
   test("work that settles first leaves no timer behind", async () => {
     vi.useFakeTimers();
     const result = withDeadline(
-      new AbortController().signal,
+      new AbortController(),
       30_000,
       () => "timed out",
       async () => "value",
@@ -50,7 +50,7 @@ describe("withDeadline", () => {
     const work = deferred<string>();
     let workSignal: AbortSignal | undefined;
     const result = withDeadline(
-      new AbortController().signal,
+      new AbortController(),
       50,
       (reason) => new GroupCacheError("deadline-exceeded", "too slow", { cause: reason }),
       (signal) => {
@@ -68,23 +68,34 @@ describe("withDeadline", () => {
     await work.promise;
   });
 
-  test("the parent firing rejects with canceled, not with onTimeout's error", async () => {
-    const parent = new AbortController();
+  test("a signal fired before the deadline (nobody waits) is left as it is: no onTimeout, no TimeoutError", async () => {
+    vi.useFakeTimers();
+    const flight = new AbortController();
+    let timeouts = 0;
+    const work = deferred<string>();
     const result = withDeadline(
-      parent.signal,
-      30_000,
-      () => "timed out",
-      () => new Promise<string>(() => {}),
+      flight,
+      50,
+      () => {
+        timeouts++;
+        return "timed out";
+      },
+      () => work.promise,
     );
-    parent.abort();
-    await expect(result).rejects.toMatchObject({ code: "canceled" });
+    flight.abort("everyone left");
+    vi.advanceTimersByTime(50);
+    expect(timeouts).toBe(0);
+    expect(flight.signal.reason).toBe("everyone left");
+    work.resolve("late");
+    expect(await result).toBe("late");
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   test("work that throws at once rejects with its error", async () => {
     const failure = new Error("sync");
     const result = withDeadline(
-      new AbortController().signal,
-      0,
+      new AbortController(),
+      30_000,
       () => "timed out",
       () => {
         throw failure;

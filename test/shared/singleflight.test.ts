@@ -111,6 +111,40 @@ describe("SingleFlight", () => {
     expect(await steady).toBe("v");
   });
 
+  test("join waits for the call in flight as do would, and starts none when there is none", async () => {
+    const flights = new SingleFlight<string>();
+    expect(flights.join("k")).toBeUndefined();
+    expect(flights.size).toBe(0);
+    const gate = deferred<string>();
+    let calls = 0;
+    const first = flights.do("k", () => {
+      calls++;
+      return gate.promise;
+    });
+    const leaving = new AbortController();
+    const joined = flights.join("k");
+    const left = flights.join("k", leaving.signal);
+    leaving.abort();
+    await expect(left).rejects.toMatchObject({ code: "canceled" });
+    gate.resolve("v");
+    expect(await Promise.all([first, joined])).toEqual(["v", "v"]);
+    expect(calls).toBe(1);
+    expect(flights.join("k")).toBeUndefined();
+  });
+
+  test("the call's function gets its controller with its signal, to fire the signal itself", async () => {
+    const flights = new SingleFlight<string>();
+    let seen: AbortSignal | undefined;
+    const result = flights.do("k", (signal, flight) => {
+      seen = signal;
+      expect(flight.signal).toBe(signal);
+      flight.abort("deadline");
+      return "still answered";
+    });
+    expect(seen?.reason).toBe("deadline");
+    expect(await result).toBe("still answered");
+  });
+
   test("an already aborted signal rejects without calling", async () => {
     const flight = new SingleFlight<string>();
     let calls = 0;

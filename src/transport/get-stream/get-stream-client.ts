@@ -2,6 +2,7 @@ import { Buffer } from "node:buffer";
 import * as http2 from "node:http2";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { ChurnMap, hashNumber } from "../../core/churn-map.ts";
 import { defaultMaxKeysPerMessage } from "../../core/defaults.ts";
 import { GroupCacheError } from "../../core/errors.ts";
 import type { PeerClientContext, PeerGetResult } from "../../core/peers.ts";
@@ -130,7 +131,8 @@ class PendingKey implements OutgoingKey {
  */
 export class GetStreamClient {
   readonly #o: GetStreamClientOptions;
-  readonly #keys = new Map<number, PendingKey>();
+  /** Keys in flight or queued, by id. Not a `Map`: a key comes and goes on every fetch (see `ChurnMap`). */
+  readonly #keys = new ChurnMap<number, PendingKey>(hashNumber);
   #queue: PendingKey[] = [];
   /** The call new keys go out on. */
   #call: GetStreamCall | undefined;
@@ -197,7 +199,7 @@ export class GetStreamClient {
    * stream (its peer did not answer a PING); the next key opens a new one.
    */
   failAll(error: GroupCacheError): void {
-    const keys = [...this.#keys.values()];
+    const keys = this.#keys.values();
     this.#keys.clear();
     this.#queue = [];
     this.#dirty = [];
@@ -219,7 +221,7 @@ export class GetStreamClient {
     clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#idleTimer);
     const error = this.#closedError();
-    for (const pending of [...this.#keys.values()]) this.#fail(pending, error);
+    for (const pending of this.#keys.values()) this.#fail(pending, error);
     this.#queue = [];
     this.#call?.reset();
     this.#call = undefined;
@@ -433,16 +435,19 @@ export class GetStreamClient {
     this.#deadlineTimer.unref();
   }
 
-  /** Fails the keys past their deadline (the oldest first: all share one `timeoutMs`). */
+  /** Fails the keys past their deadline, the oldest first, and waits for the next one to be due. */
   #expireDue(): void {
     this.#deadlineTimer = undefined;
     if (this.#closed) return;
     const now = performance.now();
+    const due: PendingKey[] = [];
+    let next = Infinity;
     for (const pending of this.#keys.values()) {
-      if (pending.deadline > now) {
-        this.#armDeadline(Math.ceil(pending.deadline - now));
-        return;
-      }
+      if (pending.deadline <= now) due.push(pending);
+      else next = Math.min(next, pending.deadline);
+    }
+    due.sort((a, b) => a.deadline - b.deadline);
+    for (const pending of due) {
       this.#fail(
         pending,
         new GroupCacheError(
@@ -451,6 +456,7 @@ export class GetStreamClient {
         ),
       );
     }
+    if (next !== Infinity && this.#deadlineTimer === undefined) this.#armDeadline(Math.ceil(next - now));
   }
 
   #armIdle(ms: number): void {

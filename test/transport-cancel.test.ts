@@ -7,6 +7,7 @@ import {
   type InProcessPeer,
   keysOwnedBy,
   startInProcessPeer,
+  startPeerPair,
   text,
 } from "./support/in-process-peer.ts";
 
@@ -15,13 +16,8 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((p) => p.close()));
 });
 
-async function pair(clientTimeoutMs?: number) {
-  const client = clientTimeoutMs === undefined ? {} : { client: { timeoutMs: clientTimeoutMs } };
-  const a = await startInProcessPeer(client);
-  const b = await startInProcessPeer();
-  open.push(a, b);
-  for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
-  return [a, b] as const;
+function pair(clientTimeoutMs?: number) {
+  return startPeerPair(open, clientTimeoutMs === undefined ? {} : { client: { timeoutMs: clientTimeoutMs } }, {});
 }
 
 /** A getter that signals when it is entered and returns when `release` is called, ignoring its signal. */

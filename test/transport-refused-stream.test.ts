@@ -1,11 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import {
-  countingGetter,
-  type InProcessPeer,
-  keysOwnedBy,
-  startInProcessPeer,
-  text,
-} from "./support/in-process-peer.ts";
+import { countingGetter, type InProcessPeer, keysOwnedBy, startPeerPair, text } from "./support/in-process-peer.ts";
 
 // An owner whose server allows few streams per connection
 // (`maxConcurrentStreams`), and a caller with one unary Get per key: a
@@ -21,10 +15,7 @@ afterEach(async () => {
 });
 
 test("a burst of unary Gets past the owner's maxConcurrentStreams: refused streams are retried, each key loaded once, by its owner", async () => {
-  const a = await startInProcessPeer({ client: { stream: false } });
-  const b = await startInProcessPeer({ server: { maxConcurrentStreams: 4 } });
-  open.push(a, b);
-  for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+  const [a, b] = await startPeerPair(open, { client: { stream: false } }, { server: { maxConcurrentStreams: 4 } });
   const local = countingGetter();
   const remote = countingGetter();
   const groupA = a.cache.newGroup({ name: "g", getter: local.getter, hotPolicy: () => false });

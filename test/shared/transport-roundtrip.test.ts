@@ -2,26 +2,14 @@ import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, test } from "vitest";
 import { GroupCacheError, NotFoundError } from "../../src/index.ts";
 import { grpcPeerClient, parsePeerId, peerBaseUrl } from "../../src/transport/index.ts";
-import {
-  countingGetter,
-  type InProcessPeer,
-  keysOwnedBy,
-  startInProcessPeer,
-  text,
-} from "../support/in-process-peer.ts";
+import { countingGetter, type InProcessPeer, keysOwnedBy, startPeerPair, text } from "../support/in-process-peer.ts";
 
 const open: InProcessPeer[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((p) => p.close()));
 });
 
-async function pair(host = "127.0.0.1") {
-  const a = await startInProcessPeer({ host });
-  const b = await startInProcessPeer({ host });
-  open.push(a, b);
-  for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
-  return [a, b] as const;
-}
+const pair = (host = "127.0.0.1") => startPeerPair(open, { host });
 
 describe("gRPC transport round trip (two caches, real HTTP/2 on loopback)", () => {
   test("a key owned by the other peer is fetched from it: one getter call, on the owner", async () => {
@@ -151,11 +139,7 @@ describe("TLS and limits", () => {
   const key = readFileSync(new URL("key.pem", fixtures));
 
   test("peers over TLS (HTTP/2 with a certificate the clients trust)", async () => {
-    const tlsPeer = () => startInProcessPeer({ server: { tls: { cert, key } }, client: { tls: { ca: cert } } });
-    const a = await tlsPeer();
-    const b = await tlsPeer();
-    open.push(a, b);
-    for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+    const [a, b] = await startPeerPair(open, { server: { tls: { cert, key } }, client: { tls: { ca: cert } } });
     const gb = countingGetter();
     const groupA = a.cache.newGroup({ name: "g", getter: () => "local" });
     b.cache.newGroup({ name: "g", getter: gb.getter });
@@ -173,10 +157,7 @@ describe("TLS and limits", () => {
   });
 
   test("a response over the client's readMaxBytes is a peer error: the key is loaded locally", async () => {
-    const a = await startInProcessPeer({ client: { readMaxBytes: 1000 } });
-    const b = await startInProcessPeer();
-    open.push(a, b);
-    for (const p of [a, b]) p.cache.setPeers([a.id, b.id]);
+    const [a, b] = await startPeerPair(open, { client: { readMaxBytes: 1000 } }, {});
     const groupA = a.cache.newGroup({ name: "g", getter: () => "small" });
     b.cache.newGroup({ name: "g", getter: () => "x".repeat(2000) });
     const [k] = keysOwnedBy(a.cache, b.id, 1);

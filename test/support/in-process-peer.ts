@@ -87,6 +87,21 @@ export async function startInProcessPeer(
   };
 }
 
+/**
+ * Two in-process peers in one ring, started with `a`'s and `b`'s options
+ * (`b` defaults to `a`'s), pushed to `open` for the test file to close.
+ */
+export async function startPeerPair(
+  open: InProcessPeer[],
+  a: Parameters<typeof startInProcessPeer>[0] = {},
+  b: Parameters<typeof startInProcessPeer>[0] = a,
+): Promise<readonly [InProcessPeer, InProcessPeer]> {
+  const first = await startInProcessPeer(a);
+  const second = await startInProcessPeer(b);
+  open.push(first, second);
+  for (const p of [first, second]) p.cache.setPeers([first.id, second.id]);
+  return [first, second] as const;
+}
 /** A getter that returns `v:<key>` and counts its calls per key. */
 export function countingGetter(): {
   calls: Map<string, number>;

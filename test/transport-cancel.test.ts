@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "vitest";
 import type { GroupCacheError } from "../src/index.ts";
-import { grpcPeerClient } from "../src/transport/index.ts";
+import { type GrpcPeerClientOptions, grpcPeerClient } from "../src/transport/index.ts";
 import {
   countingGetter,
   deferred,
@@ -16,9 +16,15 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((p) => p.close()));
 });
 
-function pair(clientTimeoutMs?: number) {
-  return startPeerPair(open, clientTimeoutMs === undefined ? {} : { client: { timeoutMs: clientTimeoutMs } }, {});
+function pair(client: GrpcPeerClientOptions = {}) {
+  return startPeerPair(open, { client }, {});
 }
+
+// Both ways a key travels: on the GetStream, and as a unary Get (each with its own server handler).
+const ways = [
+  ["GetStream", true],
+  ["unary Get", false],
+] as const;
 
 /** A getter that signals when it is entered and returns when `release` is called, ignoring its signal. */
 function gatedGetter() {
@@ -37,36 +43,39 @@ function gatedGetter() {
   };
 }
 
-test("a caller that aborts gets canceled at once; the owner's load goes on and later callers share it (one getter call)", async () => {
-  const [a, b] = await pair();
-  const local = countingGetter();
-  const groupA = a.cache.newGroup({ name: "g", getter: local.getter, hotPolicy: () => false });
-  const gated = gatedGetter();
-  const groupB = b.cache.newGroup({ name: "g", getter: gated.getter });
-  const [key] = keysOwnedBy(a.cache, b.id, 1);
-  if (key === undefined) throw new Error("no key");
+test.each(ways)(
+  "%s: a caller that aborts gets canceled at once; the owner's load goes on and later callers share it (one getter call)",
+  async (_, stream) => {
+    const [a, b] = await pair({ stream });
+    const local = countingGetter();
+    const groupA = a.cache.newGroup({ name: "g", getter: local.getter, hotPolicy: () => false });
+    const gated = gatedGetter();
+    const groupB = b.cache.newGroup({ name: "g", getter: gated.getter });
+    const [key] = keysOwnedBy(a.cache, b.id, 1);
+    if (key === undefined) throw new Error("no key");
 
-  const controller = new AbortController();
-  const first = groupA.get(key, { signal: controller.signal });
-  await gated.entered; // the request reached the owner, whose getter now runs
-  const ownersOwn = groupB.get(key); // a second waiter on the owner's load
+    const controller = new AbortController();
+    const first = groupA.get(key, { signal: controller.signal });
+    await gated.entered; // the request reached the owner, whose getter now runs
+    const ownersOwn = groupB.get(key); // a second waiter on the owner's load
 
-  const abortedAt = performance.now();
-  controller.abort();
-  const error = (await first.catch((e: unknown) => e)) as GroupCacheError;
-  expect(error.code).toBe("canceled");
-  expect(performance.now() - abortedAt).toBeLessThan(1_000);
-  // The cancel crossed the wire: the owner's handler was released with it.
-  expect(await b.waitServed(1)).toEqual(["canceled"]);
+    const abortedAt = performance.now();
+    controller.abort();
+    const error = (await first.catch((e: unknown) => e)) as GroupCacheError;
+    expect(error.code).toBe("canceled");
+    expect(performance.now() - abortedAt).toBeLessThan(1_000);
+    // The cancel crossed the wire: the owner's handler was released with it.
+    expect(await b.waitServed(1)).toEqual(["canceled"]);
 
-  gated.release("shared value");
-  expect(text(await ownersOwn)).toBe("shared value");
-  expect(text(await groupA.get(key))).toBe("shared value");
-  expect(gated.calls()).toBe(1);
-  expect(local.total()).toBe(0);
-  expect(groupA.stats).toMatchObject({ gets: 2, peerLoads: 1, peerErrors: 0, localLoads: 0 });
-  expect(b.served).toEqual(["canceled", "ok"]);
-});
+    gated.release("shared value");
+    expect(text(await ownersOwn)).toBe("shared value");
+    expect(text(await groupA.get(key))).toBe("shared value");
+    expect(gated.calls()).toBe(1);
+    expect(local.total()).toBe(0);
+    expect(groupA.stats).toMatchObject({ gets: 2, peerLoads: 1, peerErrors: 0, localLoads: 0 });
+    expect(b.served).toEqual(["canceled", "ok"]);
+  },
+);
 
 test("a caller's deadline gives deadline-exceeded and is not a peer error", async () => {
   const [a, b] = await pair();
@@ -88,7 +97,7 @@ test("a caller's deadline gives deadline-exceeded and is not a peer error", asyn
 });
 
 test("an owner slower than the client's timeoutMs (the gRPC deadline) is a peer error: the key is loaded locally", async () => {
-  const [a, b] = await pair(200);
+  const [a, b] = await pair({ timeoutMs: 200 });
   const local = countingGetter();
   const groupA = a.cache.newGroup({ name: "g", getter: local.getter });
   const gated = gatedGetter();
@@ -108,12 +117,12 @@ test("an owner slower than the client's timeoutMs (the gRPC deadline) is a peer 
   gated.release("late");
 });
 
-test("closing a server lets requests in progress finish within closeTimeoutMs", async () => {
+test.each(ways)("%s: closing a server lets requests in progress finish within closeTimeoutMs", async (_, stream) => {
   const b = await startInProcessPeer({ server: { closeTimeoutMs: 10_000 } });
   open.push(b);
   const gated = gatedGetter();
   b.cache.newGroup({ name: "g", getter: gated.getter });
-  const client = grpcPeerClient()(b.id);
+  const client = grpcPeerClient({ stream })(b.id);
   try {
     const pending = client.get("g", "k", { signal: new AbortController().signal });
     await gated.entered;
@@ -126,21 +135,24 @@ test("closing a server lets requests in progress finish within closeTimeoutMs", 
   }
 });
 
-test("closing a server cancels what is still running after closeTimeoutMs with UNAVAILABLE", async () => {
-  const b = await startInProcessPeer({ server: { closeTimeoutMs: 50 } });
-  open.push(b);
-  const gated = gatedGetter();
-  b.cache.newGroup({ name: "g", getter: gated.getter });
-  const client = grpcPeerClient()(b.id);
-  try {
-    const pending = client.get("g", "k", { signal: new AbortController().signal });
-    await gated.entered;
-    const closed = b.server.close();
-    await expect(pending).rejects.toMatchObject({ code: "unavailable" });
-    await closed;
-    expect(b.served).toEqual(["unavailable"]);
-  } finally {
-    await client.close();
-    gated.release("late");
-  }
-});
+test.each(ways)(
+  "%s: closing a server cancels what is still running after closeTimeoutMs with UNAVAILABLE",
+  async (_, stream) => {
+    const b = await startInProcessPeer({ server: { closeTimeoutMs: 50 } });
+    open.push(b);
+    const gated = gatedGetter();
+    b.cache.newGroup({ name: "g", getter: gated.getter });
+    const client = grpcPeerClient({ stream })(b.id);
+    try {
+      const pending = client.get("g", "k", { signal: new AbortController().signal });
+      await gated.entered;
+      const closed = b.server.close();
+      await expect(pending).rejects.toMatchObject({ code: "unavailable" });
+      await closed;
+      expect(b.served).toEqual(["unavailable"]);
+    } finally {
+      await client.close();
+      gated.release("late");
+    }
+  },
+);

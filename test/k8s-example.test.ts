@@ -137,6 +137,15 @@ test("the manifests line up with startPeer's rollout", () => {
   const readiness = deployment.slice(deployment.indexOf("readinessProbe:"), deployment.indexOf("livenessProbe:"));
   expect(numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(3);
   expect(numberAt(readiness, "periodSeconds") * numberAt(readiness, "failureThreshold")).toBeGreaterThanOrEqual(10);
+  // Memory as the README sizes it: 150 MiB at rest + 1.1 x cacheBytes + 120 MiB with a bounded
+  // young generation (160 MiB without), requested as much as the limit.
+  const cacheMiB = Number(/cacheBytes: (\d+) << 20/.exec(manifest("server.ts"))?.[1]);
+  const semiSpace = /name: NODE_OPTIONS\n\s+value: "--max-semi-space-size=16"/.test(deployment);
+  const resources = deployment.slice(deployment.indexOf("resources:"));
+  const [requested, limit] = [...resources.matchAll(/memory: (\d+)Mi/g)].map((m) => Number(m[1]));
+  expect(semiSpace).toBe(true);
+  expect(limit).toBeGreaterThanOrEqual(150 + 1.1 * cacheMiB + 120);
+  expect(requested).toBe(limit);
   // Pod Security "restricted".
   expect(deployment).toMatch(/runAsNonRoot: true/);
   expect(deployment).toMatch(/seccompProfile:\n\s+type: RuntimeDefault/);

@@ -117,16 +117,25 @@ test("an owner slower than the client's timeoutMs (the gRPC deadline) is a peer 
   gated.release("late");
 });
 
-test.each(ways)("%s: closing a server lets requests in progress finish within closeTimeoutMs", async (_, stream) => {
-  const b = await startInProcessPeer({ server: { closeTimeoutMs: 10_000 } });
+/**
+ * An owner with `closeTimeoutMs` whose getter is held, a client asking it
+ * for "k" (over GetStream or unary Get), and the owner's close begun once
+ * the load is running.
+ */
+async function closingOwner(closeTimeoutMs: number, stream: boolean) {
+  const b = await startInProcessPeer({ server: { closeTimeoutMs } });
   open.push(b);
   const gated = gatedGetter();
   b.cache.newGroup({ name: "g", getter: gated.getter });
   const client = grpcPeerClient({ stream })(b.id);
+  const pending = client.get("g", "k", { signal: new AbortController().signal });
+  await gated.entered;
+  return { b, gated, client, pending, closed: b.server.close() };
+}
+
+test.each(ways)("%s: closing a server lets requests in progress finish within closeTimeoutMs", async (_, stream) => {
+  const { gated, client, pending, closed } = await closingOwner(10_000, stream);
   try {
-    const pending = client.get("g", "k", { signal: new AbortController().signal });
-    await gated.entered;
-    const closed = b.server.close();
     gated.release("finished");
     expect(text((await pending).value)).toBe("finished");
     await closed;
@@ -138,15 +147,8 @@ test.each(ways)("%s: closing a server lets requests in progress finish within cl
 test.each(ways)(
   "%s: closing a server cancels what is still running after closeTimeoutMs with UNAVAILABLE",
   async (_, stream) => {
-    const b = await startInProcessPeer({ server: { closeTimeoutMs: 50 } });
-    open.push(b);
-    const gated = gatedGetter();
-    b.cache.newGroup({ name: "g", getter: gated.getter });
-    const client = grpcPeerClient({ stream })(b.id);
+    const { b, gated, client, pending, closed } = await closingOwner(50, stream);
     try {
-      const pending = client.get("g", "k", { signal: new AbortController().signal });
-      await gated.entered;
-      const closed = b.server.close();
       await expect(pending).rejects.toMatchObject({ code: "unavailable" });
       await closed;
       expect(b.served).toEqual(["unavailable"]);

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "vitest";
-import { countingGetter, type InProcessPeer, keysOwnedBy, startPeerPair, text } from "./support/in-process-peer.ts";
+import { countingGetter, type InProcessPeer, keysOwnedBy, startPeerPair, text } from "../support/in-process-peer.ts";
 
 // An owner whose server allows few streams per connection
 // (`maxConcurrentStreams`), and a caller with one unary Get per key: a

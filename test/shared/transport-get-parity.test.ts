@@ -49,6 +49,9 @@ beforeAll(async () => {
   connect = await startPeerServer(cache, { ...options, interceptors: [(next) => next] });
 });
 afterAll(async () => {
+  await Promise.all(
+    [...sessions.values()].map((session) => new Promise<void>((resolve) => session.close(() => resolve()))),
+  );
   await fast?.close();
   await connect?.close();
   await cache?.close();
@@ -65,11 +68,25 @@ interface Answer {
   rstCode: number;
 }
 
+/**
+ * One connection per server for the whole file, closed once every call is
+ * over: opening and closing one per call made Deno's bundled nghttp2 abort
+ * the process once (an assertion in its GOAWAY handling) in a loaded CI run.
+ */
+const sessions = new Map<PeerServer, http2.ClientHttp2Session>();
+function sessionTo(server: PeerServer): http2.ClientHttp2Session {
+  let session = sessions.get(server);
+  if (session === undefined || session.closed || session.destroyed) {
+    session = http2.connect(`http://${server.id}`);
+    session.on("error", () => {});
+    sessions.set(server, session);
+  }
+  return session;
+}
+
 /** One raw call of Get on `server`: `chunks` written in order, then the request ends. */
 function rawGet(server: PeerServer, chunks: readonly Uint8Array[], headers: http2.OutgoingHttpHeaders = {}) {
-  const session = http2.connect(`http://${server.id}`);
-  session.on("error", () => {});
-  const stream = session.request({
+  const stream = sessionTo(server).request({
     ":method": "POST",
     ":path": getPath,
     "content-type": "application/grpc",
@@ -91,7 +108,6 @@ function rawGet(server: PeerServer, chunks: readonly Uint8Array[], headers: http
   stream.end();
   return new Promise<Answer>((resolve) =>
     stream.once("close", () => {
-      session.close();
       const answer: Answer = { contentType, trailers, rstCode: stream.rstCode ?? 0 };
       const body = Buffer.concat(data);
       if (body.byteLength > 0) {
@@ -199,6 +215,9 @@ test("a PeerServable of one's own that throws instead of rejecting: its error is
     expect(await rawGet(server, [get("g", "k")])).toMatchObject({ value: "s:k", trailers: { "grpc-status": "0" } });
     expect(calls).toBe(2);
   } finally {
+    const session = sessions.get(server);
+    sessions.delete(server);
+    if (session !== undefined) await new Promise<void>((resolve) => session.close(() => resolve()));
     await server.close();
   }
 });

@@ -32,6 +32,7 @@ import {
   call,
   clientPreface,
   connect,
+  dripping,
   frame,
   getRequest,
   getStreamFrame,
@@ -242,14 +243,7 @@ const attacks: Attack[] = [
           path,
           end: false,
           timeoutMs: slowMs,
-          onStream: (stream) => {
-            let sent = 0;
-            const t = setInterval(() => {
-              if (stream.closed || sent >= body.byteLength) return clearInterval(t);
-              stream.write(body.subarray(sent, ++sent));
-            }, 100);
-            stream.once("close", () => clearInterval(t));
-          },
+          onStream: dripping(body, 100),
         });
         session.destroy();
         for (const [k, v] of Object.entries(tally(`drip ${path === getStreamPath ? "GetStream" : "Get"}`, [outcome])))
@@ -267,14 +261,7 @@ const attacks: Attack[] = [
                 call(session, {
                   end: false,
                   timeoutMs: slowMs,
-                  onStream: (stream) => {
-                    let sent = 0;
-                    const t = setInterval(() => {
-                      if (stream.closed || sent >= getBody.byteLength) return clearInterval(t);
-                      stream.write(getBody.subarray(sent, ++sent));
-                    }, 1_000);
-                    stream.once("close", () => clearInterval(t));
-                  },
+                  onStream: dripping(getBody, 1_000),
                 }),
               ),
             );

@@ -6,6 +6,7 @@ import {
   call,
   clientPreface,
   connect,
+  dripping,
   frame,
   getRequest,
   getStreamFrame,
@@ -261,17 +262,7 @@ describe("GetStream key caps", () => {
 describe("slow and idle clients", () => {
   /** A stream that sends `body` one byte per `everyMs`, never finishing in time. */
   const drip = (session: ReturnType<typeof connect>, path: string, body: Buffer, everyMs: number) =>
-    call(session, {
-      path,
-      end: false,
-      onStream: (stream) => {
-        let sent = 0;
-        const timer = setInterval(() => {
-          if (sent < body.byteLength && !stream.closed) stream.write(body.subarray(sent, ++sent));
-        }, everyMs);
-        stream.once("close", () => clearInterval(timer));
-      },
-    });
+    call(session, { path, end: false, onStream: dripping(body, everyMs) });
 
   test("one byte per 100 ms: the Get and the GetStream end with DEADLINE_EXCEEDED after messageTimeoutMs", async () => {
     const body = frame(getRequest("g", "slow".repeat(20)));

@@ -13,6 +13,9 @@
  * settings and answers those commands with "unknown command".
  */
 
+import type { PeerWriteResult } from "../core/cluster-write.ts";
+import type { HandoffReport } from "../core/handoff.ts";
+
 /** How a peer's group decides what to mirror from other peers. */
 export type HotSpec = "never" | "always" | "default" | { qps: number };
 
@@ -90,16 +93,8 @@ export interface PeerConfig {
   onlyGet?: boolean;
 }
 
-/** What a peer's `leave` handed off (`startPeer`'s `Peer.handoff`); see `HandoffReport`. */
-export interface HandoffSummary {
-  sent: number;
-  bytes: number;
-  stored: number;
-  skipped: number;
-  unsupportedPeers: string[];
-  failedCalls: number;
-  complete: boolean;
-}
+/** What a peer's `leave` handed off (`startPeer`'s `Peer.handoff`): a `HandoffReport`, already plain JSON. */
+export type HandoffSummary = HandoffReport;
 
 /** DNS SRV discovery of a peer process: `startPeer`'s `peers: { dns }`, with the server to ask. */
 export interface DnsPeerConfig {
@@ -121,19 +116,10 @@ export interface DnsPeerConfig {
   member?: boolean;
 }
 
-/** What a `remove` or `set` did (a `WriteResult`, its errors as code and message). */
+/** What a `remove` or `set` did: a `WriteResult`, its errors as code and message. */
 export interface WriteReply {
   complete: boolean;
-  peers: {
-    peer: string;
-    self: boolean;
-    former: boolean;
-    owned: number;
-    reached: boolean;
-    removed: number;
-    stored: boolean;
-    error?: { code: string; message: string };
-  }[];
+  peers: (Omit<PeerWriteResult, "error"> & { error?: { code: string; message: string } })[];
 }
 
 /** What a single get returned. */

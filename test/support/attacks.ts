@@ -262,6 +262,21 @@ export function tally(label: string, outcomes: readonly CallOutcome[]): Record<s
   return counts;
 }
 
+/**
+ * An `onStream` for {@link call}: writes `body` to the stream one byte per
+ * `everyMs` (a slowloris request), until it is all sent or the stream closes.
+ */
+export function dripping(body: Uint8Array, everyMs: number): (stream: http2.ClientHttp2Stream) => void {
+  return (stream) => {
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (stream.closed || sent >= body.byteLength) return clearInterval(timer);
+      stream.write(body.subarray(sent, ++sent));
+    }, everyMs);
+    stream.once("close", () => clearInterval(timer));
+  };
+}
+
 /** Sends `bytes` to `target` over a bare TCP socket at one byte per `intervalMs`, for `durationMs`; resolves with whether the server closed it first. */
 export function trickle(target: { host: string; port: number }, bytes: Buffer, intervalMs: number, durationMs: number) {
   return new Promise<{ closedByServer: boolean; sent: number }>((resolve) => {
